@@ -1,0 +1,49 @@
+"""One typed settings object, read once from `LLMGW_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LLMGW_", env_file=".env", extra="ignore", strict=False, frozen=True
+    )
+
+    # Infrastructure. `redis_url` unset means `llmgw up` starts an embedded Redis.
+    redis_url: str | None = None
+    database_url: str = "sqlite:///var/llmgw.db"
+    master_key: SecretStr | None = None
+    # Seconds a `GET /v1/jobs/<id>?wait=` may hold a request.
+    max_wait_seconds: float = Field(default=30.0, ge=0, le=120)
+
+    # YandexGPT (Yandex Cloud AI Studio).
+    yandexgpt_base_url: str = "https://llm.api.cloud.yandex.net"
+    yandexgpt_operations_url: str = "https://operation.api.cloud.yandex.net"
+    yandexgpt_iam_url: str = "https://iam.api.cloud.yandex.net"
+    yandexgpt_api_key: SecretStr | None = None
+    yandexgpt_iam_token: SecretStr | None = None
+    yandexgpt_folder_id: str | None = None
+
+    # GigaChat (Sber).
+    gigachat_base_url: str = "https://gigachat.devices.sberbank.ru/api/v1"
+    gigachat_auth_url: str = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
+    gigachat_credentials: SecretStr | None = None
+    gigachat_scope: str = "GIGACHAT_API_PERS"
+    gigachat_ca_bundle: Path | None = None
+
+    # Every outbound provider call has both timeouts (the threads pool has no time limit).
+    provider_connect_timeout: float = Field(default=5.0, gt=0)
+    provider_read_timeout: float = Field(default=60.0, gt=0)
+
+    # Worker.
+    worker_concurrency: int = Field(default=100, ge=1, le=2000)
+    job_max_attempts: int = Field(default=3, ge=1, le=10)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; explicit overrides win (tests pass them)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

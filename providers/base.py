@@ -1,0 +1,65 @@
+"""The provider contract: normalized request/result types and the `Provider` protocol.
+
+Every provider module turns a `CompletionRequest` into its own wire format and the
+provider's answer back into a `CompletionResult`. Errors are raised as the typed
+hierarchy in `providers.errors`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """What a worker asks of a provider.
+
+    `upstream_model` is the provider's own identifier of the resolved version: for
+    YandexGPT `<model>/<branch>` (the provider adds `gpt://<folder>/`), for GigaChat
+    the model name (e.g. `GigaChat-Pro-preview`).
+    """
+
+    upstream_model: str
+    messages: tuple[Message, ...]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+# Normalized finish reasons: "stop", "length", "content_filter", "tool_calls".
+@dataclass(frozen=True)
+class CompletionResult:
+    content: str
+    finish_reason: str
+    usage: Usage
+    model_version: str
+    upstream_model: str
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+class Provider(Protocol):
+    name: str
+
+    def complete(self, request: CompletionRequest) -> CompletionResult: ...
+
+    def count_tokens(self, upstream_model: str, messages: tuple[Message, ...]) -> int: ...
+
+    def list_models(self) -> list[str]: ...

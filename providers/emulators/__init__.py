@@ -1,0 +1,1 @@
+"""Wire-faithful local servers of the YandexGPT and GigaChat HTTP APIs."""
