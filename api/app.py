@@ -1,0 +1,21 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api import health, jobs
+from api.errors import register_error_handlers
+from llmgw.runtime import Runtime
+from llmgw.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
+    settings = settings or (runtime.settings if runtime else load_settings())
+    app = Flask("llmgw")
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["llmgw"] = runtime or Runtime(settings)
+    register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(jobs.bp)
+    return app

@@ -1,0 +1,66 @@
+"""Domain errors → `{"error": {"code", "message", ...}}` with the right status, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from routing.errors import MalformedModelId, RoutingError, UnknownChannel, UnknownModel
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+ROUTING_ERRORS: dict[type[RoutingError], tuple[int, str]] = {
+    MalformedModelId: (400, "invalid_model_id"),
+    UnknownModel: (404, "model_not_found"),
+    UnknownChannel: (404, "channel_not_found"),
+}
+
+
+def error_response(status: int, code: str, message: str, **details: Any):
+    return jsonify({"error": {"code": code, "message": message, **details}}), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, **exc.details)
+
+    @app.errorhandler(RoutingError)
+    def _routing_error(exc: RoutingError):
+        status, code = ROUTING_ERRORS.get(type(exc), (400, "invalid_model"))
+        return error_response(status, code, exc.message, choices=exc.choices)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(exc: ValidationError):
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{p['field'] or 'body'}: {p['problem']}" for p in problems)
+        return error_response(
+            400, "invalid_request", f"The request body is invalid: {summary}", problems=problems
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "An internal error occurred.")

@@ -1,0 +1,85 @@
+"""Request and response bodies of the HTTP API (pydantic; the OpenAPI document comes from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "incomplete"]
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(min_length=1, max_length=1_000_000)
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=200, examples=["yandexgpt-lite:latest"])
+    messages: list[MessageIn] = Field(min_length=1, max_length=1000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0, le=128_000)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
+
+
+class RouteOut(BaseModel):
+    provider: str
+    model: str
+    channel: str
+    upstream_id: str
+    queue: str
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ResultOut(BaseModel):
+    content: str
+    finish_reason: str
+    usage: UsageOut
+    provider: str
+    model: str
+    channel: str
+    model_version: str
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class AttemptOut(BaseModel):
+    number: int
+    provider: str
+    model: str
+    channel: str
+    outcome: str
+    error_reason: str | None
+    latency_ms: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    started_at: datetime
+
+
+class JobOut(BaseModel):
+    id: str
+    object: Literal["job"] = "job"
+    status: JobStatus
+    model: str
+    route: RouteOut
+    result: ResultOut | None = None
+    error: ErrorOut | None = None
+    attempts: list[AttemptOut] = Field(default_factory=list)
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,64 @@
+"""The version catalogue as data: load the seed file and upsert it into the database."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Model, ModelVersion, Provider
+
+
+def load_seed() -> dict[str, Any]:
+    return json.loads(resources.files("routing").joinpath("catalogue.json").read_text("utf-8"))
+
+
+def seed_catalogue(session: Session, data: dict[str, Any] | None = None) -> int:
+    """Insert what the catalogue lacks, never overwriting an operator's change; count new rows."""
+    data = data or load_seed()
+    added = 0
+    for spec in data["providers"]:
+        if session.get(Provider, spec["id"]) is None:
+            session.add(Provider(id=spec["id"], display_name=spec["display_name"]))
+            added += 1
+    session.flush()
+    for spec in data["models"]:
+        added += _seed_model(session, spec)
+    return added
+
+
+def _seed_model(session: Session, spec: dict[str, Any]) -> int:
+    model = session.scalar(select(Model).where(Model.name == spec["name"]))
+    added = 0
+    if model is None:
+        model = Model(
+            name=spec["name"],
+            provider_id=spec["provider"],
+            family=spec["family"],
+            context_window=spec["context_window"],
+        )
+        session.add(model)
+        session.flush()
+        added += 1
+    existing = {v.channel for v in model.versions}
+    for version in spec["versions"]:
+        if version["channel"] not in existing:
+            session.add(_version(model, version))
+            added += 1
+    return added
+
+
+def _version(model: Model, spec: dict[str, Any]) -> ModelVersion:
+    sunset = spec.get("sunset_at")
+    return ModelVersion(
+        model_id=model.id,
+        channel=spec["channel"],
+        upstream_id=spec["upstream_id"],
+        status=spec.get("status", "active"),
+        priority=spec["priority"],
+        sunset_at=datetime.fromisoformat(sunset) if sunset else None,
+    )

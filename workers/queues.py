@@ -1,0 +1,16 @@
+"""Queue topology: one Celery queue per provider and version channel."""
+
+from __future__ import annotations
+
+from kombu import Queue
+
+from providers.registry import PROVIDERS
+from routing.model_id import CHANNELS, queue_name
+
+
+def all_queue_names() -> list[str]:
+    return [queue_name(provider, channel) for provider in PROVIDERS for channel in CHANNELS]
+
+
+def task_queues() -> tuple[Queue, ...]:
+    return tuple(Queue(name, routing_key=name) for name in all_queue_names())
