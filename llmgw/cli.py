@@ -1,0 +1,171 @@
+"""`llmgw`: the one entry point for people (stack, API, worker, emulators, database, catalogue)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from llmgw.settings import load_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """llmgw: an LLM gateway for YandexGPT and GigaChat."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--api-port", default=8000, show_default=True)
+@click.option("--flower-port", default=5555, show_default=True)
+@click.option("--var-dir", default="var", show_default=True, type=click.Path(path_type=Path))
+def up(host: str, api_port: int, flower_port: int, var_dir: Path) -> None:
+    """Run the whole stack in the foreground until Ctrl-C."""
+    from llmgw.stack import run_stack
+
+    sys.exit(run_stack(host, api_port, flower_port, var_dir))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
+@click.option("--threads", default=16, show_default=True, help="threads per worker")
+def api(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the HTTP API with gunicorn."""
+    load_settings()  # fail fast on a malformed environment, before gunicorn forks
+    args = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}"]
+    args += ["--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"]
+    args += ["--access-logfile", "-", "--graceful-timeout", "20", "llmgw.app:create_app()"]
+    os.execv(sys.executable, args)
+
+
+@main.command()
+@click.option("--queues", "-Q", default=None, help="comma-separated queues (default: all)")
+@click.option("--concurrency", "-c", default=None, type=int, help="threads (default: settings)")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(queues: str | None, concurrency: int | None, loglevel: str) -> None:
+    """Run a Celery worker (thread pool) on some or all provider queues."""
+    from workers.celery_app import make_celery
+    from workers.queues import all_queue_names
+
+    settings = load_settings()
+    app = make_celery(settings)
+    app.worker_main(
+        [
+            "worker",
+            *("-P", "threads", "-c", str(concurrency or settings.worker_concurrency)),
+            *("-Q", queues or ",".join(all_queue_names()), "-E"),
+            *(f"--loglevel={loglevel}", "-n", f"llmgw-{os.getpid()}@%h"),
+        ]
+    )
+
+
+@main.command()
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5555, show_default=True)
+def flower(address: str, port: int) -> None:
+    """Run Flower, the Celery monitor, against the configured broker."""
+    from workers.celery_app import make_celery
+
+    app = make_celery(load_settings())
+    app.start(["flower", f"--address={address}", f"--port={port}"])
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["yandexgpt", "gigachat"]))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=None, type=int, help="default: 8081 yandexgpt, 8082 gigachat")
+@click.option("--api-key", multiple=True, help="YandexGPT: an accepted Api-Key (repeatable)")
+@click.option("--credentials", multiple=True, help="GigaChat: an accepted Basic key")
+@click.option("--latency", default=0.0, show_default=True, help="seconds added to each call")
+def emulator(kind, host, port, api_key, credentials, latency) -> None:  # noqa: ANN001
+    """Run a local emulator of a provider's HTTP API."""
+    from providers.emulators import gigachat, yandexgpt
+    from providers.emulators.server import serve
+
+    if kind == "yandexgpt":
+        config = yandexgpt.YandexEmulatorConfig(latency=latency)
+        if api_key:
+            config.api_keys = set(api_key)
+        serve(yandexgpt.create_app(config), host, port or 8081)
+    else:
+        config = gigachat.GigaChatEmulatorConfig(latency=latency)
+        if credentials:
+            config.credentials = set(credentials)
+        serve(gigachat.create_app(config), host, port or 8082)
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    from storage import migrate
+
+    migrate.upgrade(load_settings().database_url, revision)
+    click.echo(f"database at {migrate.current_revision(load_settings().database_url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (e.g. -1 or base)."""
+    from storage import migrate
+
+    migrate.downgrade(load_settings().database_url, revision)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's current revision."""
+    from storage import migrate
+
+    click.echo(migrate.current_revision(load_settings().database_url) or "empty")
+
+
+@main.group()
+def models() -> None:
+    """The model version catalogue."""
+
+
+@models.command("seed")
+def models_seed() -> None:
+    """Add the built-in catalogue's models and channels that the database lacks."""
+    from llmgw.runtime import Runtime
+    from routing.catalogue import seed_catalogue
+
+    runtime = Runtime(load_settings())
+    with runtime.sessions() as session:
+        added = seed_catalogue(session)
+        session.commit()
+    click.echo(f"catalogue seeded: {added} new rows")
+
+
+@models.command("list")
+def models_list() -> None:
+    """List models and their channels."""
+    from sqlalchemy import select
+
+    from llmgw.runtime import Runtime
+    from storage.models import Model
+
+    runtime = Runtime(load_settings())
+    with runtime.sessions() as session:
+        for model in session.scalars(select(Model).order_by(Model.name)):
+            for v in model.versions:
+                sunset = f" sunset {v.sunset_at:%Y-%m-%d}" if v.sunset_at else ""
+                click.echo(
+                    f"{model.name}:{v.channel}\t{model.provider_id}\t{v.upstream_id}"
+                    f"\t{v.status}{sunset}"
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""`llmgw up`: the whole stack on one machine, in the foreground, until Ctrl-C.
+
+Embedded Redis (unless LLMGW_REDIS_URL), SQLite migrated to head and seeded, both provider
+emulators (unless real credentials are configured), the API under gunicorn, one worker on
+every queue, and Flower. Every child is stopped, in reverse order, when one of them dies or
+the stack is interrupted.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from llmgw.processes import free_port, port_open, start_redis, stop_process, wait_until
+
+EMULATOR_YANDEX_KEY = "emu-yandex-key"
+EMULATOR_FOLDER = "b1gemulatorfolder"
+EMULATOR_GIGACHAT_KEY = base64.b64encode(b"emu-client:emu-secret").decode()
+
+
+@dataclass
+class Stack:
+    host: str
+    api_port: int
+    flower_port: int
+    var_dir: Path
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "llmgw.cli", *args]
+        proc = subprocess.Popen(cmd, env=self.env, start_new_session=True)
+        self.children.append((name, proc))
+        return proc
+
+    def wait_port(self, name: str, port: int, timeout: float = 60) -> None:
+        proc = dict(self.children)[name]
+        wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=timeout, what=name)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode} while starting")
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.children):
+            stop_process(proc)
+        self.children.clear()
+
+
+def ensure_redis(stack: Stack) -> None:
+    if stack.env.get("LLMGW_REDIS_URL"):
+        return
+    port = free_port()
+    proc = start_redis(stack.var_dir / "redis", port, log_file=stack.var_dir / "redis.log")
+    stack.children.append(("redis", proc))
+    stack.env["LLMGW_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+
+
+def ensure_master_key(stack: Stack) -> str:
+    key = stack.env.get("LLMGW_MASTER_KEY")
+    if not key:
+        key = stack.env["LLMGW_MASTER_KEY"] = "llmgw-" + secrets.token_urlsafe(24)
+    return key
+
+
+def start_emulators(stack: Stack) -> list[str]:
+    """Start an emulator for each provider that has no real credentials; return their names."""
+    started = []
+    env = stack.env
+    if not (env.get("LLMGW_YANDEXGPT_API_KEY") or env.get("LLMGW_YANDEXGPT_IAM_TOKEN")):
+        url = _emulator(stack, "yandexgpt", "--api-key", EMULATOR_YANDEX_KEY)
+        for suffix in ("BASE_URL", "OPERATIONS_URL", "IAM_URL"):
+            env[f"LLMGW_YANDEXGPT_{suffix}"] = url
+        env["LLMGW_YANDEXGPT_API_KEY"] = EMULATOR_YANDEX_KEY
+        env["LLMGW_YANDEXGPT_FOLDER_ID"] = EMULATOR_FOLDER
+        started.append("yandexgpt")
+    if not env.get("LLMGW_GIGACHAT_CREDENTIALS"):
+        url = _emulator(stack, "gigachat", "--credentials", EMULATOR_GIGACHAT_KEY)
+        env["LLMGW_GIGACHAT_BASE_URL"] = f"{url}/api/v1"
+        env["LLMGW_GIGACHAT_AUTH_URL"] = f"{url}/api/v2/oauth"
+        env["LLMGW_GIGACHAT_CREDENTIALS"] = EMULATOR_GIGACHAT_KEY
+        started.append("gigachat")
+    return started
+
+
+def _emulator(stack: Stack, kind: str, *auth: str) -> str:
+    port = free_port()
+    name = f"emulator-{kind}"
+    stack.spawn(name, "emulator", kind, "--port", str(port), *auth)
+    stack.wait_port(name, port)
+    return f"http://127.0.0.1:{port}"
+
+
+def migrate_and_seed(stack: Stack) -> None:
+    for args in (("db", "upgrade"), ("models", "seed")):
+        cmd = [sys.executable, "-m", "llmgw.cli", *args]
+        subprocess.run(cmd, env=stack.env, check=True)
+
+
+def start_services(stack: Stack) -> None:
+    stack.spawn("worker", "worker")
+    stack.spawn("api", "api", "--host", stack.host, "--port", str(stack.api_port))
+    stack.spawn("flower", "flower", "--address", stack.host, "--port", str(stack.flower_port))
+    stack.wait_port("api", stack.api_port)
+    stack.wait_port("flower", stack.flower_port)
+
+
+def banner(stack: Stack, master_key: str, emulators: list[str]) -> str:
+    api = f"http://{stack.host}:{stack.api_port}"
+    return f"""
+llmgw is up.
+  API       {api}   (health: {api}/healthz, readiness: {api}/readyz)
+  Flower    http://{stack.host}:{stack.flower_port}
+  Redis     {stack.env["LLMGW_REDIS_URL"]}
+  Database  {stack.env.get("LLMGW_DATABASE_URL", "sqlite:///var/llmgw.db")}
+  Emulated  {", ".join(emulators) or "none (real providers)"}
+
+  export LLMGW_MASTER_KEY={master_key}
+  curl -s -X POST {api}/v1/jobs -H "Authorization: Bearer $LLMGW_MASTER_KEY" \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"model":"yandexgpt-lite:latest","messages":[{{"role":"user","content":"Привет"}}]}}'
+  curl -s {api}/v1/jobs/<id> -H "Authorization: Bearer $LLMGW_MASTER_KEY"
+
+Press Ctrl-C to stop.
+"""
+
+
+def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
+    stack = Stack(host=host, api_port=api_port, flower_port=flower_port, var_dir=var_dir)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        ensure_redis(stack)
+        master_key = ensure_master_key(stack)
+        emulators = start_emulators(stack)
+        migrate_and_seed(stack)
+        start_services(stack)
+        click.echo(banner(stack, master_key, emulators))
+        return supervise(stack)
+    except KeyboardInterrupt:
+        click.echo("\nstopping llmgw ...")
+        return 0
+    finally:
+        stack.stop()
+
+
+def supervise(stack: Stack) -> int:
+    while True:
+        for name, proc in stack.children:
+            if proc.poll() is not None:
+                click.echo(
+                    f"{name} exited with code {proc.returncode}; stopping the stack", err=True
+                )
+                return 1
+        time.sleep(0.5)

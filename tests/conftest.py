@@ -1,0 +1,43 @@
+"""Shared fixtures for unit tests: SQLite built from the Alembic revisions, fakeredis."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from api.app import create_app
+from llmgw.runtime import Runtime
+from llmgw.settings import Settings
+from tests.helpers import reset_database, seed
+
+UNIT_MASTER_KEY = "unit-master-key"
+
+
+@pytest.fixture()
+def unit_settings(tmp_path) -> Settings:
+    url = f"sqlite:///{tmp_path / 'unit.db'}"
+    reset_database(url)
+    seed(url)
+    return Settings(
+        database_url=url,
+        redis_url="redis://unit-tests.invalid:6379/0",
+        master_key=UNIT_MASTER_KEY,
+        _env_file=None,
+    )
+
+
+@pytest.fixture()
+def unit_runtime(unit_settings) -> Runtime:
+    runtime = Runtime(unit_settings)
+    runtime.__dict__["redis"] = fakeredis.FakeRedis()
+    return runtime
+
+
+@pytest.fixture()
+def unit_client(unit_runtime):
+    return create_app(runtime=unit_runtime).test_client()
+
+
+@pytest.fixture()
+def master_auth():
+    return {"Authorization": f"Bearer {UNIT_MASTER_KEY}"}

@@ -1,0 +1,81 @@
+"""Test helpers: databases built from the Alembic revisions, Redis, the worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from sqlalchemy import text
+
+from llmgw.processes import free_port, start_redis
+from llmgw.settings import Settings
+from routing.catalogue import seed_catalogue
+from storage import migrate
+from storage.db import make_engine, make_session_factory
+
+
+def reset_database(url: str) -> None:
+    """Empty the test database (PostgreSQL: its public schema) and migrate it to head."""
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    migrate.upgrade(url)
+
+
+def seed(url: str) -> None:
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        seed_catalogue(session)
+        session.commit()
+    engine.dispose()
+
+
+def redis_for_tests(tmp: Path):
+    """(url, process) — the machine's Redis when LLMGW_TEST_REDIS_URL is set, else embedded."""
+    url = os.environ.get("LLMGW_TEST_REDIS_URL")
+    if url:
+        redis.Redis.from_url(url).flushdb()
+        return url, None
+    port = free_port()
+    return f"redis://127.0.0.1:{port}/0", start_redis(tmp / "redis", port)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a child process needs to see the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"LLMGW_{name.upper()}"] = str(value)
+    return env
+
+
+def start_worker(settings: Settings, log_path: Path, concurrency: int = 16) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "llmgw.cli", "worker", "-c", str(concurrency)]
+    log = log_path.open("w")
+    return subprocess.Popen(
+        cmd,
+        env=settings_env(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_for_worker(celery_app, proc: subprocess.Popen, log_path: Path, timeout=60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited early:\n{log_path.read_text()[-4000:]}")
+        if celery_app.control.ping(timeout=0.5):
+            return
+    raise TimeoutError(f"worker did not answer ping:\n{log_path.read_text()[-4000:]}")

@@ -1,0 +1,94 @@
+"""Integration fixtures: a real Redis, a database migrated from the Alembic revisions, both
+provider emulators over HTTP, and a real Celery worker process (thread pool)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from api.app import create_app
+from llmgw.processes import stop_process
+from llmgw.runtime import Runtime
+from llmgw.settings import Settings
+from llmgw.stack import EMULATOR_FOLDER, EMULATOR_GIGACHAT_KEY, EMULATOR_YANDEX_KEY
+from providers.emulators import gigachat, yandexgpt
+from providers.emulators.server import start_in_thread
+from tests.helpers import redis_for_tests, reset_database, seed, start_worker, wait_for_worker
+
+MASTER_KEY = "test-master-key"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    url, proc = redis_for_tests(tmp_path_factory.mktemp("redis"))
+    yield url
+    if proc is not None:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    url = os.environ.get("LLMGW_TEST_DATABASE_URL")
+    url = url or f"sqlite:///{tmp_path_factory.mktemp('db') / 'llmgw.db'}"
+    reset_database(url)
+    seed(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def emulators():
+    yandex = start_in_thread(
+        yandexgpt.create_app(yandexgpt.YandexEmulatorConfig(api_keys={EMULATOR_YANDEX_KEY}))
+    )
+    giga = start_in_thread(
+        gigachat.create_app(gigachat.GigaChatEmulatorConfig(credentials={EMULATOR_GIGACHAT_KEY}))
+    )
+    yield {"yandexgpt": yandex.url, "gigachat": giga.url}
+    yandex.stop()
+    giga.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(redis_url, database_url, emulators) -> Settings:
+    yandex, giga = emulators["yandexgpt"], emulators["gigachat"]
+    return Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        master_key=MASTER_KEY,
+        yandexgpt_base_url=yandex,
+        yandexgpt_operations_url=yandex,
+        yandexgpt_iam_url=yandex,
+        yandexgpt_api_key=EMULATOR_YANDEX_KEY,
+        yandexgpt_folder_id=EMULATOR_FOLDER,
+        gigachat_base_url=f"{giga}/api/v1",
+        gigachat_auth_url=f"{giga}/api/v2/oauth",
+        gigachat_credentials=EMULATOR_GIGACHAT_KEY,
+        provider_read_timeout=10,
+    )
+
+
+@pytest.fixture(scope="session")
+def runtime(settings) -> Runtime:
+    return Runtime(settings)
+
+
+@pytest.fixture(scope="session")
+def worker(settings, runtime, tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    proc = start_worker(settings, log_path)
+    try:
+        wait_for_worker(runtime.celery, proc, log_path)
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture()
+def client(runtime):
+    return create_app(runtime=runtime).test_client()
+
+
+@pytest.fixture()
+def auth():
+    return {"Authorization": f"Bearer {MASTER_KEY}"}
