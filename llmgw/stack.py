@@ -135,7 +135,7 @@ Press Ctrl-C to stop.
 def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
     stack = Stack(host=host, api_port=api_port, flower_port=flower_port, var_dir=var_dir)
     var_dir.mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         ensure_redis(stack)
         master_key = ensure_master_key(stack)
@@ -149,6 +149,10 @@ def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
         return 0
     finally:
         stack.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def supervise(stack: Stack) -> int:
