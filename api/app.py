@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import health, jobs
+from api import chat, health, jobs
 from api.errors import register_error_handlers
 from llmgw.runtime import Runtime
 from llmgw.settings import Settings, load_settings
@@ -18,4 +18,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     register_error_handlers(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(chat.bp)
     return app

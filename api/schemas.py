@@ -25,6 +25,8 @@ class JobCreate(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=128_000)
     top_p: float | None = Field(default=None, gt=0, le=1)
+    priority: Literal["interactive", "batch"] = "interactive"
+    fallback: list[str] = Field(default_factory=list, max_length=5)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
 
 

@@ -1,10 +1,14 @@
-"""Plain functions behind the jobs endpoints: submit (publish after commit) and read."""
+"""Plain functions behind the jobs endpoints: submit (publish after commit), read, wait, cancel."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
 import uuid
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
@@ -12,36 +16,79 @@ from api.errors import ApiError
 from api.schemas import AttemptOut, ErrorOut, JobCreate, JobOut, ResultOut, RouteOut
 from llmgw.runtime import Runtime
 from routing.service import resolve
+from storage import keys
 from storage.models import Job, utcnow
+from workers.dispatch import publish_job
 
 log = logging.getLogger(__name__)
-RUN_JOB_TASK = "llmgw.run_job"
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "incomplete"})
 
 
-def submit_job(runtime: Runtime, principal: Principal, body: JobCreate) -> Job:
+def submit_job(
+    runtime: Runtime, principal: Principal, body: JobCreate, *, idempotency_key: str | None = None
+) -> tuple[Job, bool]:
+    """Create and publish a job; returns (job, created). A replayed key returns the first job."""
+    job = new_job(runtime, principal, body)
+    if idempotency_key:
+        existing = reserve_idempotency_key(runtime, principal, idempotency_key, body, job.id)
+        if existing is not None:
+            return existing, False
     with runtime.sessions() as session:
-        route = resolve(session, body.model)
-        job = Job(
-            id=uuid.uuid4().hex,
-            owner=principal.id,
-            status="queued",
-            model_requested=body.model,
-            provider=route.provider,
-            model=route.model,
-            channel=route.channel,
-            upstream_id=route.upstream_id,
-            queue=route.queue,
-            request=body.model_dump(mode="json"),
-        )
         session.add(job)
         session.commit()
     dispatch(runtime, job)
+    return job, True
+
+
+def new_job(runtime: Runtime, principal: Principal, body: JobCreate) -> Job:
+    with runtime.sessions() as session:
+        route = resolve(session, body.model)
+        for model_id in body.fallback:
+            resolve(session, model_id)  # reject an unknown fallback before anything is written
+    return Job(
+        id=uuid.uuid4().hex,
+        owner=principal.id,
+        status="queued",
+        model_requested=body.model,
+        provider=route.provider,
+        model=route.model,
+        channel=route.channel,
+        upstream_id=route.upstream_id,
+        queue=route.queue,
+        request=body.model_dump(mode="json"),
+        attempt_count=0,
+        created_at=utcnow(),
+    )
+
+
+def reserve_idempotency_key(
+    runtime: Runtime, principal: Principal, key: str, body: JobCreate, job_id: str
+) -> Job | None:
+    """Claim the key for `job_id`; if it was claimed before, return that job (or 409)."""
+    body_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    redis_key = keys.idempotency_key(principal.id, key)
+    claim = json.dumps({"job_id": job_id, "body_sha256": body_hash})
+    if runtime.redis.set(redis_key, claim, nx=True, ex=keys.IDEMPOTENCY_TTL_SECONDS):
+        return None
+    previous = json.loads(runtime.redis.get(redis_key) or "{}")
+    if previous.get("body_sha256") != body_hash:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request body.",
+        )
+    with runtime.sessions() as session:
+        job = session.get(Job, previous["job_id"])
+    if job is None:
+        raise ApiError(
+            409, "idempotency_key_in_use", "A request with this Idempotency-Key is in progress."
+        )
     return job
 
 
 def dispatch(runtime: Runtime, job: Job) -> None:
     try:
-        runtime.celery.send_task(RUN_JOB_TASK, args=[job.id], queue=job.queue)
+        publish_job(runtime.celery, job.id, job.queue, job.request.get("priority", "interactive"))
     except Exception as exc:  # the broker is down: say so, and never leave a silent orphan
         log.exception("could not publish job %s", job.id)
         _mark_dispatch_failed(runtime, job.id)
@@ -64,6 +111,44 @@ def load_job(session: Session, principal: Principal, job_id: str) -> Job:
     if job is None or (job.owner != principal.id and not principal.is_admin):
         raise ApiError(404, "job_not_found", f"No job with id {job_id!r}.")
     return job
+
+
+def wait_for_job(runtime: Runtime, principal: Principal, job_id: str, timeout: float) -> Job:
+    """Return the job once it has ended or `timeout` passed; woken by Redis, not by polling."""
+    pubsub = runtime.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.job_done_channel(job_id))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with runtime.sessions() as session:
+                job = load_job(session, principal, job_id)
+            remaining = deadline - time.monotonic()
+            if job.status in TERMINAL or remaining <= 0:
+                return job
+            # Re-read the row at least every 5 s in case a notification was lost.
+            pubsub.get_message(timeout=min(remaining, 5.0))
+    finally:
+        pubsub.close()
+
+
+def cancel_job(runtime: Runtime, principal: Principal, job_id: str) -> None:
+    with runtime.sessions() as session:
+        job = load_job(session, principal, job_id)
+        cancelled = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status.in_(("queued", "running")))
+            .values(status="cancelled", finished_at=utcnow(), updated_at=utcnow())
+        )
+        session.commit()
+        session.refresh(job)
+    if cancelled.rowcount != 1:
+        raise ApiError(
+            409,
+            "job_not_cancellable",
+            f"The job has already ended ({job.status}).",
+            job_status=job.status,
+        )
+    runtime.redis.publish(keys.job_done_channel(job_id), "cancelled")
 
 
 def job_view(job: Job) -> JobOut:

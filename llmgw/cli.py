@@ -64,6 +64,17 @@ def worker(queues: str | None, concurrency: int | None, loglevel: str) -> None:
 
 
 @main.command()
+@click.option("--schedule", default="var/celerybeat-schedule", show_default=True)
+def beat(schedule: str) -> None:
+    """Run celery beat: the periodic sweeper that re-dispatches stranded jobs."""
+    from workers.celery_app import make_celery
+
+    Path(schedule).parent.mkdir(parents=True, exist_ok=True)
+    app = make_celery(load_settings())
+    app.start(["beat", "-s", schedule, "--loglevel=INFO"])
+
+
+@main.command()
 @click.option("--address", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5555, show_default=True)
 def flower(address: str, port: int) -> None:

@@ -39,9 +39,16 @@ class Settings(BaseSettings):
     provider_connect_timeout: float = Field(default=5.0, gt=0)
     provider_read_timeout: float = Field(default=60.0, gt=0)
 
-    # Worker.
+    # Worker and job lifecycle.
     worker_concurrency: int = Field(default=100, ge=1, le=2000)
     job_max_attempts: int = Field(default=3, ge=1, le=10)
+    # A `running` job untouched for this long is presumed orphaned (its worker died).
+    job_lease_seconds: float = Field(default=300.0, gt=0)
+    # A `queued` job untouched for this long is re-dispatched by the sweeper.
+    job_requeue_after_seconds: float = Field(default=900.0, gt=0)
+    sweeper_interval_seconds: float = Field(default=60.0, gt=0)
+    # How long `POST /v1/chat/completions` waits for its job before answering 504.
+    sync_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
 
 
 def load_settings(**overrides: object) -> Settings:

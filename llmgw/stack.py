@@ -106,6 +106,7 @@ def migrate_and_seed(stack: Stack) -> None:
 
 def start_services(stack: Stack) -> None:
     stack.spawn("worker", "worker")
+    stack.spawn("beat", "beat", "--schedule", str(stack.var_dir / "celerybeat-schedule"))
     stack.spawn("api", "api", "--host", stack.host, "--port", str(stack.api_port))
     stack.spawn("flower", "flower", "--address", stack.host, "--port", str(stack.flower_port))
     stack.wait_port("api", stack.api_port)

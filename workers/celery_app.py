@@ -6,7 +6,7 @@ from celery import Celery
 
 from llmgw.runtime import Runtime
 from llmgw.settings import Settings
-from workers.queues import task_queues
+from workers.queues import MAINTENANCE_QUEUE, task_queues
 
 # Longer than the longest time a message sits unacked: a provider call (read timeout)
 # plus the largest retry countdown. Shorter would run jobs twice; longer slows recovery.
@@ -41,6 +41,16 @@ def make_celery(settings: Settings, *, runtime: Runtime | None = None) -> Celery
         task_default_queue="llmgw.default",
         task_create_missing_queues=True,
         broker_pool_limit=settings.worker_concurrency,
+        beat_schedule={
+            "sweep-stranded-jobs": {
+                "task": "llmgw.sweep",
+                "schedule": settings.sweeper_interval_seconds,
+                "options": {
+                    "queue": MAINTENANCE_QUEUE,
+                    "expires": settings.sweeper_interval_seconds,
+                },
+            }
+        },
     )
     from workers.tasks import register_tasks
 

@@ -1,6 +1,7 @@
 """Running one job: claim it, call the provider (no DB session held), record the attempt.
 
-Idempotent by job id: a redelivered message for a finished job does nothing.
+Idempotent by job id: the claim is one conditional UPDATE, so a duplicate or redelivered
+message for a job that is finished, cancelled or being run by a live worker does nothing.
 """
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, update
 
 from llmgw.runtime import Runtime
 from providers.base import CompletionRequest, CompletionResult, Message
 from providers.errors import ProviderError, RateLimited
+from storage import keys
 from storage.models import Attempt, Job, utcnow
 
 log = logging.getLogger(__name__)
@@ -28,11 +33,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Call:
-    """What one provider call was about, detached from any database session."""
+    """What one provider call is about, detached from any database session."""
 
     job_id: str
     number: int
     provider: str
+    model: str
+    channel: str
+    upstream_id: str
     request: CompletionRequest
 
 
@@ -44,32 +52,49 @@ def execute_job(runtime: Runtime, job_id: str) -> Outcome:
     try:
         result = runtime.provider(call.provider).complete(call.request)
     except ProviderError as exc:
-        latency = (time.perf_counter() - t0) * 1000
-        return record_failure(runtime, call, exc, started=started, latency_ms=latency)
+        error: ProviderError = exc
     except Exception as exc:  # a bug in an adapter must still end the job, not strand it
         log.exception("job %s: unexpected error calling %s", job_id, call.provider)
-        latency = (time.perf_counter() - t0) * 1000
         error = ProviderError(f"Unexpected {type(exc).__name__} in the provider adapter.")
-        return record_failure(runtime, call, error, started=started, latency_ms=latency)
+    else:
+        latency = (time.perf_counter() - t0) * 1000
+        return record_success(runtime, call, result, started=started, latency_ms=latency)
     latency = (time.perf_counter() - t0) * 1000
-    return record_success(runtime, call, result, started=started, latency_ms=latency)
+    return record_failure(runtime, call, error, started=started, latency_ms=latency)
 
 
 def claim_job(runtime: Runtime, job_id: str) -> Call | None:
+    """Atomically move a queued (or orphaned running) job to running; None if not ours."""
+    now = utcnow()
+    lease_expired = now - timedelta(seconds=runtime.settings.job_lease_seconds)
+    claimable = or_(
+        Job.status == "queued", and_(Job.status == "running", Job.updated_at < lease_expired)
+    )
     with runtime.sessions() as session:
-        job = session.get(Job, job_id, with_for_update=True)
-        if job is None:
-            log.warning("job %s does not exist; message dropped", job_id)
-            return None
-        if job.status in TERMINAL:
-            log.info("job %s is already %s; redelivery ignored", job_id, job.status)
-            return None
-        job.status = "running"
-        job.started_at = job.started_at or utcnow()
-        job.attempt_count += 1
-        call = Call(job.id, job.attempt_count, job.provider, build_request(job))
+        claimed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, claimable)
+            .values(
+                status="running",
+                attempt_count=Job.attempt_count + 1,
+                started_at=func.coalesce(Job.started_at, now),
+                updated_at=now,
+            )
+        )
         session.commit()
-        return call
+        if claimed.rowcount != 1:
+            log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
+            return None
+        job = session.get(Job, job_id)
+        return Call(
+            job.id,
+            job.attempt_count,
+            job.provider,
+            job.model,
+            job.channel,
+            job.upstream_id,
+            build_request(job),
+        )
 
 
 def build_request(job: Job) -> CompletionRequest:
@@ -84,28 +109,39 @@ def build_request(job: Job) -> CompletionRequest:
     )
 
 
+def _still_ours(job: Job, call: Call) -> bool:
+    return job.status == "running" and job.attempt_count == call.number
+
+
 def record_success(
-    runtime: Runtime, call: Call, result: CompletionResult, *, started, latency_ms: float
+    runtime: Runtime, call: Call, result: CompletionResult, *, started: datetime, latency_ms: float
 ) -> Outcome:
     with runtime.sessions() as session:
         job = session.get(Job, call.job_id, with_for_update=True)
-        session.add(_attempt(job, call, started, latency_ms, "succeeded", result=result))
+        session.add(_attempt(call, started, latency_ms, "succeeded", result=result))
+        if not _still_ours(job, call):
+            session.commit()
+            return Outcome(status=job.status)
         job.status, job.finished_at = "succeeded", utcnow()
-        job.result = result_payload(job, result)
+        job.result = result_payload(call, result)
         job.prompt_tokens = result.usage.prompt_tokens
         job.completion_tokens = result.usage.completion_tokens
         job.total_tokens = result.usage.total_tokens
         session.commit()
+    notify_done(runtime, call.job_id, "succeeded")
     return Outcome(status="succeeded")
 
 
 def record_failure(
-    runtime: Runtime, call: Call, exc: ProviderError, *, started, latency_ms: float
+    runtime: Runtime, call: Call, exc: ProviderError, *, started: datetime, latency_ms: float
 ) -> Outcome:
     retry = exc.retryable and call.number < runtime.settings.job_max_attempts
     with runtime.sessions() as session:
         job = session.get(Job, call.job_id, with_for_update=True)
-        session.add(_attempt(job, call, started, latency_ms, "failed", error=exc))
+        session.add(_attempt(call, started, latency_ms, "failed", error=exc))
+        if not _still_ours(job, call):
+            session.commit()
+            return Outcome(status=job.status)
         if retry:
             job.status = "queued"
         else:
@@ -115,7 +151,16 @@ def record_failure(
     log.info("job %s attempt %d failed: %s", call.job_id, call.number, exc.reason)
     if retry:
         return Outcome(status="queued", retry_in=backoff_seconds(call.number, exc))
+    notify_done(runtime, call.job_id, "failed")
     return Outcome(status="failed")
+
+
+def notify_done(runtime: Runtime, job_id: str, status: str) -> None:
+    """Wake long-polls; best effort, since pollers re-read the database anyway."""
+    try:
+        runtime.redis.publish(keys.job_done_channel(job_id), status)
+    except Exception:  # a missed wake-up costs a waiter its timeout, never the result
+        log.warning("could not publish the end of job %s", job_id, exc_info=True)
 
 
 def backoff_seconds(attempt: int, exc: ProviderError) -> float:
@@ -127,7 +172,7 @@ def backoff_seconds(attempt: int, exc: ProviderError) -> float:
     return min(delay, MAX_BACKOFF_SECONDS)
 
 
-def result_payload(job: Job, result: CompletionResult) -> dict:
+def result_payload(call: Call, result: CompletionResult) -> dict:
     return {
         "content": result.content,
         "finish_reason": result.finish_reason,
@@ -136,21 +181,21 @@ def result_payload(job: Job, result: CompletionResult) -> dict:
             "completion_tokens": result.usage.completion_tokens,
             "total_tokens": result.usage.total_tokens,
         },
-        "provider": job.provider,
-        "model": job.model,
-        "channel": job.channel,
+        "provider": call.provider,
+        "model": call.model,
+        "channel": call.channel,
         "model_version": result.model_version,
     }
 
 
-def _attempt(job, call, started, latency_ms, outcome, *, result=None, error=None) -> Attempt:
+def _attempt(call: Call, started, latency_ms, outcome, *, result=None, error=None) -> Attempt:
     return Attempt(
-        job_id=job.id,
+        job_id=call.job_id,
         number=call.number,
-        provider=job.provider,
-        model=job.model,
-        channel=job.channel,
-        upstream_id=job.upstream_id,
+        provider=call.provider,
+        model=call.model,
+        channel=call.channel,
+        upstream_id=call.upstream_id,
         outcome=outcome,
         error_reason=error.reason if error else None,
         error_message=error.message if error else None,

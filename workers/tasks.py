@@ -6,6 +6,7 @@ from celery import Celery, Task
 
 from llmgw.runtime import Runtime
 from workers.service import execute_job
+from workers.sweeper import sweep
 
 
 class JobTask(Task):
@@ -22,3 +23,7 @@ def register_tasks(app: Celery) -> None:
         outcome = execute_job(self.runtime, job_id)
         if outcome.retry_in is not None:
             raise self.retry(countdown=outcome.retry_in)
+
+    @app.task(name="llmgw.sweep", bind=True, base=JobTask, ignore_result=True)
+    def sweep_jobs(self: JobTask) -> int:
+        return sweep(self.runtime)
