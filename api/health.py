@@ -15,6 +15,13 @@ def healthz():
     return {"status": "ok"}
 
 
+@bp.get("/openapi.json")
+def openapi():
+    from api.openapi import build_openapi
+
+    return build_openapi()
+
+
 @bp.get("/readyz")
 def readyz():
     runtime = current_app.extensions["llmgw"]

@@ -59,6 +59,12 @@ class ErrorOut(BaseModel):
     message: str
 
 
+class ErrorBody(BaseModel):
+    """Every error response: `{"error": {"code", "message", ...details}}`."""
+
+    error: ErrorOut
+
+
 class AttemptOut(BaseModel):
     number: int
     provider: str

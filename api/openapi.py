@@ -1,0 +1,135 @@
+"""The OpenAPI document, generated from the pydantic request/response models.
+
+`OPERATIONS` is the one table of documented endpoints; a test checks it matches the Flask
+URL map, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+import llmgw
+from api.chat import ChatCompletionRequest
+from api.schemas import ErrorBody, JobCreate, JobOut
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    request: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    params: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+WAIT = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "description": "Long-poll: seconds to wait for the job to end (up to the server's bound).",
+    "schema": {"type": "number", "minimum": 0},
+}
+IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Same key + same body returns the same job; a different body is a 409.",
+    "schema": {"type": "string", "maxLength": 255},
+}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/healthz", "Liveness"),
+    Operation("get", "/openapi.json", "This document"),
+    Operation("get", "/readyz", "Readiness: Redis and the database are reachable", errors=(503,)),
+    Operation(
+        "post",
+        "/v1/jobs",
+        "Submit a completion job",
+        JobCreate,
+        JobOut,
+        202,
+        (400, 401, 404, 409, 415, 503),
+        (IDEMPOTENCY,),
+    ),
+    Operation(
+        "get",
+        "/v1/jobs/{job_id}",
+        "Read (or long-poll) a job",
+        None,
+        JobOut,
+        200,
+        (400, 401, 404),
+        (JOB_ID, WAIT),
+    ),
+    Operation(
+        "delete",
+        "/v1/jobs/{job_id}",
+        "Cancel a queued or running job",
+        None,
+        JobOut,
+        200,
+        (401, 404, 409),
+        (JOB_ID,),
+    ),
+    Operation(
+        "post",
+        "/v1/chat/completions",
+        "OpenAI-compatible synchronous completion",
+        ChatCompletionRequest,
+        None,
+        200,
+        (400, 401, 404, 429, 502, 504),
+        (IDEMPOTENCY,),
+    ),
+)
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    body: dict[str, Any] = {"summary": op.summary, "parameters": list(op.params)}
+    if op.request is not None:
+        body["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(op.request)}},
+        }
+    ok: dict[str, Any] = {"description": "OK"}
+    if op.response is not None:
+        ok["content"] = {"application/json": {"schema": _ref(op.response)}}
+    error = {"content": {"application/json": {"schema": _ref(ErrorBody)}}}
+    body["responses"] = {str(op.status): ok} | {
+        str(code): {"description": "Error", **error} for code in op.errors
+    }
+    if op.path.startswith("/v1/"):
+        body["security"] = [{"bearer": []}]
+    return body
+
+
+def build_openapi() -> dict[str, Any]:
+    models = {m for op in OPERATIONS for m in (op.request, op.response) if m} | {ErrorBody}
+    _, schemas = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "llmgw", "version": llmgw.__version__},
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
