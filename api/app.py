@@ -6,6 +6,7 @@ from flask import Flask
 
 from api import chat, health, jobs
 from api.errors import register_error_handlers
+from api.observability import register_request_metrics
 from llmgw.runtime import Runtime
 from llmgw.settings import Settings, load_settings
 
@@ -16,6 +17,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["llmgw"] = runtime or Runtime(settings)
     register_error_handlers(app)
+    register_request_metrics(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(chat.bp)

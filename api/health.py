@@ -15,6 +15,14 @@ def healthz():
     return {"status": "ok"}
 
 
+@bp.get("/metrics")
+def metrics():
+    from monitoring.metrics import exposition
+
+    body, content_type = exposition()
+    return body, 200, {"Content-Type": content_type}
+
+
 @bp.get("/openapi.json")
 def openapi():
     from api.openapi import build_openapi

@@ -48,6 +48,7 @@ IDEMPOTENCY = {
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "Liveness"),
     Operation("get", "/openapi.json", "This document"),
+    Operation("get", "/metrics", "Prometheus metrics (text exposition format)"),
     Operation("get", "/readyz", "Readiness: Redis and the database are reachable", errors=(503,)),
     Operation(
         "post",

@@ -15,6 +15,7 @@ from api.auth import Principal
 from api.errors import ApiError
 from api.schemas import AttemptOut, ErrorOut, JobCreate, JobOut, ResultOut, RouteOut
 from llmgw.runtime import Runtime
+from monitoring.metrics import JOBS_SUBMITTED
 from routing.service import resolve
 from storage import keys
 from storage.models import Job, utcnow
@@ -37,6 +38,7 @@ def submit_job(
         session.add(job)
         session.commit()
     dispatch(runtime, job)
+    JOBS_SUBMITTED.labels(job.provider, job.model, job.channel, body.priority).inc()
     return job, True
 
 

@@ -36,22 +36,40 @@ def up(host: str, api_port: int, flower_port: int, var_dir: Path) -> None:
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API with gunicorn."""
     load_settings()  # fail fast on a malformed environment, before gunicorn forks
+    _multiprocess_metrics_dir(port)
     args = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}"]
     args += ["--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"]
     args += ["--access-logfile", "-", "--graceful-timeout", "20", "llmgw.app:create_app()"]
     os.execv(sys.executable, args)
 
 
+def _multiprocess_metrics_dir(port: int) -> None:
+    """gunicorn forks workers: Prometheus counters must be shared through files."""
+    import shutil
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        path = Path(tempfile.gettempdir()) / f"llmgw-metrics-{port}"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
 @main.command()
 @click.option("--queues", "-Q", default=None, help="comma-separated queues (default: all)")
 @click.option("--concurrency", "-c", default=None, type=int, help="threads (default: settings)")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(queues: str | None, concurrency: int | None, loglevel: str) -> None:
+@click.option("--metrics-port", default=0, show_default=True, help="Prometheus port (0: none)")
+def worker(queues: str | None, concurrency: int | None, loglevel: str, metrics_port: int) -> None:
     """Run a Celery worker (thread pool) on some or all provider queues."""
     from workers.celery_app import make_celery
     from workers.queues import all_queue_names
 
     settings = load_settings()
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
     app = make_celery(settings)
     app.worker_main(
         [

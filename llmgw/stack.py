@@ -35,6 +35,7 @@ class Stack:
     var_dir: Path
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    worker_metrics_port: int = 0
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "llmgw.cli", *args]
@@ -105,7 +106,8 @@ def migrate_and_seed(stack: Stack) -> None:
 
 
 def start_services(stack: Stack) -> None:
-    stack.spawn("worker", "worker")
+    stack.worker_metrics_port = free_port()
+    stack.spawn("worker", "worker", "--metrics-port", str(stack.worker_metrics_port))
     stack.spawn("beat", "beat", "--schedule", str(stack.var_dir / "celerybeat-schedule"))
     stack.spawn("api", "api", "--host", stack.host, "--port", str(stack.api_port))
     stack.spawn("flower", "flower", "--address", stack.host, "--port", str(stack.flower_port))
@@ -119,6 +121,7 @@ def banner(stack: Stack, master_key: str, emulators: list[str]) -> str:
 llmgw is up.
   API       {api}   (health: {api}/healthz, readiness: {api}/readyz)
   Flower    http://{stack.host}:{stack.flower_port}
+  Metrics   {api}/metrics (API), http://127.0.0.1:{stack.worker_metrics_port}/metrics (worker)
   Redis     {stack.env["LLMGW_REDIS_URL"]}
   Database  {stack.env.get("LLMGW_DATABASE_URL", "sqlite:///var/llmgw.db")}
   Emulated  {", ".join(emulators) or "none (real providers)"}

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, update
 
 from llmgw.runtime import Runtime
+from monitoring.metrics import JOBS_FINISHED, PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
 from providers.base import CompletionRequest, CompletionResult, Message
 from providers.errors import ProviderError, RateLimited
 from storage import keys
@@ -58,9 +59,21 @@ def execute_job(runtime: Runtime, job_id: str) -> Outcome:
         error = ProviderError(f"Unexpected {type(exc).__name__} in the provider adapter.")
     else:
         latency = (time.perf_counter() - t0) * 1000
+        observe_call(call, latency, result=result)
         return record_success(runtime, call, result, started=started, latency_ms=latency)
     latency = (time.perf_counter() - t0) * 1000
+    observe_call(call, latency, error=error)
     return record_failure(runtime, call, error, started=started, latency_ms=latency)
+
+
+def observe_call(call: Call, latency_ms: float, *, result=None, error=None) -> None:
+    route = (call.provider, call.model, call.channel)
+    outcome = "succeeded" if error is None else "failed"
+    PROVIDER_CALLS.labels(*route, outcome, error.reason if error else "").inc()
+    PROVIDER_LATENCY.labels(*route).observe(latency_ms / 1000)
+    if result is not None:
+        TOKENS.labels(*route, "prompt").inc(result.usage.prompt_tokens)
+        TOKENS.labels(*route, "completion").inc(result.usage.completion_tokens)
 
 
 def claim_job(runtime: Runtime, job_id: str) -> Call | None:
@@ -129,6 +142,7 @@ def record_success(
         job.total_tokens = result.usage.total_tokens
         session.commit()
     notify_done(runtime, call.job_id, "succeeded")
+    JOBS_FINISHED.labels(call.provider, call.model, call.channel, "succeeded").inc()
     return Outcome(status="succeeded")
 
 
@@ -152,6 +166,7 @@ def record_failure(
     if retry:
         return Outcome(status="queued", retry_in=backoff_seconds(call.number, exc))
     notify_done(runtime, call.job_id, "failed")
+    JOBS_FINISHED.labels(call.provider, call.model, call.channel, "failed").inc()
     return Outcome(status="failed")
 
 

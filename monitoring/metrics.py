@@ -1,0 +1,56 @@
+"""Every `llmgw_*` metric, defined once. Labels are bounded: provider, model, channel,
+status, error class, endpoint (the Flask rule, not the URL) — never a job id or a key."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+ROUTE = ("provider", "model", "channel")
+
+HTTP_REQUESTS = Counter(
+    "llmgw_http_requests_total", "HTTP requests served.", ("method", "endpoint", "status")
+)
+HTTP_LATENCY = Histogram(
+    "llmgw_http_request_duration_seconds",
+    "HTTP request latency.",
+    ("method", "endpoint"),
+    buckets=LATENCY_BUCKETS,
+)
+JOBS_SUBMITTED = Counter(
+    "llmgw_jobs_submitted_total", "Jobs accepted by the API.", (*ROUTE, "priority")
+)
+JOBS_FINISHED = Counter(
+    "llmgw_jobs_finished_total", "Jobs that reached an end.", (*ROUTE, "status")
+)
+PROVIDER_CALLS = Counter(
+    "llmgw_provider_calls_total", "Provider calls by outcome.", (*ROUTE, "outcome", "error_class")
+)
+PROVIDER_LATENCY = Histogram(
+    "llmgw_provider_call_duration_seconds",
+    "Provider call latency.",
+    ROUTE,
+    buckets=LATENCY_BUCKETS,
+)
+TOKENS = Counter(
+    "llmgw_tokens_total", "Tokens used, by kind (prompt, completion).", (*ROUTE, "kind")
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of this process, or of all gunicorn workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
