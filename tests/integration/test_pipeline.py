@@ -1,0 +1,219 @@
+"""The job pipeline against a real worker process and the emulators, faults flipped at run time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from api.app import create_app
+from storage.models import Attempt, Job, utcnow
+from workers.dispatch import publish_job
+from workers.sweeper import sweep
+
+pytestmark = pytest.mark.integration
+HELLO = [{"role": "user", "content": "Привет"}]
+
+
+@pytest.fixture()
+def yandex(emulators):
+    """The YandexGPT emulator's control endpoint; faults and latency reset after each test."""
+    url = emulators["yandexgpt"]
+    yield url
+    requests.delete(f"{url}/_emulator/faults", timeout=5)
+    requests.post(f"{url}/_emulator/latency", json={"latency": 0}, timeout=5)
+
+
+def add_fault(url: str, **rule) -> None:
+    response = requests.post(f"{url}/_emulator/faults", json=rule, timeout=5)
+    assert response.status_code == 201, response.text
+
+
+def submit(client, auth, model="yandexgpt-lite:latest", headers=None, **extra):
+    body = {"model": model, "messages": HELLO, **extra}
+    return client.post("/v1/jobs", json=body, headers={**auth, **(headers or {})})
+
+
+def finished(client, auth, job_id: str, timeout: float = 30) -> dict:
+    response = client.get(f"/v1/jobs/{job_id}?wait={timeout}", headers=auth)
+    job = response.get_json()
+    assert job["status"] not in ("queued", "running"), job
+    return job
+
+
+def attempts_of(runtime, job_id: str) -> int:
+    with runtime.sessions() as session:
+        return session.scalar(select(func.count()).where(Attempt.job_id == job_id))
+
+
+def test_retryable_error_is_retried_then_succeeds(worker, client, auth, yandex):
+    add_fault(yandex, kind="http_503", model="yandexgpt-lite", branch="latest", count=1)
+    job = finished(client, auth, submit(client, auth).get_json()["id"])
+    assert job["status"] == "succeeded", job
+    assert [(a["outcome"], a["error_reason"]) for a in job["attempts"]] == [
+        ("failed", "upstream_5xx"),
+        ("succeeded", None),
+    ]
+
+
+def test_rate_limit_with_retry_after_is_honoured(worker, client, auth, yandex):
+    add_fault(yandex, kind="http_429_retry_after", model="yandexgpt-lite", count=1, retry_after=1)
+    started = time.monotonic()
+    job = finished(client, auth, submit(client, auth).get_json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["attempts"][0]["error_reason"] == "rate_limited"
+    assert time.monotonic() - started >= 1.0
+
+
+def test_retries_are_bounded(worker, client, auth, yandex, settings):
+    add_fault(yandex, kind="http_500", model="yandexgpt-lite", branch="latest")
+    job = finished(client, auth, submit(client, auth).get_json()["id"], timeout=60)
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "upstream_5xx"
+    assert len(job["attempts"]) == settings.job_max_attempts
+
+
+def test_permanent_error_fails_at_once(worker, client, auth, yandex):
+    add_fault(yandex, kind="context_length", model="yandexgpt-lite")
+    job = finished(client, auth, submit(client, auth).get_json()["id"])
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "context_too_long"
+    assert len(job["attempts"]) == 1
+
+
+def test_long_poll_returns_when_the_job_ends(worker, client, auth, yandex):
+    requests.post(f"{yandex}/_emulator/latency", json={"latency": 1.0}, timeout=5)
+    job_id = submit(client, auth).get_json()["id"]
+    started = time.monotonic()
+    job = client.get(f"/v1/jobs/{job_id}?wait=20", headers=auth).get_json()
+    elapsed = time.monotonic() - started
+    assert job["status"] == "succeeded"
+    assert 0.5 <= elapsed < 10
+
+
+def test_long_poll_gives_up_at_its_bound(worker, client, auth, yandex):
+    requests.post(f"{yandex}/_emulator/latency", json={"latency": 3.0}, timeout=5)
+    job_id = submit(client, auth).get_json()["id"]
+    started = time.monotonic()
+    job = client.get(f"/v1/jobs/{job_id}?wait=0.5", headers=auth).get_json()
+    assert job["status"] in ("queued", "running")
+    assert time.monotonic() - started < 2.5
+
+
+def test_bad_wait_is_rejected(client, auth):
+    response = client.get("/v1/jobs/x?wait=abc", headers=auth)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_wait"
+
+
+def test_cancel_a_running_job(worker, client, auth, yandex, runtime):
+    requests.post(f"{yandex}/_emulator/latency", json={"latency": 2.0}, timeout=5)
+    job_id = submit(client, auth).get_json()["id"]
+    deadline = time.monotonic() + 10
+    while client.get(f"/v1/jobs/{job_id}", headers=auth).get_json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cancelled = client.delete(f"/v1/jobs/{job_id}", headers=auth)
+    assert cancelled.status_code == 200
+    assert cancelled.get_json()["status"] == "cancelled"
+    deadline = time.monotonic() + 10
+    while attempts_of(runtime, job_id) == 0:  # the in-flight call still lands in the log
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    job = client.get(f"/v1/jobs/{job_id}", headers=auth).get_json()
+    assert job["status"] == "cancelled" and job["result"] is None
+    again = client.delete(f"/v1/jobs/{job_id}", headers=auth)
+    assert again.status_code == 409
+    assert again.get_json()["error"]["code"] == "job_not_cancellable"
+
+
+def test_idempotent_resubmit_returns_the_same_job(worker, client, auth, runtime):
+    key = {"Idempotency-Key": f"order-{time.time_ns()}"}
+    first = submit(client, auth, headers=key)
+    second = submit(client, auth, headers=key)
+    assert first.status_code == second.status_code == 202
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert first.get_json()["id"] == second.get_json()["id"]
+    finished(client, auth, first.get_json()["id"])
+    assert attempts_of(runtime, first.get_json()["id"]) == 1
+    conflict = submit(client, auth, model="GigaChat", headers=key)
+    assert conflict.status_code == 409
+    assert conflict.get_json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_redelivered_message_for_a_finished_job_does_nothing(worker, client, auth, runtime):
+    job = finished(client, auth, submit(client, auth).get_json()["id"])
+    publish_job(runtime.celery, job["id"], job["route"]["queue"])
+    publish_job(runtime.celery, job["id"], job["route"]["queue"])
+    time.sleep(1.5)
+    assert attempts_of(runtime, job["id"]) == 1
+    assert client.get(f"/v1/jobs/{job['id']}", headers=auth).get_json() == job
+
+
+def test_sweeper_redispatches_a_job_whose_message_was_lost(worker, client, auth, runtime):
+    with runtime.sessions() as session:
+        job = Job(
+            id=f"stranded{time.time_ns()}",
+            owner="master",
+            status="queued",
+            model_requested="GigaChat",
+            provider="gigachat",
+            model="GigaChat",
+            channel="latest",
+            upstream_id="GigaChat",
+            queue="gigachat.latest",
+            request={"model": "GigaChat", "messages": HELLO},
+            updated_at=utcnow() - timedelta(hours=1),
+        )
+        session.add(job)
+        session.commit()
+    assert sweep(runtime) >= 1
+    done = finished(client, auth, job.id)
+    assert done["status"] == "succeeded"
+
+
+@pytest.fixture()
+def live_api(runtime):
+    """The API over real HTTP (for SDK clients), served from a thread."""
+    server = make_server("127.0.0.1", 0, create_app(runtime=runtime), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_openai_sdk_against_the_sync_endpoint(worker, live_api):
+    from openai import OpenAI
+
+    from tests.integration.conftest import MASTER_KEY
+
+    client = OpenAI(base_url=f"{live_api}/v1", api_key=MASTER_KEY, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="GigaChat-Pro:rc", messages=[{"role": "user", "content": "Как дела?"}]
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.total_tokens > 0
+    assert completion.model == "GigaChat-Pro:rc"
+    assert raw.headers["x-llmgw-provider"] == "gigachat"
+    assert raw.headers["x-llmgw-model"] == "GigaChat-Pro:rc"
+    assert raw.headers["x-llmgw-attempts"] == "1"
+    assert raw.headers["x-llmgw-model-version"]
+
+
+def test_openai_sdk_sees_a_failed_job_as_an_error(worker, live_api, yandex):
+    import openai
+
+    from tests.integration.conftest import MASTER_KEY
+
+    add_fault(yandex, kind="context_length", model="yandexgpt")
+    client = openai.OpenAI(base_url=f"{live_api}/v1", api_key=MASTER_KEY, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as error:
+        client.chat.completions.create(model="yandexgpt", messages=HELLO)
+    assert error.value.body["code"] == "context_too_long"
