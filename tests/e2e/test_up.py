@@ -6,58 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-from llmgw.processes import free_port, port_open
-
-MASTER_KEY = "e2e-master-key"
-
-
-def wait_ready(url: str, proc: subprocess.Popen, log, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llmgw up exited with {proc.returncode}:\n{log.read_text()[-5000:]}")
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"stack not ready in {timeout} s:\n{log.read_text()[-5000:]}")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("up")
-    api_port, flower_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    env.update(LLMGW_MASTER_KEY=MASTER_KEY, LLMGW_DATABASE_URL=f"sqlite:///{tmp / 'llmgw.db'}")
-    log = tmp / "up.log"
-    cmd = [sys.executable, "-m", "llmgw.cli", "up", "--var-dir", str(tmp / "var")]
-    cmd += ["--api-port", str(api_port), "--flower-port", str(flower_port)]
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{api_port}"
-    try:
-        wait_ready(url, proc, log)
-        yield {
-            "url": url,
-            "proc": proc,
-            "log": log,
-            "flower_port": flower_port,
-            "api_port": api_port,
-        }
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+from llmgw.processes import port_open
+from tests.e2e.conftest import MASTER_KEY, start_stack
 
 
 def run_job(url: str, model: str) -> dict:
@@ -90,7 +45,9 @@ def test_banner_and_flower(stack):
     assert flower.status_code == 200
 
 
-def test_ctrl_c_stops_every_child(stack):
+def test_ctrl_c_stops_every_child(tmp_path):
+    stack = start_stack(tmp_path)
+    assert run_job(stack["url"], "GigaChat")["status"] == "succeeded"
     proc = stack["proc"]
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 0, stack["log"].read_text()[-3000:]

@@ -1,0 +1,70 @@
+"""`llmgw up` as a user runs it: a subprocess on free ports, nothing but the project."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from llmgw.processes import free_port
+
+MASTER_KEY = "e2e-master-key"
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"llmgw up exited with {proc.returncode}:\n{log.read_text()[-5000:]}")
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"stack not ready in {timeout} s:\n{log.read_text()[-5000:]}")
+
+
+def start_stack(tmp: Path) -> dict:
+    api_port, flower_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
+    env.update(LLMGW_MASTER_KEY=MASTER_KEY, LLMGW_DATABASE_URL=f"sqlite:///{tmp / 'llmgw.db'}")
+    log = tmp / "up.log"
+    cmd = [sys.executable, "-m", "llmgw.cli", "up", "--var-dir", str(tmp / "var")]
+    cmd += ["--api-port", str(api_port), "--flower-port", str(flower_port)]
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{api_port}"
+    stack = {"url": url, "proc": proc, "log": log, "api_port": api_port}
+    stack["flower_port"] = flower_port
+    try:
+        wait_ready(url, proc, log)
+    except BaseException:
+        kill_stack(stack)
+        raise
+    return stack
+
+
+def kill_stack(stack: dict) -> None:
+    proc = stack["proc"]
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    stack = start_stack(tmp_path_factory.mktemp("up"))
+    yield stack
+    kill_stack(stack)

@@ -1,0 +1,32 @@
+"""Every `# example:` block of docs/api.md runs against the live stack and exits 0."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import MASTER_KEY
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+BLOCKS = re.findall(r"```sh\n# example: ([\w-]+)\n(.*?)```", DOC.read_text("utf-8"), re.S)
+
+
+def test_the_doc_has_examples():
+    assert len(BLOCKS) >= 4
+
+
+@pytest.mark.parametrize(("name", "script"), BLOCKS, ids=[name for name, _ in BLOCKS])
+def test_example_runs(stack, name, script):
+    env = {"LLMGW": stack["url"], "KEY": MASTER_KEY, "PATH": os.environ["PATH"]}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"{name}:\n{done.stdout}\n{done.stderr}"
