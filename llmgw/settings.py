@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     yandexgpt_api_key: SecretStr | None = None
     yandexgpt_iam_token: SecretStr | None = None
     yandexgpt_folder_id: str | None = None
+    # An OAuth token exchanged at `{yandexgpt_iam_url}/iam/v1/tokens` for IAM tokens that are
+    # refreshed before they expire (used when no API key is set; wins over a static IAM token).
+    yandexgpt_oauth_token: SecretStr | None = None
+    # Use `completionAsync` + operation polling when the request's estimated size (prompt
+    # characters / 4 + max_tokens) reaches this many tokens; unset means always synchronous.
+    yandexgpt_async_threshold_tokens: int | None = Field(default=None, ge=0)
+    yandexgpt_async_poll_interval: float = Field(default=1.0, gt=0)
+    # How long one async completion may take before the call fails with a timeout.
+    yandexgpt_async_deadline_seconds: float = Field(default=600.0, gt=0)
 
     # GigaChat (Sber).
     gigachat_base_url: str = "https://gigachat.devices.sberbank.ru/api/v1"

@@ -1,0 +1,241 @@
+"""GigaChat (Sber) over its REST API, `/api/v1`, with OAuth client-credentials tokens.
+
+Wire facts (docs/provider-apis.md §2): the token answer's `expires_at` is in milliseconds;
+every token request needs a fresh uuid4 `RqUID`; `blacklist` and `length` come with HTTP
+200; the served version is echoed in `model` as `<name>:<version>`; the certificates chain
+to the Russian Trusted Root CA, so `gigachat_ca_bundle` is passed as `verify=`.
+
+Decisions:
+- `finish_reason: "blacklist"` raises `ContentFiltered` (permanent, the worker may fall
+  back); `"error"` (the model produced invalid function arguments) raises
+  `UpstreamServerError` (retryable); `"function_call"` maps to `"tool_calls"`.
+- The access token lives in a `TokenCache` (Redis when given, else in-process), refreshed
+  before expiry by one caller at a time. A 401 on a call forces one refresh and one retry;
+  a second 401 is an `AuthError`.
+- A temperature of 0 (not allowed upstream) is sent as 0.001, the deterministic mode.
+- `stop` has no counterpart and is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from typing import Any
+
+import requests
+
+from llmgw.settings import Settings
+from providers import http
+from providers.base import CompletionRequest, CompletionResult, Message, Usage
+from providers.errors import (
+    AuthError,
+    ContentFiltered,
+    ContextTooLong,
+    MalformedResponse,
+    ProviderError,
+    UpstreamServerError,
+)
+
+MIN_TEMPERATURE = 0.001
+TOKEN_MARGIN_SECONDS = 60.0
+CONTEXT_HINT = re.compile(r"context|too long|too large|tokens? limit|exceed", re.IGNORECASE)
+FINISH_REASONS = {"stop": "stop", "length": "length", "function_call": "tool_calls"}
+
+
+def token_cache_key(credentials: str) -> str:
+    digest = hashlib.sha256(credentials.encode()).hexdigest()[:16]
+    return f"llmgw:gigachat:token:{digest}"
+
+
+class GigaChatProvider:
+    name = "gigachat"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        redis: Any = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.settings = settings
+        self._session = session or http.make_session(settings.worker_concurrency)
+        self._timeout = (settings.provider_connect_timeout, settings.provider_read_timeout)
+        self._base = settings.gigachat_base_url.rstrip("/")
+        ca_bundle = settings.gigachat_ca_bundle
+        self._verify: bool | str = str(ca_bundle) if ca_bundle else True
+        credentials = settings.gigachat_credentials
+        key = token_cache_key(credentials.get_secret_value()) if credentials else "unset"
+        self._tokens = http.TokenCache(
+            key,
+            self._fetch_token,
+            redis=redis,
+            margin=TOKEN_MARGIN_SECONDS,
+            lock_timeout=sum(self._timeout) + 5,
+        )
+
+    # -- the Provider protocol -------------------------------------------------------------
+
+    def complete(self, request: CompletionRequest) -> CompletionResult:
+        payload = self._call(
+            "POST", "/chat/completions", self.completion_body(request), request.request_id
+        )
+        return parse_completion(payload, request.upstream_model)
+
+    def count_tokens(self, upstream_model: str, messages: tuple[Message, ...]) -> int:
+        body = {"model": upstream_model, "input": [m.content for m in messages]}
+        payload = self._call("POST", "/tokens/count", body)
+        try:
+            return sum(int(entry["tokens"]) for entry in payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponse(f"/tokens/count: unexpected shape ({exc!r}).") from exc
+
+    def list_models(self) -> list[str]:
+        payload = self._call("GET", "/models")
+        try:
+            return [str(entry["id"]) for entry in payload["data"]]
+        except (KeyError, TypeError) as exc:
+            raise MalformedResponse(f"/models: unexpected shape ({exc!r}).") from exc
+
+    # -- request building ------------------------------------------------------------------
+
+    def completion_body(self, request: CompletionRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.upstream_model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": False,
+        }
+        if request.temperature is not None:
+            body["temperature"] = max(request.temperature, MIN_TEMPERATURE)
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        return body
+
+    # -- transport and auth ----------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None, request_id: str | None = None) -> Any:
+        headers = {"Accept": "application/json"}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        token = self._tokens.get()
+        response = self._send(method, path, body, headers, token)
+        if response.status_code == 401:
+            token = self._tokens.refresh(stale=token)
+            response = self._send(method, path, body, headers, token)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return http.json_body(response)
+
+    def _send(
+        self, method: str, path: str, body: Any, headers: dict[str, str], token: str
+    ) -> requests.Response:
+        kwargs = {"json": body} if body is not None else {}
+        return http.send(
+            self._session,
+            method,
+            f"{self._base}{path}",
+            timeout=self._timeout,
+            headers=headers | {"Authorization": f"Bearer {token}"},
+            verify=self._verify,
+            **kwargs,
+        )
+
+    def _fetch_token(self) -> http.Token:
+        credentials = self.settings.gigachat_credentials
+        if credentials is None:
+            raise AuthError("LLMGW_GIGACHAT_CREDENTIALS is not set.")
+        headers = {
+            "Authorization": f"Basic {credentials.get_secret_value()}",
+            "RqUID": str(uuid.uuid4()),
+            "Accept": "application/json",
+        }
+        response = http.send(
+            self._session,
+            "POST",
+            self.settings.gigachat_auth_url,
+            timeout=self._timeout,
+            headers=headers,
+            data={"scope": self.settings.gigachat_scope},
+            verify=self._verify,
+        )
+        if response.status_code >= 400:
+            raise oauth_error(response)
+        return parse_token(http.json_body(response))
+
+
+# -- response parsing (plain functions, unit-tested directly) -------------------------------
+
+
+def parse_completion(payload: Any, upstream_model: str) -> CompletionResult:
+    try:
+        choice = payload["choices"][0]
+        reason = choice.get("finish_reason")
+        content = choice["message"].get("content") or ""
+        usage = parse_usage(payload.get("usage") or {})
+        served = str(payload.get("model", ""))
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise MalformedResponse(f"Unexpected chat completion shape ({exc!r}).") from exc
+    if reason == "blacklist":
+        raise ContentFiltered("GigaChat refused: the request falls under topic restrictions.")
+    if reason == "error":
+        raise UpstreamServerError("GigaChat answered finish_reason=error.")
+    if reason not in FINISH_REASONS:
+        raise MalformedResponse(f"Unexpected finish_reason {reason!r}.")
+    return CompletionResult(
+        content=content,
+        finish_reason=FINISH_REASONS[reason],
+        usage=usage,
+        model_version=served.split(":", 1)[-1],
+        upstream_model=upstream_model,
+        raw=payload,
+    )
+
+
+def parse_usage(usage: dict[str, Any]) -> Usage:
+    prompt = int(usage.get("prompt_tokens", 0))
+    completion = int(usage.get("completion_tokens", 0))
+    total = int(usage.get("total_tokens", prompt + completion))
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+def parse_token(payload: Any) -> http.Token:
+    """`{"access_token", "expires_at"}`; `expires_at` is Unix milliseconds.
+
+    A 10-digit value (one doc example shows seconds) is taken as seconds rather than as a
+    moment in 1970, which would make every token look expired.
+    """
+    try:
+        token, expires_at = str(payload["access_token"]), float(payload["expires_at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponse(f"OAuth: unexpected token shape ({exc!r}).") from exc
+    return http.Token(token, expires_at / 1000 if expires_at > 1e11 else expires_at)
+
+
+def error_from_response(response: requests.Response) -> ProviderError:
+    """An API error (`{"status", "message"}` or any body at all) → the hierarchy."""
+    status, message = response.status_code, _error_message(response)
+    if status == 422 and CONTEXT_HINT.search(message):
+        return ContextTooLong(message, status=status)
+    return http.error_for_status(status, message, retry_after_s=http.retry_after(response))
+
+
+def oauth_error(response: requests.Response) -> ProviderError:
+    """OAuth failures: bad key or scope are permanent `AuthError`s; 429/5xx stay retryable."""
+    error = http.error_for_status(
+        response.status_code,
+        f"GigaChat OAuth failed: {_error_message(response)}",
+        retry_after_s=http.retry_after(response),
+    )
+    return error if error.retryable else AuthError(error.message, status=error.status)
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return f"HTTP {response.status_code}: {response.text[:200] or response.reason}"

@@ -1,0 +1,326 @@
+"""YandexGPT (Yandex Cloud AI Studio) over the native REST API, `foundationModels/v1`.
+
+Wire facts (docs/provider-apis.md §1): messages carry `text`, not `content`; every int64
+(`maxTokens`, usage counters) is a JSON string; the sync body is wrapped in `result`, an
+Operation is not; a content-filter refusal and a truncation are HTTP 200 with a status.
+
+Decisions:
+- `ALTERNATIVE_STATUS_CONTENT_FILTER` raises `ContentFiltered` (permanent) instead of
+  returning `finish_reason="content_filter"`, so the worker can fall back to another
+  model; the refusal text is not a useful answer.
+- `top_p` and `stop` have no native counterpart and are ignored.
+- `list_models` asks `GET /v1/models` and lets failures raise: the routing catalogue is
+  the source of truth, a static fallback list here would only hide an outage.
+- No retries here (the worker owns them), except one re-authentication after a 401 when
+  IAM tokens come from an OAuth-token exchange.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from llmgw.settings import Settings
+from providers import http
+from providers.base import CompletionRequest, CompletionResult, Message, Usage
+from providers.errors import (
+    AuthError,
+    BadRequest,
+    ContentFiltered,
+    ContextTooLong,
+    MalformedResponse,
+    ModelNotFound,
+    ProviderError,
+    ProviderTimeout,
+    UpstreamServerError,
+)
+
+CONTEXT_TOO_LONG = re.compile(r"number of input tokens must be no more than", re.IGNORECASE)
+FINISH_REASONS = {"FINAL": "stop", "TRUNCATED_FINAL": "length", "TOOL_CALLS": "tool_calls"}
+# google.rpc.Code → the HTTP status grpc-gateway would have answered with.
+GRPC_TO_HTTP = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 11: 400, 12: 501, 16: 401, 4: 504}
+IAM_REFRESH_PERIOD = 3600.0  # the official SDK refreshes hourly although tokens live 12 h
+
+
+class YandexGPTProvider:
+    name = "yandexgpt"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: requests.Session | None = None,
+        redis: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._session = session or http.make_session(settings.worker_concurrency)
+        self._timeout = (settings.provider_connect_timeout, settings.provider_read_timeout)
+        self._base = settings.yandexgpt_base_url.rstrip("/")
+        self._sleep = sleep
+        self._clock = clock
+        self._iam = self._iam_cache(redis)
+
+    # -- the Provider protocol -------------------------------------------------------------
+
+    def complete(self, request: CompletionRequest) -> CompletionResult:
+        body = self.completion_body(request)
+        if self._use_async(request):
+            return self._complete_async(body, request.upstream_model, request.request_id)
+        url = f"{self._base}/foundationModels/v1/completion"
+        payload = self._call("POST", url, json=body, request_id=request.request_id)
+        return parse_completion(_field(payload, "result"), request.upstream_model)
+
+    def count_tokens(self, upstream_model: str, messages: tuple[Message, ...]) -> int:
+        body = self.completion_body(CompletionRequest(upstream_model, messages))
+        url = f"{self._base}/foundationModels/v1/tokenizeCompletion"
+        payload = self._call("POST", url, json=body)
+        tokens = _field(payload, "tokens")
+        if not isinstance(tokens, list):
+            raise MalformedResponse("tokenizeCompletion: `tokens` is not a list.")
+        return len(tokens)
+
+    def list_models(self) -> list[str]:
+        headers = {"OpenAI-Project": self._folder()}
+        payload = self._call("GET", f"{self._base}/v1/models", headers=headers)
+        try:
+            ids = [entry["id"] for entry in payload["data"]]
+        except (KeyError, TypeError) as exc:
+            raise MalformedResponse(f"/v1/models: unexpected shape ({exc!r}).") from exc
+        prefix = f"gpt://{self._folder()}/"
+        return [i.removeprefix(prefix) for i in ids if isinstance(i, str)]
+
+    # -- request building ------------------------------------------------------------------
+
+    def completion_body(self, request: CompletionRequest) -> dict[str, Any]:
+        options: dict[str, Any] = {"stream": False}
+        if request.temperature is not None:
+            options["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            options["maxTokens"] = str(request.max_tokens)  # int64 → string in REST JSON
+        return {
+            "modelUri": self.model_uri(request.upstream_model),
+            "completionOptions": options,
+            "messages": [{"role": m.role, "text": m.content} for m in request.messages],
+        }
+
+    def model_uri(self, upstream_model: str) -> str:
+        if upstream_model.startswith("gpt://"):
+            return upstream_model
+        return f"gpt://{self._folder()}/{upstream_model}"
+
+    def _folder(self) -> str:
+        if not self.settings.yandexgpt_folder_id:
+            raise BadRequest("LLMGW_YANDEXGPT_FOLDER_ID is not set.")
+        return self.settings.yandexgpt_folder_id
+
+    def _use_async(self, request: CompletionRequest) -> bool:
+        threshold = self.settings.yandexgpt_async_threshold_tokens
+        if threshold is None:
+            return False
+        prompt_chars = sum(len(m.content) for m in request.messages)
+        return prompt_chars // 4 + (request.max_tokens or 0) >= threshold
+
+    # -- async completion ------------------------------------------------------------------
+
+    def _complete_async(
+        self, body: dict[str, Any], upstream_model: str, request_id: str | None
+    ) -> CompletionResult:
+        url = f"{self._base}/foundationModels/v1/completionAsync"
+        operation = self._call("POST", url, json=body, request_id=request_id)
+        operation = self._wait_for(operation)
+        if operation.get("error"):
+            raise operation_error(operation["error"])
+        return parse_completion(_field(operation, "response"), upstream_model)
+
+    def _wait_for(self, operation: dict[str, Any]) -> dict[str, Any]:
+        op_id = _field(operation, "id")
+        deadline = self._clock() + self.settings.yandexgpt_async_deadline_seconds
+        while not operation.get("done"):
+            if self._clock() >= deadline:
+                self._cancel(op_id)
+                raise ProviderTimeout(f"Operation {op_id} was not done before the deadline.")
+            self._sleep(self.settings.yandexgpt_async_poll_interval)
+            operation = self._poll(op_id)
+        return operation
+
+    def _poll(self, op_id: str) -> dict[str, Any]:
+        try:
+            return self._call("GET", f"{self._operations_url()}/{op_id}")
+        except ModelNotFound as exc:  # an unknown or expired operation, not a model
+            raise UpstreamServerError(f"Operation {op_id} vanished: {exc}", status=404) from exc
+
+    def _cancel(self, op_id: str) -> None:
+        with contextlib.suppress(ProviderError):
+            self._call("GET", f"{self._operations_url()}/{op_id}:cancel")
+
+    def _operations_url(self) -> str:
+        return f"{self.settings.yandexgpt_operations_url.rstrip('/')}/operations"
+
+    # -- transport and auth ----------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> Any:
+        extra = dict(headers or {})
+        if request_id:
+            extra["x-client-request-id"] = request_id
+        credential, response = self._send(method, url, json, extra, stale=None)
+        if response.status_code == 401 and self._iam is not None:
+            credential, response = self._send(method, url, json, extra, stale=credential)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return http.json_body(response)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+        *,
+        stale: str | None,
+    ) -> tuple[str, requests.Response]:
+        credential = self._credential(stale)
+        auth = {"Authorization": credential}
+        kwargs = {"json": body} if body is not None else {}
+        response = http.send(
+            self._session, method, url, timeout=self._timeout, headers=auth | headers, **kwargs
+        )
+        return credential, response
+
+    def _credential(self, stale: str | None) -> str:
+        """The `Authorization` value; with `stale`, a freshly exchanged IAM token."""
+        api_key = self.settings.yandexgpt_api_key
+        if api_key is not None:
+            return f"Api-Key {api_key.get_secret_value()}"
+        if self._iam is not None:
+            token = self._iam.refresh(stale.removeprefix("Bearer ")) if stale else self._iam.get()
+            return f"Bearer {token}"
+        iam_token = self.settings.yandexgpt_iam_token
+        if iam_token is not None:
+            return f"Bearer {iam_token.get_secret_value()}"
+        raise AuthError("No YandexGPT credentials configured (API key, OAuth or IAM token).")
+
+    def _iam_cache(self, redis: Any) -> http.TokenCache | None:
+        oauth = self.settings.yandexgpt_oauth_token
+        if self.settings.yandexgpt_api_key is not None or oauth is None:
+            return None
+        digest = hashlib.sha256(oauth.get_secret_value().encode()).hexdigest()[:16]
+        return http.TokenCache(
+            f"llmgw:yandexgpt:iam:{digest}",
+            self._exchange_iam_token,
+            redis=redis,
+            lock_timeout=sum(self._timeout) + 5,
+        )
+
+    def _exchange_iam_token(self) -> http.Token:
+        oauth = self.settings.yandexgpt_oauth_token
+        assert oauth is not None  # only called when configured
+        url = f"{self.settings.yandexgpt_iam_url.rstrip('/')}/iam/v1/tokens"
+        body = {"yandexPassportOauthToken": oauth.get_secret_value()}
+        response = http.send(self._session, "POST", url, timeout=self._timeout, json=body)
+        if response.status_code >= 400:
+            error = error_from_response(response)
+            if not error.retryable:
+                raise AuthError(f"IAM token exchange failed: {error.message}", status=error.status)
+            raise error
+        payload = http.json_body(response)
+        expires_at = parse_rfc3339(_field(payload, "expiresAt"))
+        token = str(_field(payload, "iamToken"))
+        return http.Token(token, min(expires_at, time.time() + IAM_REFRESH_PERIOD))
+
+
+# -- response parsing (plain functions, unit-tested directly) -------------------------------
+
+
+def parse_completion(result: Any, upstream_model: str) -> CompletionResult:
+    """A `CompletionResponse` (sync `result` or operation `response`) → `CompletionResult`."""
+    try:
+        alternative = result["alternatives"][0]
+        status = str(alternative.get("status", "")).removeprefix("ALTERNATIVE_STATUS_")
+        text = alternative.get("message", {}).get("text", "")
+        usage = parse_usage(result.get("usage", {}))
+        version = str(result.get("modelVersion", ""))
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise MalformedResponse(f"Unexpected completion shape ({exc!r}).") from exc
+    if status == "CONTENT_FILTER":
+        raise ContentFiltered("YandexGPT refused: the prompt or answer hit the content filter.")
+    if status not in FINISH_REASONS:
+        raise MalformedResponse(f"Unexpected alternative status {status!r}.")
+    return CompletionResult(
+        content=text,
+        finish_reason=FINISH_REASONS[status],
+        usage=usage,
+        model_version=version,
+        upstream_model=upstream_model,
+        raw=result,
+    )
+
+
+def parse_usage(usage: dict[str, Any]) -> Usage:
+    """Usage counters arrive as int64 strings; a missing total is the sum."""
+    prompt = int(usage.get("inputTextTokens", 0))
+    completion = int(usage.get("completionTokens", 0))
+    total = int(usage.get("totalTokens", prompt + completion))
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+def error_from_response(response: requests.Response) -> ProviderError:
+    """Map an error answer (grpc-gateway envelope, or any body at all) to the hierarchy."""
+    message = _error_message(response)
+    return classify(response.status_code, message, retry_after_s=http.retry_after(response))
+
+
+def operation_error(status: Any) -> ProviderError:
+    """A finished operation's `error` (google.rpc.Status) → the hierarchy, via its HTTP twin."""
+    code = status.get("code") if isinstance(status, dict) else None
+    message = str(status.get("message", "")) if isinstance(status, dict) else str(status)
+    http_status = GRPC_TO_HTTP.get(code, 500) if isinstance(code, int) else 500
+    return classify(http_status, f"Async completion failed: {message}")
+
+
+def classify(status: int, message: str, *, retry_after_s: float | None = None) -> ProviderError:
+    if status == 400 and CONTEXT_TOO_LONG.search(message):
+        return ContextTooLong(message, status=status)
+    return http.error_for_status(status, message, retry_after_s=retry_after_s)
+
+
+def parse_rfc3339(value: Any) -> float:
+    """`2024-06-06T12:45:48.123456789Z` → Unix seconds (sub-microsecond digits dropped)."""
+    text = re.sub(r"(\.\d{6})\d+", r"\1", str(value)).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError as exc:
+        raise MalformedResponse(f"Bad timestamp {value!r}.") from exc
+
+
+def _error_message(response: requests.Response) -> str:
+    with contextlib.suppress(ValueError):
+        body = response.json()
+        envelope = body.get("error") if isinstance(body, dict) else None
+        if isinstance(envelope, dict) and envelope.get("message"):
+            return str(envelope["message"])
+        if isinstance(body, dict) and body.get("message"):
+            return str(body["message"])
+    return f"HTTP {response.status_code}: {response.text[:200] or response.reason}"
+
+
+def _field(payload: Any, name: str) -> Any:
+    if not isinstance(payload, dict) or name not in payload:
+        raise MalformedResponse(f"Response has no `{name}`.")
+    return payload[name]
