@@ -1,0 +1,170 @@
+"""The run-time control endpoint both emulators mount under ``/_emulator``.
+
+- ``GET|POST|DELETE /_emulator/faults``: list, add (one rule or a list), clear fault rules
+  (see ``faults.py`` for the rule format).
+- ``GET /_emulator/versions``: the served version of every model and branch.
+- ``POST /_emulator/versions``: ``{"model", "branch", "version"}`` sets one served version;
+  ``{"model", "promote": true}`` promotes: deprecated := latest, latest := rc.
+- ``GET /_emulator/stats``: request counts per route and per model, in-flight gauges,
+  concurrency rejections, tokens issued, faults fired.
+- ``GET|POST /_emulator/latency``: ``{"latency": s, "latency_jitter": s}``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from providers.emulators.common import Runtime
+from providers.emulators.faults import FaultBook, FaultRule
+
+BRANCHES = ("latest", "rc", "deprecated")
+
+
+class VersionTable:
+    """Served version string per (model, branch); models are matched case-insensitively."""
+
+    def __init__(self, versions: dict[str, dict[str, str]]):
+        self._names = {name.lower(): name for name in versions}
+        self._versions = {name: dict(branches) for name, branches in versions.items()}
+        self._lock = threading.Lock()
+
+    def canonical(self, model: str) -> str | None:
+        return self._names.get(model.lower())
+
+    def get(self, model: str, branch: str) -> str | None:
+        name = self.canonical(model)
+        return None if name is None else self._versions[name].get(branch)
+
+    def set(self, model: str, branch: str, version: str) -> None:
+        name = self._require(model)
+        if branch not in self._versions[name]:
+            raise ValueError(f"model {name} has no branch {branch!r}")
+        with self._lock:
+            self._versions[name][branch] = version
+
+    def promote(self, model: str) -> None:
+        name = self._require(model)
+        with self._lock:
+            branches = self._versions[name]
+            if "deprecated" in branches:
+                branches["deprecated"] = branches["latest"]
+            branches["latest"] = branches.get("rc", branches["latest"])
+
+    def as_json(self) -> dict[str, dict[str, str]]:
+        with self._lock:
+            return {name: dict(branches) for name, branches in self._versions.items()}
+
+    def _require(self, model: str) -> str:
+        name = self.canonical(model)
+        if name is None:
+            raise ValueError(f"unknown model {model!r}")
+        return name
+
+
+@dataclass
+class Control:
+    runtime: Runtime
+    faults: FaultBook
+    versions: VersionTable
+
+
+def add_control_routes(app: web.Application, control: Control) -> None:
+    routes = web.RouteTableDef()
+
+    @routes.get("/_emulator/faults")
+    async def list_faults(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"faults": control.faults.as_json(), "fired": control.faults.fired}
+        )
+
+    @routes.post("/_emulator/faults")
+    async def add_faults(request: web.Request) -> web.Response:
+        data = await _json(request)
+        try:
+            rules = [FaultRule.from_json(item) for item in _as_list(data)]
+        except (TypeError, ValueError) as error:
+            return _bad_request(str(error))
+        for rule in rules:
+            control.faults.add(rule)
+        return web.json_response({"faults": control.faults.as_json()}, status=201)
+
+    @routes.delete("/_emulator/faults")
+    async def clear_faults(request: web.Request) -> web.Response:
+        control.faults.clear()
+        return web.json_response({"faults": []})
+
+    @routes.get("/_emulator/versions")
+    async def list_versions(request: web.Request) -> web.Response:
+        return web.json_response({"versions": control.versions.as_json()})
+
+    @routes.post("/_emulator/versions")
+    async def change_version(request: web.Request) -> web.Response:
+        data = await _json(request)
+        try:
+            _apply_version_change(control.versions, data)
+        except (KeyError, TypeError, ValueError) as error:
+            return _bad_request(f"bad version change: {error}")
+        return web.json_response({"versions": control.versions.as_json()})
+
+    @routes.get("/_emulator/stats")
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({**control.runtime.stats(), "faults_fired": control.faults.fired})
+
+    @routes.get("/_emulator/latency")
+    async def get_latency(request: web.Request) -> web.Response:
+        return web.json_response(_latency_json(control.runtime))
+
+    @routes.post("/_emulator/latency")
+    async def set_latency(request: web.Request) -> web.Response:
+        data = await _json(request)
+        try:
+            _apply_latency(control.runtime, data)
+        except (TypeError, ValueError) as error:
+            return _bad_request(f"bad latency: {error}")
+        return web.json_response(_latency_json(control.runtime))
+
+    app.add_routes(routes)
+
+
+def _apply_version_change(versions: VersionTable, data: object) -> None:
+    if not isinstance(data, dict):
+        raise TypeError("expected a JSON object")
+    if data.get("promote"):
+        versions.promote(data["model"])
+        return
+    version = data["version"]
+    if not isinstance(version, str) or not version:
+        raise ValueError("version must be a non-empty string")
+    versions.set(data["model"], data.get("branch", "latest"), version)
+
+
+def _apply_latency(runtime: Runtime, data: object) -> None:
+    if not isinstance(data, dict):
+        raise TypeError("expected a JSON object")
+    latency = float(data.get("latency", runtime.latency))
+    jitter = float(data.get("latency_jitter", runtime.latency_jitter))
+    if latency < 0 or jitter < 0:
+        raise ValueError("latency and latency_jitter must be >= 0")
+    runtime.latency, runtime.latency_jitter = latency, jitter
+
+
+def _latency_json(runtime: Runtime) -> dict:
+    return {"latency": runtime.latency, "latency_jitter": runtime.latency_jitter}
+
+
+def _as_list(data: object) -> list:
+    return data if isinstance(data, list) else [data]
+
+
+async def _json(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)

@@ -1,0 +1,165 @@
+"""Run-time fault injection: rules that match a request and break it in a chosen way.
+
+A rule is JSON posted to ``/_emulator/faults``::
+
+    {"kind": "http_429", "model": "yandexgpt-lite", "branch": "rc",
+     "credential": null, "path": null, "count": 2, "retry_after": 1, "seconds": 600}
+
+Only ``kind`` is required. ``model`` / ``branch`` / ``credential`` / ``path`` narrow the match
+(absent = any); ``count`` limits the rule to the next N matching requests (absent = until
+cleared). Transport kinds (handled here, before the handler builds an answer):
+
+- ``http_<code>`` (e.g. ``http_429``, ``http_500``, ``http_502``, ``http_503``, ``http_504``,
+  ``http_402``): that status in the provider's error envelope;
+- ``http_429_retry_after``: 429 with ``Retry-After: <retry_after>``;
+- ``timeout``: hang for ``seconds`` (default 600) before answering 504 — the client times out;
+- ``reset``: the TCP connection is reset without a response;
+- ``malformed_json``: 200 with a truncated JSON body.
+
+Semantic kinds (the handler shapes a well-formed answer): ``content_filter``,
+``context_length``, ``truncate``, ``stream_cut`` (a stream stops before its final chunk /
+``[DONE]``), ``finish_error`` (GigaChat ``finish_reason: error``), ``operation_error``
+(a Yandex async operation ends with an ``error``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import struct
+import threading
+from dataclasses import asdict, dataclass, fields
+
+from aiohttp import web
+
+from providers.emulators.common import EmulatorError
+
+SEMANTIC_KINDS = {
+    "content_filter",
+    "context_length",
+    "truncate",
+    "stream_cut",
+    "finish_error",
+    "operation_error",
+}
+TRANSPORT_KINDS = {"http_429_retry_after", "timeout", "reset", "malformed_json"}
+_HTTP_KIND = re.compile(r"^http_([45]\d\d)$")
+MALFORMED_BODY = b'{"result": {"alternatives": [{"message": {"role": "assistant", "te'
+
+
+@dataclass
+class FaultRule:
+    kind: str
+    model: str | None = None
+    branch: str | None = None
+    credential: str | None = None
+    path: str | None = None
+    count: int | None = None
+    retry_after: float = 1.0
+    seconds: float = 600.0
+
+    @classmethod
+    def from_json(cls, data: object) -> FaultRule:
+        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+            raise ValueError("a fault rule is a JSON object with a string 'kind'")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        rule = cls(**data)
+        if not is_known_kind(rule.kind):
+            raise ValueError(f"unknown fault kind {rule.kind!r}")
+        if rule.count is not None and (not isinstance(rule.count, int) or rule.count < 1):
+            raise ValueError("count must be a positive integer")
+        return rule
+
+    def matches(self, model: str | None, branch: str | None, credential: str | None, path: str):
+        return (
+            _same(self.model, model)
+            and _same(self.branch, branch)
+            and (self.credential is None or self.credential == credential)
+            and (self.path is None or self.path == path)
+        )
+
+
+def is_known_kind(kind: str) -> bool:
+    return kind in SEMANTIC_KINDS or kind in TRANSPORT_KINDS or bool(_HTTP_KIND.match(kind))
+
+
+def _same(wanted: str | None, actual: str | None) -> bool:
+    return wanted is None or (actual is not None and wanted.lower() == actual.lower())
+
+
+class FaultBook:
+    """The active rules, first match wins; thread-safe because tests add rules from outside."""
+
+    def __init__(self) -> None:
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+        self.fired = 0
+
+    def add(self, rule: FaultRule) -> None:
+        with self._lock:
+            self._rules.append(rule)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def as_json(self) -> list[dict]:
+        with self._lock:
+            return [asdict(rule) for rule in self._rules]
+
+    def take(
+        self, model: str | None, branch: str | None, credential: str | None, path: str
+    ) -> FaultRule | None:
+        """The first matching rule, consuming one of its ``count`` uses."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.matches(model, branch, credential, path):
+                    self._consume(rule)
+                    return rule
+        return None
+
+    def _consume(self, rule: FaultRule) -> None:
+        self.fired += 1
+        if rule.count is not None:
+            rule.count -= 1
+            if rule.count <= 0:
+                self._rules.remove(rule)
+
+
+async def apply_transport_fault(
+    request: web.Request, rule: FaultRule | None, messages: dict[int, str]
+) -> web.StreamResponse | None:
+    """Raise or return the broken answer of a transport fault; None for no/semantic faults."""
+    if rule is None or rule.kind in SEMANTIC_KINDS:
+        return None
+    if rule.kind == "http_429_retry_after":
+        retry = {"Retry-After": _retry_after_value(rule.retry_after)}
+        raise EmulatorError(429, messages[429], headers=retry)
+    if match := _HTTP_KIND.match(rule.kind):
+        status = int(match.group(1))
+        raise EmulatorError(status, messages.get(status, f"Emulated error {status}"))
+    if rule.kind == "timeout":
+        await asyncio.sleep(rule.seconds)
+        raise EmulatorError(504, messages.get(504, "Gateway Timeout"))
+    if rule.kind == "reset":
+        return reset_connection(request)
+    return web.Response(body=MALFORMED_BODY, content_type="application/json")
+
+
+def _retry_after_value(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+
+
+def reset_connection(request: web.Request) -> web.StreamResponse:
+    """Abort the TCP connection with an RST, so the client sees a reset, not a response."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    raise asyncio.CancelledError

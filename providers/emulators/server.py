@@ -1,0 +1,83 @@
+"""Run an emulator app: blocking in the foreground (CLI) or in a background thread (tests).
+
+Both modes cancel a handler when its client disconnects, so a request hung by a ``timeout``
+fault frees its concurrency slot as soon as the client gives up, and accept a deep listen
+backlog so that a thousand clients connecting at once are not refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+
+from aiohttp import web
+
+BACKLOG = 4096
+SHUTDOWN_TIMEOUT = 2.0
+
+
+def serve(app: web.Application, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly."""
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        backlog=BACKLOG,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        handler_cancellation=True,
+        access_log=None,
+        print=lambda *_: print(f"emulator listening on http://{host}:{port}", flush=True),
+    )
+
+
+@dataclass
+class RunningServer:
+    url: str
+    _loop: asyncio.AbstractEventLoop
+    _runner: web.AppRunner
+    _thread: threading.Thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self._thread.is_alive():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        future.result(timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+
+
+def start_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start serving on a daemon thread with its own event loop; port 0 picks a free port."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(
+        app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(_start_site(runner, host, port))
+        except BaseException as error:  # reported to the caller below
+            failure.append(error)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=run, name=f"emulator-{host}:{port}", daemon=True)
+    thread.start()
+    started.wait()
+    if failure:
+        raise failure[0]
+    bound_host, bound_port = runner.addresses[0][:2]
+    return RunningServer(f"http://{bound_host}:{bound_port}", loop, runner, thread)
+
+
+async def _start_site(runner: web.AppRunner, host: str, port: int) -> None:
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=BACKLOG)
+    await site.start()

@@ -1,0 +1,157 @@
+"""The YandexGPT emulator's OpenAI-compatible surface: ``/v1/models``, ``/v1/chat/completions``.
+
+``model`` is the full URI (``gpt://<folder>/<model>/<branch>``). Usage is in numbers here, not
+strings. Errors reuse the native envelope (the real shape is unconfirmed).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from aiohttp import web
+
+from providers.emulators import yandex_wire as wire
+from providers.emulators.catalogue import YANDEX_MODELS
+from providers.emulators.common import (
+    EmulatorError,
+    dumps,
+    json_response,
+    read_json,
+    stamp_headers,
+    token_pieces,
+)
+from providers.emulators.yandex_state import HEADERS, STATE
+
+routes = web.RouteTableDef()
+FINISH_REASONS = {
+    "ALTERNATIVE_STATUS_FINAL": "stop",
+    "ALTERNATIVE_STATUS_TRUNCATED_FINAL": "length",
+    "ALTERNATIVE_STATUS_CONTENT_FILTER": "content_filter",
+}
+
+
+@routes.get("/v1/models")
+async def list_models(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.authenticate(request)
+    folder = request.headers.get("OpenAI-Project") or state.config.folder_id
+    data = [
+        {
+            "id": f"gpt://{folder}/{name}/{branch}",
+            "object": "model",
+            "created": 1_700_000_000,
+            "owned_by": model["owned_by"],
+        }
+        for name, model in YANDEX_MODELS.items()
+        for branch in model["versions"]
+    ]
+    return json_response({"object": "list", "data": data})
+
+
+@routes.post("/v1/chat/completions")
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    credential = state.authenticate(request)
+    body = await read_json(request)
+    call = _parse_chat(body, state.config.folder_id)
+    with state.slot(credential):
+        fault, broken = await state.run_faults(request, call.ref, credential)
+        if broken is not None:
+            return broken
+        outcome = state.generate(call, fault)
+        if body.get("stream"):
+            return await _stream(request, call, outcome, fault)
+        return json_response(_completion_json(call, outcome))
+
+
+def _parse_chat(body: dict, folder_id: str) -> wire.CompletionCall:
+    ref = wire.parse_model_uri(body.get("model"), folder_id)
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise EmulatorError(400, "messages: value must contain at least 1 item")
+    messages = wire.parse_messages([_native_message(m) for m in raw])
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    return wire.CompletionCall(
+        ref=ref,
+        messages=messages,
+        stream=bool(body.get("stream")),
+        max_tokens=wire.parse_max_tokens(max_tokens),
+        input_tokens=len(wire.completion_tokens(messages)),
+    )
+
+
+def _native_message(message: object) -> dict:
+    if not isinstance(message, dict):
+        raise EmulatorError(400, "messages: each message must be an object")
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    role = "system" if message.get("role") == "developer" else message.get("role")
+    return {"role": role, "text": content if isinstance(content, str) else ""}
+
+
+def _completion_json(call: wire.CompletionCall, outcome: wire.Outcome) -> dict:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": call.ref.uri,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": outcome.text},
+                "finish_reason": FINISH_REASONS[outcome.status],
+            }
+        ],
+        "usage": _usage(outcome),
+    }
+
+
+def _usage(outcome: wire.Outcome) -> dict:
+    total = outcome.input_tokens + outcome.completion_tokens
+    return {
+        "prompt_tokens": outcome.input_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "total_tokens": total,
+    }
+
+
+async def _stream(request, call, outcome, fault) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+    stamp_headers(response, request, HEADERS)
+    await response.prepare(request)
+    chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    pieces = token_pieces(outcome.text)
+    for index in range(0, len(pieces), 3):
+        delta = {"content": "".join(pieces[index : index + 3])}
+        if index == 0:
+            delta["role"] = "assistant"
+        await _event(response, _chunk(chunk_id, created, call, [_choice(delta, None)]))
+        if fault is not None and fault.kind == "stream_cut":
+            request.transport.abort()
+            return response
+    finish = _choice({}, FINISH_REASONS[outcome.status])
+    await _event(response, _chunk(chunk_id, created, call, [finish]))
+    await _event(response, {**_chunk(chunk_id, created, call, []), "usage": _usage(outcome)})
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+def _choice(delta: dict, finish_reason: str | None) -> dict:
+    return {"index": 0, "delta": delta, "finish_reason": finish_reason}
+
+
+def _chunk(chunk_id: str, created: int, call: wire.CompletionCall, choices: list) -> dict:
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": call.ref.uri,
+        "choices": choices,
+    }
+
+
+async def _event(response: web.StreamResponse, data: dict) -> None:
+    await response.write(f"data: {dumps(data)}\n\n".encode())

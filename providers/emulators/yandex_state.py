@@ -1,0 +1,107 @@
+"""YandexGPT emulator state: configuration, credentials, IAM tokens, operations, versions."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from providers.emulators import yandex_wire as wire
+from providers.emulators.catalogue import YANDEX_MODELS, yandex_versions
+from providers.emulators.common import ConcurrencySlot, EmulatorError, Runtime
+from providers.emulators.control import Control, VersionTable
+from providers.emulators.faults import FaultBook, apply_transport_fault
+
+HEADERS = ("x-request-id", "x-server-trace-id")
+
+
+@dataclass
+class YandexEmulatorConfig:
+    api_keys: set[str] = field(default_factory=lambda: {"emu-yandex-key"})
+    expired_api_keys: set[str] = field(default_factory=set)
+    oauth_tokens: set[str] = field(default_factory=lambda: {"emu-oauth-token"})
+    folder_id: str = "b1gemulatorfolder"
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    operation_delay: float = 0.5
+    max_concurrency: int = 10
+    iam_token_ttl: float = 12 * 3600.0
+    stream_chunk_delay: float = 0.0
+
+
+@dataclass
+class Operation:
+    meta: dict
+    ready_at: float
+    result: dict
+
+
+class YandexState:
+    def __init__(self, config: YandexEmulatorConfig):
+        self.config = config
+        runtime = Runtime(latency=config.latency, latency_jitter=config.latency_jitter)
+        self.control = Control(runtime, FaultBook(), VersionTable(yandex_versions()))
+        self.iam_tokens: dict[str, tuple[str, float]] = {}
+        self.operations: dict[str, Operation] = {}
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.control.runtime
+
+    def authenticate(self, request: web.Request) -> str:
+        """The caller's credential id, or a 401 in the Yandex envelope."""
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        value = value.strip()
+        if scheme == "Api-Key" or (scheme == "Bearer" and not value.startswith("t1.")):
+            return self._check_api_key(value)
+        if scheme == "Bearer":
+            return self._check_iam_token(value)
+        raise EmulatorError(401, "The request is unauthenticated: no Authorization header")
+
+    def _check_api_key(self, key: str) -> str:
+        if key in self.config.api_keys:
+            return f"api-key:{key}"
+        if key in self.config.expired_api_keys:
+            raise EmulatorError(401, "The apikey has expired")
+        raise EmulatorError(401, f"Unknown api key '{key[:8]}…'")
+
+    def _check_iam_token(self, token: str) -> str:
+        subject, expires = self.iam_tokens.get(token, (None, 0.0))
+        if subject is None:
+            raise EmulatorError(401, "The token is invalid")
+        if expires <= time.time():
+            raise EmulatorError(401, "The token has expired")
+        return f"iam:{subject}"
+
+    def issue_iam_token(self, subject: str) -> dict:
+        token = "t1." + secrets.token_urlsafe(48)
+        expires = time.time() + self.config.iam_token_ttl
+        self.iam_tokens[token] = (subject, expires)
+        self.runtime.tokens_issued += 1
+        return {"iamToken": token, "expiresAt": wire.rfc3339(expires)}
+
+    def slot(self, credential: str) -> ConcurrencySlot:
+        limit = self.config.max_concurrency
+        message = wire.MESSAGES[429].replace("allowed 10", f"allowed {limit}")
+        return ConcurrencySlot(self.runtime, credential, limit, EmulatorError(429, message))
+
+    def version(self, ref: wire.ModelRef) -> str:
+        return self.control.versions.get(ref.model, ref.branch) or "unknown"
+
+    async def run_faults(self, request: web.Request, ref: wire.ModelRef, credential: str):
+        """Count the call, apply any transport fault and the latency; return (fault, broken)."""
+        self.runtime.models[f"{ref.model}/{ref.branch}"] += 1
+        fault = self.control.faults.take(ref.model, ref.branch, credential, request.path)
+        broken = await apply_transport_fault(request, fault, wire.MESSAGES)
+        if broken is None:
+            await self.runtime.sleep_latency()
+        return fault, broken
+
+    def generate(self, call: wire.CompletionCall, fault) -> wire.Outcome:
+        context = YANDEX_MODELS[call.ref.model]["context"]
+        return wire.generate(call, context, self.version(call.ref), fault)
+
+
+STATE = web.AppKey("yandex_state", YandexState)
