@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Model, ModelVersion, Provider
+from storage.models import Model, ModelAlias, ModelPolicy, ModelRelease, ModelVersion, Provider
 
 
 def load_seed() -> dict[str, Any]:
@@ -49,16 +49,64 @@ def _seed_model(session: Session, spec: dict[str, Any]) -> int:
         if version["channel"] not in existing:
             session.add(_version(model, version))
             added += 1
-    return added
+    added += _seed_releases(session, model, spec["versions"])
+    added += _seed_aliases(session, model, spec.get("aliases", []))
+    return added + _seed_policy(session, model, spec.get("policy"))
 
 
 def _version(model: Model, spec: dict[str, Any]) -> ModelVersion:
-    sunset = spec.get("sunset_at")
     return ModelVersion(
         model_id=model.id,
         channel=spec["channel"],
         upstream_id=spec["upstream_id"],
         status=spec.get("status", "active"),
         priority=spec["priority"],
-        sunset_at=datetime.fromisoformat(sunset) if sunset else None,
+        deprecated_at=_date(spec.get("deprecated_at")),
+        sunset_at=_date(spec.get("sunset_at")),
     )
+
+
+def _date(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _seed_releases(session: Session, model: Model, versions: list[dict[str, Any]]) -> int:
+    known = set(
+        session.scalars(select(ModelRelease.version).where(ModelRelease.model_id == model.id))
+    )
+    added = 0
+    for spec in versions:
+        if "version" in spec and spec["version"] not in known:
+            release = ModelRelease(
+                model_id=model.id,
+                version=spec["version"],
+                upstream_id=spec["upstream_id"],
+                channel=spec["channel"],
+            )
+            session.add(release)
+            added += 1
+    return added
+
+
+def _seed_aliases(session: Session, model: Model, aliases: list[str]) -> int:
+    added = 0
+    for alias in aliases:
+        if session.get(ModelAlias, alias.lower()) is None:
+            session.add(ModelAlias(alias=alias.lower(), model_id=model.id))
+            added += 1
+    return added
+
+
+def _seed_policy(session: Session, model: Model, spec: dict[str, Any] | None) -> int:
+    if spec is None or session.get(ModelPolicy, model.id) is not None:
+        return 0
+    session.add(
+        ModelPolicy(
+            model_id=model.id,
+            sunset_policy=spec.get("sunset_policy", "redirect"),
+            successor=spec.get("successor"),
+            deprecation_days=spec.get("deprecation_days"),
+            equivalents=list(spec.get("equivalents", [])),
+        )
+    )
+    return 1

@@ -1,22 +1,45 @@
-"""Errors raised while parsing and resolving model ids."""
+"""Errors raised while parsing and resolving model ids and changing the catalogue.
+
+`api/errors.py` maps each class to a status and a code (`ROUTING_ERRORS`); `details` go into
+the error body beside `choices`.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RoutingError(Exception):
-    def __init__(self, message: str, *, choices: list[str] | None = None) -> None:
+    def __init__(self, message: str, *, choices: list[str] | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.choices = choices or []
+        self.details = details
 
 
 class MalformedModelId(RoutingError):
-    pass
+    """400 invalid_model_id."""
 
 
 class UnknownModel(RoutingError):
-    pass
+    """404 model_not_found."""
 
 
 class UnknownChannel(RoutingError):
-    pass
+    """404 channel_not_found."""
+
+
+class UnknownVersion(RoutingError):
+    """404 version_not_found: a pinned version the catalogue does not know."""
+
+
+class ModelSunset(RoutingError):
+    """410 model_sunset: past its sunset (or retired) and the model's policy rejects."""
+
+
+class NoRouteAvailable(RoutingError):
+    """503 no_route_available: every candidate of the plan was skipped."""
+
+
+class CatalogueConflict(RoutingError):
+    """409 catalogue_conflict: an operation that the catalogue's state does not allow."""

@@ -130,3 +130,75 @@ class Attempt(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
     job: Mapped[Job] = relationship(back_populates="attempts")
+
+
+# --- Catalogue operations (issue 4): aliases, per-model policy, known versions, audit, feedback.
+
+
+class ModelAlias(Base):
+    """Another name for a model (`yandexgpt-pro` → `yandexgpt`); stored lower-cased."""
+
+    __tablename__ = "model_aliases"
+
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+
+
+class ModelPolicy(Base):
+    """Per-model lifecycle policy: what happens after sunset, successor, cross-provider peers."""
+
+    __tablename__ = "model_policies"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    # "redirect" (serve the successor and say so) or "reject" (410 model_sunset).
+    sunset_policy: Mapped[str] = mapped_column(String(16), default="redirect")
+    # A model id (`yandexgpt:latest`); None means the same model's `latest`.
+    successor: Mapped[str | None] = mapped_column(String(200))
+    # Days between a promote and the old latest's sunset; None means the settings default.
+    deprecation_days: Mapped[int | None]
+    # Model names on other providers that may stand in when the policy allows it.
+    equivalents: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class ModelRelease(Base):
+    """A concrete version the catalogue knows, and the channel serving it now (None: none)."""
+
+    __tablename__ = "model_releases"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    upstream_id: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    released_at: Mapped[datetime | None]
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class CatalogueEvent(Base):
+    """The audit log of catalogue operations: who, when, what, state before and after."""
+
+    __tablename__ = "catalogue_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(100), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any]]
+    after: Mapped[dict[str, Any]]
+
+
+class JobFeedback(Base):
+    """A client's score of a job's answer (one per job; a new one replaces it)."""
+
+    __tablename__ = "job_feedback"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,7 +12,7 @@ from storage.models import Base
 
 
 def test_single_head():
-    assert migrate.heads() == ["0001"]
+    assert migrate.heads() == ["0002"]
 
 
 def test_models_and_revisions_agree(tmp_path):
@@ -27,7 +27,7 @@ def test_models_and_revisions_agree(tmp_path):
 def test_every_revision_downgrades(tmp_path):
     url = f"sqlite:///{tmp_path / 'd.db'}"
     migrate.upgrade(url)
-    assert migrate.current_revision(url) == "0001"
+    assert migrate.current_revision(url) == "0002"
     migrate.downgrade(url, "base")
     assert migrate.current_revision(url) is None
     tables = set(inspect(make_engine(url)).get_table_names())

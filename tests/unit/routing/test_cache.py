@@ -1,0 +1,91 @@
+"""The resolution cache: shared snapshot in Redis, in-process copy, invalidation by version."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from routing import ops
+from routing.cache import (
+    SNAPSHOT_PREFIX,
+    SNAPSHOT_TTL_SECONDS,
+    VERSION_KEY,
+    Resolver,
+    bump_catalogue_version,
+    resolver_for,
+)
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def edit_without_bump(runtime):
+    """Change the database behind the caches' back (no version bump)."""
+    with runtime.sessions() as session:
+        ops.promote(session, "yandexgpt", actor="t")
+        session.commit()
+
+
+def test_cached_resolution_matches_the_database(unit_runtime):
+    resolver = Resolver(unit_runtime.sessions, unit_runtime.redis)
+    route = resolver.resolve("yandexgpt-pro:rc")
+    assert (route.model, route.upstream_id, route.version) == (
+        "yandexgpt",
+        "yandexgpt/rc",
+        "22.05.2025",
+    )
+    raw = unit_runtime.redis.get(SNAPSHOT_PREFIX + "0")
+    assert "yandexgpt" in {m["name"] for m in json.loads(raw)["models"]}
+    assert 0 < unit_runtime.redis.ttl(SNAPSHOT_PREFIX + "0") <= SNAPSHOT_TTL_SECONDS
+
+
+def test_a_change_is_invisible_until_the_version_is_bumped(unit_runtime):
+    resolver = Resolver(unit_runtime.sessions, unit_runtime.redis)
+    assert resolver.resolve("yandexgpt").upstream_id == "yandexgpt/latest"
+    edit_without_bump(unit_runtime)
+    assert resolver.resolve("yandexgpt").upstream_id == "yandexgpt/latest"
+    assert Resolver(unit_runtime.sessions, unit_runtime.redis).resolve("yandexgpt").upstream_id == (
+        "yandexgpt/latest"
+    ), "a second process shares the Redis snapshot"
+    bump_catalogue_version(unit_runtime.redis)
+    assert resolver.resolve("yandexgpt").upstream_id == "yandexgpt/rc"
+
+
+def test_apply_op_invalidates_every_resolver_at_once(unit_runtime):
+    resolvers = [Resolver(unit_runtime.sessions, unit_runtime.redis) for _ in range(3)]
+    assert {r.resolve("GigaChat-Pro").upstream_id for r in resolvers} == {"GigaChat-Pro"}
+    ops.apply_op(unit_runtime.sessions, unit_runtime.redis, ops.promote, "GigaChat-Pro", actor="t")
+    assert {r.resolve("GigaChat-Pro").upstream_id for r in resolvers} == {"GigaChat-Pro-preview"}
+    assert unit_runtime.redis.get(VERSION_KEY) == b"1"
+
+
+def test_in_process_copy_expires_after_local_ttl(unit_runtime):
+    clock = Clock()
+    resolver = Resolver(unit_runtime.sessions, unit_runtime.redis, local_ttl=5, clock=clock)
+    resolver.resolve("yandexgpt")
+    edit_without_bump(unit_runtime)
+    unit_runtime.redis.delete(SNAPSHOT_PREFIX + "0")  # as if its TTL ran out
+    clock.now = 4.9
+    assert resolver.resolve("yandexgpt").upstream_id == "yandexgpt/latest"
+    clock.now = 5.1
+    assert resolver.resolve("yandexgpt").upstream_id == "yandexgpt/rc"
+
+
+def test_redis_down_falls_back_to_the_database(unit_settings):
+    from llmgw.runtime import Runtime
+
+    runtime = Runtime(unit_settings)
+    runtime.__dict__["redis"] = redis.Redis(port=1, socket_connect_timeout=0.2)
+    resolver = Resolver(runtime.sessions, runtime.redis)
+    assert resolver.resolve("GigaChat").upstream_id == "GigaChat"
+
+
+def test_plan_through_the_resolver(unit_runtime):
+    result = resolver_for(unit_runtime).plan("yandexgpt:rc")
+    assert [c.route.channel for c in result.candidates] == ["rc", "latest", "deprecated"]
+    assert resolver_for(unit_runtime) is resolver_for(unit_runtime)
