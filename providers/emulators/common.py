@@ -151,8 +151,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorRenderer = Callable[[EmulatorError], web.Response]
 
 
-def make_middleware(runtime: Runtime, render_error: ErrorRenderer, headers: tuple[str, str]):
-    """Count requests, track in-flight, stamp request-id headers and render EmulatorErrors."""
+Hook = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
+
+
+def make_middleware(
+    runtime: Runtime, render_error: ErrorRenderer, headers: tuple[str, str], before: Hook
+):
+    """Count requests, track in-flight, run ``before`` (path faults), stamp request-id
+    headers and render EmulatorErrors in the provider's envelope."""
     request_header, trace_header = headers
 
     @web.middleware
@@ -164,7 +170,7 @@ def make_middleware(runtime: Runtime, render_error: ErrorRenderer, headers: tupl
         request[REQUEST_ID] = request_id
         runtime.in_flight += 1
         try:
-            response = await handler(request)
+            response = await before(request) or await handler(request)
         except EmulatorError as error:
             response = render_error(error)
             response.headers.update(error.headers)

@@ -5,9 +5,14 @@ A rule is JSON posted to ``/_emulator/faults``::
     {"kind": "http_429", "model": "yandexgpt-lite", "branch": "rc",
      "credential": null, "path": null, "count": 2, "retry_after": 1, "seconds": 600}
 
-Only ``kind`` is required. ``model`` / ``branch`` / ``credential`` / ``path`` narrow the match
-(absent = any); ``count`` limits the rule to the next N matching requests (absent = until
-cleared). Transport kinds (handled here, before the handler builds an answer):
+Only ``kind`` is required. A *model rule* applies to generation calls (Yandex completion,
+completionAsync and OpenAI-compatible chat; GigaChat chat); ``model`` / ``branch`` /
+``credential`` narrow it (absent = any; GigaChat ``-preview`` names are branch ``rc``). A *path
+rule* (``path`` set, e.g. ``"/api/v2/oauth"``) applies to every request at exactly that path,
+before authentication, and takes transport kinds only. ``count`` limits a rule to the next N
+matching requests (absent = until cleared); the first matching rule wins.
+
+Transport kinds (handled here, before the handler builds an answer):
 
 - ``http_<code>`` (e.g. ``http_429``, ``http_500``, ``http_502``, ``http_503``, ``http_504``,
   ``http_402``): that status in the provider's error envelope;
@@ -29,6 +34,7 @@ import re
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 from aiohttp import web
@@ -72,15 +78,28 @@ class FaultRule:
             raise ValueError(f"unknown fault kind {rule.kind!r}")
         if rule.count is not None and (not isinstance(rule.count, int) or rule.count < 1):
             raise ValueError("count must be a positive integer")
+        if rule.path is not None and (rule.model or rule.branch or rule.credential):
+            raise ValueError("a path rule cannot also name a model, branch or credential")
+        if rule.path is not None and rule.kind in SEMANTIC_KINDS:
+            raise ValueError(f"{rule.kind} cannot be a path rule: it shapes a model answer")
         return rule
 
-    def matches(self, model: str | None, branch: str | None, credential: str | None, path: str):
+    def matches(self, model: str | None, branch: str | None, credential: str | None) -> bool:
         return (
-            _same(self.model, model)
+            self.path is None
+            and _same(self.model, model)
             and _same(self.branch, branch)
             and (self.credential is None or self.credential == credential)
-            and (self.path is None or self.path == path)
         )
+
+
+def path_fault_hook(book: FaultBook, messages: dict[int, str]):
+    """The middleware hook that applies path rules to any endpoint."""
+
+    async def hook(request: web.Request) -> web.StreamResponse | None:
+        return await apply_transport_fault(request, book.take_path(request.path), messages)
+
+    return hook
 
 
 def is_known_kind(kind: str) -> bool:
@@ -111,13 +130,18 @@ class FaultBook:
         with self._lock:
             return [asdict(rule) for rule in self._rules]
 
-    def take(
-        self, model: str | None, branch: str | None, credential: str | None, path: str
-    ) -> FaultRule | None:
-        """The first matching rule, consuming one of its ``count`` uses."""
+    def take(self, model: str | None, branch: str | None, credential: str | None):
+        """The first model rule matching a generation call, consuming one of its uses."""
+        return self._take(lambda rule: rule.matches(model, branch, credential))
+
+    def take_path(self, path: str) -> FaultRule | None:
+        """The first path rule for this request path (any endpoint, checked before auth)."""
+        return self._take(lambda rule: rule.path == path)
+
+    def _take(self, predicate: Callable[[FaultRule], bool]) -> FaultRule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.matches(model, branch, credential, path):
+                if predicate(rule):
                     self._consume(rule)
                     return rule
         return None

@@ -34,7 +34,7 @@ from providers.emulators.common import (
     stamp_headers,
 )
 from providers.emulators.control import Control, VersionTable, add_control_routes
-from providers.emulators.faults import FaultBook, apply_transport_fault
+from providers.emulators.faults import FaultBook, apply_transport_fault, path_fault_hook
 
 HEADERS = ("X-Request-Id", "X-Session-Id")
 DEFAULT_KEY = base64.b64encode(b"emu-client:emu-secret").decode()
@@ -111,7 +111,9 @@ routes = web.RouteTableDef()
 
 def create_app(config: GigaChatEmulatorConfig | None = None) -> web.Application:
     state = GigaChatState(config or GigaChatEmulatorConfig())
-    app = web.Application(middlewares=[make_middleware(state.runtime, wire.render_error, HEADERS)])
+    hook = path_fault_hook(state.control.faults, wire.MESSAGES)
+    middleware = make_middleware(state.runtime, wire.render_error, HEADERS, hook)
+    app = web.Application(middlewares=[middleware])
     app[STATE] = state
     app.add_routes(routes)
     add_control_routes(app, state.control)
@@ -172,9 +174,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     call = wire.parse_chat(body)
     with state.slot(grant):
         state.runtime.models[call.ref.name] += 1
-        fault = state.control.faults.take(
-            call.ref.base, call.ref.branch, grant.credential, request.path
-        )
+        fault = state.control.faults.take(call.ref.base, call.ref.branch, grant.credential)
         broken = await apply_transport_fault(request, fault, wire.MESSAGES)
         if broken is not None:
             return broken

@@ -93,7 +93,7 @@ class YandexState:
     async def run_faults(self, request: web.Request, ref: wire.ModelRef, credential: str):
         """Count the call, apply any transport fault and the latency; return (fault, broken)."""
         self.runtime.models[f"{ref.model}/{ref.branch}"] += 1
-        fault = self.control.faults.take(ref.model, ref.branch, credential, request.path)
+        fault = self.control.faults.take(ref.model, ref.branch, credential)
         broken = await apply_transport_fault(request, fault, wire.MESSAGES)
         if broken is None:
             await self.runtime.sleep_latency()

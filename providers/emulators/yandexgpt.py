@@ -26,6 +26,7 @@ from providers.emulators.common import (
     stamp_headers,
 )
 from providers.emulators.control import add_control_routes
+from providers.emulators.faults import path_fault_hook
 from providers.emulators.yandex_state import (
     HEADERS,
     STATE,
@@ -41,7 +42,9 @@ routes = web.RouteTableDef()
 
 def create_app(config: YandexEmulatorConfig | None = None) -> web.Application:
     state = YandexState(config or YandexEmulatorConfig())
-    app = web.Application(middlewares=[make_middleware(state.runtime, wire.render_error, HEADERS)])
+    hook = path_fault_hook(state.control.faults, wire.MESSAGES)
+    middleware = make_middleware(state.runtime, wire.render_error, HEADERS, hook)
+    app = web.Application(middlewares=[middleware])
     app[STATE] = state
     app.add_routes(routes)
     app.add_routes(yandex_openai.routes)
