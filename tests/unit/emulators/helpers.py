@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 
 import requests
 
 from providers.emulators import gigachat
+from providers.emulators.server import start_in_thread
 
 YANDEX_KEY = "emu-yandex-key"
 FOLDER = "b1gemulatorfolder"
@@ -40,3 +43,23 @@ def yandex_body(text: str = "Привет, как дела?", model: str = "yand
 
 def giga_body(text: str = "Привет, как дела?", model: str = "GigaChat", **extra) -> dict:
     return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+
+
+@contextlib.contextmanager
+def running(app) -> Iterator[str]:
+    """Serve an app built with a non-default config for the length of a test."""
+    server = start_in_thread(app)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def add_fault(url: str, **rule) -> requests.Response:
+    response = requests.post(f"{url}/_emulator/faults", json=rule, timeout=TIMEOUT)
+    assert response.status_code == 201, response.text
+    return response
+
+
+def stats(url: str) -> dict:
+    return requests.get(f"{url}/_emulator/stats", timeout=TIMEOUT).json()
