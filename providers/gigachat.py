@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -57,6 +59,7 @@ class GigaChatProvider:
         *,
         redis: Any = None,
         session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self._session = session or http.make_session(settings.worker_concurrency)
@@ -72,6 +75,7 @@ class GigaChatProvider:
             redis=redis,
             margin=TOKEN_MARGIN_SECONDS,
             lock_timeout=sum(self._timeout) + 5,
+            clock=clock,
         )
 
     # -- the Provider protocol -------------------------------------------------------------
@@ -125,7 +129,7 @@ class GigaChatProvider:
             token = self._tokens.refresh(stale=token)
             response = self._send(method, path, body, headers, token)
         if response.status_code >= 400:
-            raise error_from_response(response)
+            raise error_from_response(response, secret=token)
         return http.json_body(response)
 
     def _send(
@@ -161,7 +165,7 @@ class GigaChatProvider:
             verify=self._verify,
         )
         if response.status_code >= 400:
-            raise oauth_error(response)
+            raise oauth_error(response, secret=credentials.get_secret_value())
         return parse_token(http.json_body(response))
 
 
@@ -213,19 +217,19 @@ def parse_token(payload: Any) -> http.Token:
     return http.Token(token, expires_at / 1000 if expires_at > 1e11 else expires_at)
 
 
-def error_from_response(response: requests.Response) -> ProviderError:
+def error_from_response(response: requests.Response, *, secret: str = "") -> ProviderError:
     """An API error (`{"status", "message"}` or any body at all) → the hierarchy."""
-    status, message = response.status_code, _error_message(response)
+    status, message = response.status_code, http.redact(_error_message(response), secret)
     if status == 422 and CONTEXT_HINT.search(message):
         return ContextTooLong(message, status=status)
     return http.error_for_status(status, message, retry_after_s=http.retry_after(response))
 
 
-def oauth_error(response: requests.Response) -> ProviderError:
+def oauth_error(response: requests.Response, *, secret: str = "") -> ProviderError:
     """OAuth failures: bad key or scope are permanent `AuthError`s; 429/5xx stay retryable."""
     error = http.error_for_status(
         response.status_code,
-        f"GigaChat OAuth failed: {_error_message(response)}",
+        f"GigaChat OAuth failed: {http.redact(_error_message(response), secret)}",
         retry_after_s=http.retry_after(response),
     )
     return error if error.retryable else AuthError(error.message, status=error.status)

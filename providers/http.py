@@ -109,6 +109,14 @@ _PERMANENT: dict[int, type[ProviderError]] = {
 }
 
 
+def redact(text: str, *secrets: str | None) -> str:
+    """`text` (an upstream error message) with any of our own credentials masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def _path(url: str) -> str:
     """The URL without scheme and host, for error messages (hosts may embed credentials)."""
     rest = url.split("://", 1)[-1]

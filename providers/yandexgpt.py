@@ -183,7 +183,7 @@ class YandexGPTProvider:
         if response.status_code == 401 and self._iam is not None:
             credential, response = self._send(method, url, json, extra, stale=credential)
         if response.status_code >= 400:
-            raise error_from_response(response)
+            raise error_from_response(response, secret=credential.split(" ", 1)[-1])
         return http.json_body(response)
 
     def _send(
@@ -235,7 +235,7 @@ class YandexGPTProvider:
         body = {"yandexPassportOauthToken": oauth.get_secret_value()}
         response = http.send(self._session, "POST", url, timeout=self._timeout, json=body)
         if response.status_code >= 400:
-            error = error_from_response(response)
+            error = error_from_response(response, secret=oauth.get_secret_value())
             if not error.retryable:
                 raise AuthError(f"IAM token exchange failed: {error.message}", status=error.status)
             raise error
@@ -280,9 +280,12 @@ def parse_usage(usage: dict[str, Any]) -> Usage:
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
 
 
-def error_from_response(response: requests.Response) -> ProviderError:
-    """Map an error answer (grpc-gateway envelope, or any body at all) to the hierarchy."""
-    message = _error_message(response)
+def error_from_response(response: requests.Response, *, secret: str = "") -> ProviderError:
+    """Map an error answer (grpc-gateway envelope, or any body at all) to the hierarchy.
+
+    Upstream messages may echo the credential (`Unknown api key '…'`): `secret` is masked.
+    """
+    message = http.redact(_error_message(response), secret)
     return classify(response.status_code, message, retry_after_s=http.retry_after(response))
 
 
