@@ -1,0 +1,133 @@
+"""The run-time control endpoint: served versions, latency, stats, and the concurrency gauge."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from providers.emulators import gigachat, yandexgpt
+from tests.unit.emulators.helpers import (
+    API_KEY_HEADERS,
+    TIMEOUT,
+    bearer,
+    giga_body,
+    oauth,
+    running,
+    stats,
+    yandex_body,
+)
+
+COMPLETION = "/foundationModels/v1/completion"
+
+
+def complete(url: str, headers: dict = API_KEY_HEADERS, **options) -> requests.Response:
+    return requests.post(
+        url + COMPLETION, json=yandex_body(**options), headers=headers, timeout=TIMEOUT
+    )
+
+
+def version_of(url: str, branch: str) -> str:
+    return complete(url, model="yandexgpt", branch=branch).json()["result"]["modelVersion"]
+
+
+def control(url: str, what: str, body: dict) -> requests.Response:
+    return requests.post(f"{url}/_emulator/{what}", json=body, timeout=TIMEOUT)
+
+
+def test_version_can_be_set_per_branch(yandex):
+    response = control(
+        yandex, "versions", {"model": "yandexgpt", "branch": "rc", "version": "01.01.2026"}
+    )
+    assert response.json()["versions"]["yandexgpt"]["rc"] == "01.01.2026"
+    assert version_of(yandex, "rc") == "01.01.2026"
+    assert version_of(yandex, "latest") == "09.02.2025"
+
+
+def test_promote_moves_rc_to_latest_and_latest_to_deprecated(yandex):
+    assert control(yandex, "versions", {"model": "yandexgpt", "promote": True}).status_code == 200
+    assert [version_of(yandex, b) for b in ("deprecated", "latest", "rc")] == [
+        "09.02.2025",
+        "21.08.2025",
+        "21.08.2025",
+    ]
+
+
+def test_bad_version_changes_are_refused(yandex):
+    for body in (
+        {"model": "nope", "version": "1"},
+        {"model": "yandexgpt", "branch": "x", "version": "1"},
+        {"model": "yandexgpt"},
+    ):
+        assert control(yandex, "versions", body).status_code == 400
+
+
+def test_gigachat_version_switch_changes_the_model_field(giga):
+    control(giga, "versions", {"model": "GigaChat-2", "version": "2.1.0.0"})
+    token = oauth(giga).json()["access_token"]
+    body = requests.post(
+        f"{giga}/api/v1/chat/completions",
+        json=giga_body(model="GigaChat-2"),
+        headers=bearer(token),
+        timeout=TIMEOUT,
+    ).json()
+    assert body["model"] == "GigaChat-2:2.1.0.0"
+
+
+def test_latency_is_switchable_at_run_time(yandex):
+    assert control(yandex, "latency", {"latency": 0.3}).json()["latency"] == 0.3
+    started = time.monotonic()
+    assert complete(yandex).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    control(yandex, "latency", {"latency": 0})
+    started = time.monotonic()
+    complete(yandex)
+    assert time.monotonic() - started < 0.3
+    assert control(yandex, "latency", {"latency": -1}).status_code == 400
+
+
+def test_stats_count_requests_models_and_tokens(yandex, giga):
+    complete(yandex)
+    complete(yandex, model="yandexgpt", branch="rc")
+    counted = stats(yandex)
+    assert counted["requests"]["POST /foundationModels/v1/completion"] == 2
+    assert counted["models"] == {"yandexgpt-lite/latest": 1, "yandexgpt/rc": 1}
+    assert counted["in_flight"] == 0
+    oauth(giga)
+    oauth(giga)
+    assert stats(giga)["tokens_issued"] == 2
+
+
+def test_concurrency_past_the_limit_is_429_per_credential():
+    config = yandexgpt.YandexEmulatorConfig(api_keys={"a", "b"}, latency=0.6, max_concurrency=2)
+    with running(yandexgpt.create_app(config)) as url, ThreadPoolExecutor(5) as pool:
+        key_a, key_b = ({"Authorization": f"Api-Key {k}"} for k in "ab")
+        futures = [pool.submit(complete, url, key_a) for _ in range(4)]
+        time.sleep(0.2)
+        other = pool.submit(complete, url, key_b)
+        statuses = sorted(f.result().status_code for f in futures)
+        assert other.result().status_code == 200
+        rejected = [f.result() for f in futures if f.result().status_code == 429]
+        assert rejected[0].json()["error"]["grpcCode"] == 8
+        assert "allowed 2 requests" in rejected[0].json()["error"]["message"]
+        assert stats(url)["rejected_concurrency"] == 2
+        assert complete(url, key_a).status_code == 200
+    assert statuses == [200, 200, 429, 429]
+
+
+def test_gigachat_concurrency_limit():
+    config = gigachat.GigaChatEmulatorConfig(latency=0.5, max_concurrency=1)
+    with running(gigachat.create_app(config)) as url, ThreadPoolExecutor(3) as pool:
+        token = oauth(url).json()["access_token"]
+        chat = f"{url}/api/v1/chat/completions"
+        futures = [
+            pool.submit(
+                requests.post, chat, json=giga_body(), headers=bearer(token), timeout=TIMEOUT
+            )
+            for _ in range(3)
+        ]
+        responses = [f.result() for f in futures]
+    assert sorted(r.status_code for r in responses) == [200, 429, 429]
+    rejected = next(r for r in responses if r.status_code == 429)
+    assert rejected.json() == {"status": 429, "message": "Too many requests"}
