@@ -43,6 +43,8 @@ from providers.errors import (
 )
 
 CONTEXT_TOO_LONG = re.compile(r"number of input tokens must be no more than", re.IGNORECASE)
+# A model or branch that does not exist (or was retired) answers 400, not 404 [doc].
+UNKNOWN_MODEL = re.compile(r"invalid model_uri|model .* not found", re.IGNORECASE)
 FINISH_REASONS = {"FINAL": "stop", "TRUNCATED_FINAL": "length", "TOOL_CALLS": "tool_calls"}
 # google.rpc.Code → the HTTP status grpc-gateway would have answered with.
 GRPC_TO_HTTP = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 11: 400, 12: 501, 16: 401, 4: 504}
@@ -300,6 +302,8 @@ def operation_error(status: Any) -> ProviderError:
 def classify(status: int, message: str, *, retry_after_s: float | None = None) -> ProviderError:
     if status == 400 and CONTEXT_TOO_LONG.search(message):
         return ContextTooLong(message, status=status)
+    if status == 400 and UNKNOWN_MODEL.search(message):
+        return ModelNotFound(message, status=status)
     return http.error_for_status(status, message, retry_after_s=retry_after_s)
 
 

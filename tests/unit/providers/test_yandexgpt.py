@@ -187,6 +187,7 @@ CONTEXT_MESSAGE = (
     [
         (400, CONTEXT_MESSAGE, ContextTooLong),
         (400, "Failed to parse model URI", BadRequest),
+        (400, "Model yandexgpt-huge/latest not found: invalid model_uri", ModelNotFound),
         (401, "The apikey has expired", AuthError),
         (403, "Permission denied", AuthError),
         (404, "Not found", ModelNotFound),
