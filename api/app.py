@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import chat, health, jobs
+from api import admin, chat, feedback, health, jobs, models
 from api.errors import register_error_handlers
 from api.observability import register_request_metrics
 from llmgw.runtime import Runtime
@@ -21,4 +21,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(chat.bp)
+    app.register_blueprint(models.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(feedback.bp)
     return app

@@ -9,7 +9,16 @@ from flask import Flask, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from routing.errors import MalformedModelId, RoutingError, UnknownChannel, UnknownModel
+from routing.errors import (
+    CatalogueConflict,
+    MalformedModelId,
+    ModelSunset,
+    NoRouteAvailable,
+    RoutingError,
+    UnknownChannel,
+    UnknownModel,
+    UnknownVersion,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +36,10 @@ ROUTING_ERRORS: dict[type[RoutingError], tuple[int, str]] = {
     MalformedModelId: (400, "invalid_model_id"),
     UnknownModel: (404, "model_not_found"),
     UnknownChannel: (404, "channel_not_found"),
+    UnknownVersion: (404, "version_not_found"),
+    ModelSunset: (410, "model_sunset"),
+    NoRouteAvailable: (503, "no_route_available"),
+    CatalogueConflict: (409, "catalogue_conflict"),
 }
 
 
@@ -42,7 +55,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RoutingError)
     def _routing_error(exc: RoutingError):
         status, code = ROUTING_ERRORS.get(type(exc), (400, "invalid_model"))
-        return error_response(status, code, exc.message, choices=exc.choices)
+        return error_response(status, code, exc.message, choices=exc.choices, **exc.details)
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):

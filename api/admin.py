@@ -1,0 +1,186 @@
+"""`/v1/admin/models`: catalogue operations for admin keys, audited with the key id as actor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import desc, select
+
+from api.auth import Principal, authenticate
+from api.errors import ApiError
+from api.models import model_view
+from routing import ops, stats
+from routing.snapshot import load_catalogue
+from storage.models import CatalogueEvent
+
+bp = Blueprint("admin", __name__, url_prefix="/v1/admin/models")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class PromoteIn(_Body):
+    deprecation_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TargetIn(_Body):
+    channel: str | None = None
+
+
+class DeprecateIn(TargetIn):
+    sunset_at: datetime | None = None
+    successor: str | None = None
+
+
+class PinIn(_Body):
+    channel: str
+    version: str = Field(min_length=1, max_length=64)
+    upstream_id: str | None = Field(default=None, max_length=200)
+
+
+class PolicyIn(_Body):
+    sunset_policy: str | None = None
+    successor: str | None = None
+    deprecation_days: int | None = Field(default=None, ge=1, le=3650)
+    equivalents: list[str] | None = None
+
+
+def _admin() -> Principal:
+    principal = authenticate()
+    if not principal.is_admin:
+        raise ApiError(403, "forbidden", "This endpoint needs an admin API key.")
+    return principal
+
+
+def _body(schema: type[_Body]) -> Any:
+    return schema.model_validate(request.get_json(silent=True) or {})
+
+
+def _apply(op, *args: Any, **kwargs: Any):  # noqa: ANN001, ANN202 - an ops function
+    runtime = current_app.extensions["llmgw"]
+    return ops.apply_op(runtime.sessions, runtime.redis, op, *args, **kwargs), 200
+
+
+def _target(name: str, channel: str | None) -> str:
+    return f"{name}:{channel}" if channel else name
+
+
+@bp.get("")
+def list_models():
+    _admin()
+    with current_app.extensions["llmgw"].sessions() as session:
+        catalogue = load_catalogue(session)
+    models = sorted(catalogue.models.values(), key=lambda m: m.name.lower())
+    return {"object": "list", "data": [_detail(m) for m in models]}
+
+
+@bp.get("/<name>")
+def show_model(name: str):
+    _admin()
+    with current_app.extensions["llmgw"].sessions() as session:
+        model = load_catalogue(session).find(name)
+        events = _events(session, model.name, limit=20)
+    return {**_detail(model), "events": events}
+
+
+@bp.get("/<name>/events")
+def model_events(name: str):
+    _admin()
+    limit = request.args.get("limit", default=100, type=int)
+    with current_app.extensions["llmgw"].sessions() as session:
+        model = ops.find_model(session, name)
+        return {"object": "list", "data": _events(session, model.name, limit=min(limit, 1000))}
+
+
+@bp.get("/<name>/compare")
+def compare(name: str):
+    _admin()
+    channels = request.args.getlist("channel") or ["rc", "latest"]
+    days = request.args.get("days", default=stats.DEFAULT_DAYS, type=float)
+    with current_app.extensions["llmgw"].sessions() as session:
+        return stats.compare(session, name, channels, days=days)
+
+
+@bp.post("/<name>/promote")
+def promote(name: str):
+    actor, body = _admin().id, _body(PromoteIn)
+    return _apply(
+        ops.promote, name, actor=actor, deprecation_days=body.deprecation_days, reason=body.reason
+    )
+
+
+@bp.post("/<name>/rollback")
+def rollback(name: str):
+    actor, body = _admin().id, _body(_Body)
+    return _apply(ops.rollback, name, actor=actor, reason=body.reason)
+
+
+@bp.post("/<name>/deprecate")
+def deprecate(name: str):
+    actor, body = _admin().id, _body(DeprecateIn)
+    return _apply(
+        ops.deprecate,
+        _target(name, body.channel),
+        actor=actor,
+        sunset_at=body.sunset_at,
+        successor=body.successor,
+        reason=body.reason,
+    )
+
+
+@bp.post("/<name>/retire")
+def retire(name: str):
+    actor, body = _admin().id, _body(TargetIn)
+    return _apply(ops.retire, _target(name, body.channel), actor=actor, reason=body.reason)
+
+
+@bp.post("/<name>/pin")
+def pin(name: str):
+    actor, body = _admin().id, _body(PinIn)
+    return _apply(
+        ops.pin,
+        name,
+        body.channel,
+        body.version,
+        actor=actor,
+        upstream_id=body.upstream_id,
+        reason=body.reason,
+    )
+
+
+@bp.post("/<name>/policy")
+def policy(name: str):
+    actor, body = _admin().id, _body(PolicyIn)
+    fields = body.model_dump(exclude={"reason"})
+    return _apply(ops.set_policy, name, actor=actor, reason=body.reason, **fields)
+
+
+def _detail(model) -> dict[str, Any]:  # noqa: ANN001 - routing.snapshot.ModelEntry
+    view = model_view(model)
+    view["channels"] = [
+        {**c, "upstream_id": v.upstream_id, "priority": v.priority}
+        for c, v in zip(view["channels"], model.versions, strict=True)
+    ]
+    view["versions"] = [
+        {"version": r.version, "channel": r.channel, "upstream_id": r.upstream_id}
+        for r in model.releases
+    ]
+    view["deprecation_days"] = model.deprecation_days
+    view["equivalents"] = list(model.equivalents)
+    return view
+
+
+def _events(session, model: str, *, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
+    rows = session.scalars(
+        select(CatalogueEvent)
+        .where(CatalogueEvent.model == model)
+        .order_by(desc(CatalogueEvent.id))
+        .limit(limit)
+    )
+    return [ops.event_view(e) for e in rows]
