@@ -9,6 +9,7 @@ both adapters start from.
 from __future__ import annotations
 
 import contextlib
+import copy
 import email.utils
 import threading
 import time
@@ -94,6 +95,8 @@ def error_for_status(
     """The default classification of an HTTP error status; adapters refine 400/422 first."""
     if status == 429:
         return RateLimited(message, status=status, retry_after=retry_after_s)
+    if status == 408:
+        return ProviderTimeout(message, status=status)
     if status >= 500 and status != 501:
         return UpstreamServerError(message, status=status)
     mapped = _PERMANENT.get(status, BadRequest)
@@ -121,6 +124,10 @@ def _path(url: str) -> str:
     """The URL without scheme and host, for error messages (hosts may embed credentials)."""
     rest = url.split("://", 1)[-1]
     return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+
+
+# How long a failed token fetch is remembered, so that N waiting callers make one request.
+FAILURE_HOLD_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,7 @@ class TokenCache:
         self._clock = clock
         self._mutex = threading.Lock()
         self._local: tuple[str, float] | None = None  # (token, refresh_at)
+        self._failure: tuple[ProviderError, float] | None = None  # (error, when)
 
     def get(self) -> str:
         cached = self._read()
@@ -171,9 +179,22 @@ class TokenCache:
             cached = self._read()
             if cached is not None and cached != stale:
                 return cached
-            token = self._fetch()
+            self._raise_recent_failure()
+            try:
+                token = self._fetch()
+            except ProviderError as exc:
+                self._failure = (exc, self._clock())
+                raise
+            self._failure = None
             self._write(token)
             return token.value
+
+    def _raise_recent_failure(self) -> None:
+        """Callers queued behind a failed fetch share its error instead of each retrying it."""
+        if self._failure is not None:
+            error, when = self._failure
+            if self._clock() - when < FAILURE_HOLD_SECONDS:
+                raise copy.copy(error)
 
     def _read(self) -> str | None:
         if self._redis is None:

@@ -9,6 +9,9 @@ Decisions:
   returning `finish_reason="content_filter"`, so the worker can fall back to another
   model; the refusal text is not a useful answer.
 - `top_p` and `stop` have no native counterpart and are ignored.
+- Errors are classified by HTTP code, refined by message hints the docs list: a 400
+  "Number of input tokens must be no more than" is `ContextTooLong`, a 400 "invalid
+  model_uri"/"model … not found" is `ModelNotFound` (Yandex answers 400 for unknown models).
 - `list_models` asks `GET /v1/models` and lets failures raise: the routing catalogue is
   the source of truth, a static fallback list here would only hide an outage.
 - No retries here (the worker owns them), except one re-authentication after a 401 when

@@ -84,6 +84,7 @@ def test_retry_after_http_date(rsps):
         (402, PaymentRequired),
         (403, AuthError),
         (404, ModelNotFound),
+        (408, ProviderTimeout),
         (413, ContextTooLong),
         (422, BadRequest),
         (429, RateLimited),

@@ -9,9 +9,9 @@ import fakeredis
 import pytest
 import redis
 
-from providers.errors import ProviderConnectionError
+from providers.errors import AuthError, ProviderConnectionError
 from providers.gigachat import GigaChatProvider, token_cache_key
-from providers.http import Token, TokenCache
+from providers.http import FAILURE_HOLD_SECONDS, Token, TokenCache
 from tests.unit.providers.conftest import GIGA, GIGA_AUTH, calls_to, make_settings
 from tests.unit.providers.test_gigachat import REQUEST, chat
 
@@ -137,3 +137,45 @@ def test_gigachat_threads_and_processes_share_one_oauth_call(rsps):
     key = token_cache_key(settings.gigachat_credentials.get_secret_value())
     assert key.startswith("llmgw:gigachat:token:") and len(key.rsplit(":", 1)[1]) == 16
     assert fakeredis.FakeRedis(server=server).get(key) == b"shared"
+
+
+def test_a_failed_fetch_is_shared_by_the_callers_waiting_behind_it():
+    calls = []
+
+    def failing() -> Token:
+        calls.append(1)
+        time.sleep(0.1)
+        raise AuthError("credentials doesn't match db data", status=401)
+
+    cache = TokenCache("k", failing, redis=fakeredis.FakeRedis())
+    errors = []
+
+    def call() -> None:
+        try:
+            cache.get()
+        except AuthError as exc:
+            errors.append(exc)
+
+    run_in_threads(call)
+    assert len(calls) == 1
+    assert len(errors) == N_THREADS
+    assert {e.status for e in errors} == {401}
+
+
+def test_a_failure_is_forgotten_after_the_hold():
+    now = [0.0]
+    outcomes = iter([AuthError("no"), Token("tok", 10_000.0)])
+
+    def fetch() -> Token:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    cache = TokenCache("k", fetch, clock=lambda: now[0])
+    with pytest.raises(AuthError):
+        cache.get()
+    with pytest.raises(AuthError):
+        cache.get()  # within the hold: not fetched again
+    now[0] += FAILURE_HOLD_SECONDS
+    assert cache.get() == "tok"
