@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 import llmgw
+from api.admin import DeprecateIn, PinIn, PolicyIn, PromoteIn, TargetIn
 from api.chat import ChatCompletionRequest
+from api.feedback import FeedbackIn
 from api.schemas import ErrorBody, JobCreate, JobOut
 
 
@@ -89,6 +91,83 @@ OPERATIONS: tuple[Operation, ...] = (
         200,
         (400, 401, 404, 429, 502, 504),
         (IDEMPOTENCY,),
+    ),
+)
+
+
+# Catalogue, routing dry-run, feedback and admin operations (issue 4: routing/, api/models.py,
+# api/admin.py, api/feedback.py).
+MODEL_ID = {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+RESOLVE_QUERY = (
+    {"name": "cross_provider", "in": "query", "schema": {"type": "boolean"}},
+    {"name": "fallback", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+    {"name": "estimated_tokens", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+)
+_ADMIN_POSTS = (
+    ("promote", "Promote rc to latest (old latest → deprecated with a sunset)", PromoteIn),
+    ("rollback", "Undo the last promote", None),
+    ("deprecate", "Deprecate a channel or the whole model", DeprecateIn),
+    ("retire", "Retire a channel or the whole model", TargetIn),
+    ("pin", "Point a channel at a concrete version", PinIn),
+    ("policy", "Set the sunset policy, successor, deprecation days, equivalents", PolicyIn),
+)
+OPERATIONS += (
+    Operation("get", "/v1/models", "Models with channels, versions and status (OpenAI shape)"),
+    Operation(
+        "get", "/v1/models/{model_id}", "One model", errors=(400, 401, 404), params=(MODEL_ID,)
+    ),
+    Operation(
+        "get",
+        "/v1/models/{model_id}/resolve",
+        "Routing dry-run: route and fallback plan with reasons, no provider call",
+        errors=(400, 401, 404, 410),
+        params=(MODEL_ID, *RESOLVE_QUERY),
+    ),
+    Operation(
+        "post",
+        "/v1/jobs/{job_id}/feedback",
+        "Score a finished job's answer (1-5, optional comment)",
+        FeedbackIn,
+        None,
+        201,
+        (400, 401, 404, 409),
+        (JOB_ID,),
+    ),
+    Operation("get", "/v1/admin/models", "Admin: the catalogue", errors=(401, 403)),
+    Operation(
+        "get",
+        "/v1/admin/models/{name}",
+        "Admin: one model and its recent events",
+        errors=(401, 403, 404),
+        params=(NAME,),
+    ),
+    Operation(
+        "get",
+        "/v1/admin/models/{name}/events",
+        "Admin: the model's audit log",
+        errors=(401, 403, 404),
+        params=(NAME,),
+    ),
+    Operation(
+        "get",
+        "/v1/admin/models/{name}/compare",
+        "Admin: channels side by side (latency, errors, fallbacks, feedback)",
+        errors=(401, 403, 404),
+        params=(NAME,),
+    ),
+    *(
+        Operation(
+            "post",
+            f"/v1/admin/models/{{name}}/{verb}",
+            f"Admin: {summary}",
+            body,
+            None,
+            200,
+            (400, 401, 403, 404, 409),
+            (NAME,),
+        )
+        for verb, summary, body in _ADMIN_POSTS
     ),
 )
 
