@@ -25,7 +25,7 @@ def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120
         try:
             if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still warming up
             pass
         time.sleep(0.3)
     pytest.fail(f"stack not ready in {timeout} s:\n{log.read_text()[-5000:]}")

@@ -72,7 +72,7 @@ def test_rate_limit_with_retry_after_is_honoured(worker, client, auth, yandex):
 
 def test_retries_are_bounded(worker, client, auth, yandex, settings):
     add_fault(yandex, kind="http_500", model="yandexgpt-lite", branch="latest")
-    job = finished(client, auth, submit(client, auth).get_json()["id"], timeout=60)
+    job = finished(client, auth, submit(client, auth).get_json()["id"])
     assert job["status"] == "failed"
     assert job["error"]["code"] == "upstream_5xx"
     assert len(job["attempts"]) == settings.job_max_attempts
