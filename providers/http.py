@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import email.utils
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from providers.errors import (
 )
 
 Timeout = tuple[float, float]
+log = logging.getLogger(__name__)
 
 
 def make_session(pool_size: int) -> requests.Session:
@@ -183,10 +185,12 @@ class TokenCache:
             try:
                 token = self._fetch()
             except ProviderError as exc:
+                log.warning("%s: token fetch failed: %s", self.key, exc.reason)
                 self._failure = (exc, self._clock())
                 raise
             self._failure = None
             self._write(token)
+            log.info("%s: new token, valid for %.0f s", self.key, token.expires_at - self._clock())
             return token.value
 
     def _raise_recent_failure(self) -> None:

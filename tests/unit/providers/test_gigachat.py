@@ -340,3 +340,15 @@ def test_list_models(authed, provider):
     ]
     authed.get(f"{GIGA}/models", json={"object": "list", "data": data})
     assert provider.list_models() == ["GigaChat", "GigaChat-Pro-preview"]
+
+
+def test_secrets_never_reach_the_logs(rsps, provider, caplog):
+    caplog.set_level("DEBUG")
+    rsps.post(GIGA_AUTH, json=token("tok-secret-1"))
+    rsps.post(GIGA_AUTH, json=token("tok-secret-2"))
+    rsps.post(CHAT, json=error(401, "Unauthorized"), status=401)
+    rsps.post(CHAT, json=chat())
+    provider.complete(REQUEST)
+    assert "new token" in caplog.text
+    for secret in (CREDENTIALS, "tok-secret-1", "tok-secret-2"):
+        assert secret not in caplog.text
