@@ -77,7 +77,7 @@ def list_models():
     with current_app.extensions["llmgw"].sessions() as session:
         catalogue = load_catalogue(session)
     models = sorted(catalogue.models.values(), key=lambda m: m.name.lower())
-    return {"object": "list", "data": [_detail(m) for m in models]}
+    return {"object": "list", "data": [model_detail(m) for m in models]}
 
 
 @bp.get("/<name>")
@@ -85,17 +85,20 @@ def show_model(name: str):
     _admin()
     with current_app.extensions["llmgw"].sessions() as session:
         model = load_catalogue(session).find(name)
-        events = _events(session, model.name, limit=20)
-    return {**_detail(model), "events": events}
+        events = recent_events(session, model.name, limit=20)
+    return {**model_detail(model), "events": events}
 
 
 @bp.get("/<name>/events")
-def model_events(name: str):
+def modelrecent_events(name: str):
     _admin()
     limit = request.args.get("limit", default=100, type=int)
     with current_app.extensions["llmgw"].sessions() as session:
         model = ops.find_model(session, name)
-        return {"object": "list", "data": _events(session, model.name, limit=min(limit, 1000))}
+        return {
+            "object": "list",
+            "data": recent_events(session, model.name, limit=min(limit, 1000)),
+        }
 
 
 @bp.get("/<name>/compare")
@@ -161,7 +164,7 @@ def policy(name: str):
     return _apply(ops.set_policy, name, actor=actor, reason=body.reason, **fields)
 
 
-def _detail(model) -> dict[str, Any]:  # noqa: ANN001 - routing.snapshot.ModelEntry
+def model_detail(model) -> dict[str, Any]:  # noqa: ANN001 - routing.snapshot.ModelEntry
     view = model_view(model)
     view["channels"] = [
         {**c, "upstream_id": v.upstream_id, "priority": v.priority}
@@ -176,7 +179,7 @@ def _detail(model) -> dict[str, Any]:  # noqa: ANN001 - routing.snapshot.ModelEn
     return view
 
 
-def _events(session, model: str, *, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
+def recent_events(session, model: str, *, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
     rows = session.scalars(
         select(CatalogueEvent)
         .where(CatalogueEvent.model == model)

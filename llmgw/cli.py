@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from llmgw.cli_models import models
 from llmgw.settings import load_settings
 
 
@@ -159,41 +160,7 @@ def db_current() -> None:
     click.echo(migrate.current_revision(load_settings().database_url) or "empty")
 
 
-@main.group()
-def models() -> None:
-    """The model version catalogue."""
-
-
-@models.command("seed")
-def models_seed() -> None:
-    """Add the built-in catalogue's models and channels that the database lacks."""
-    from llmgw.runtime import Runtime
-    from routing.catalogue import seed_catalogue
-
-    runtime = Runtime(load_settings())
-    with runtime.sessions() as session:
-        added = seed_catalogue(session)
-        session.commit()
-    click.echo(f"catalogue seeded: {added} new rows")
-
-
-@models.command("list")
-def models_list() -> None:
-    """List models and their channels."""
-    from sqlalchemy import select
-
-    from llmgw.runtime import Runtime
-    from storage.models import Model
-
-    runtime = Runtime(load_settings())
-    with runtime.sessions() as session:
-        for model in session.scalars(select(Model).order_by(Model.name)):
-            for v in model.versions:
-                sunset = f" sunset {v.sunset_at:%Y-%m-%d}" if v.sunset_at else ""
-                click.echo(
-                    f"{model.name}:{v.channel}\t{model.provider_id}\t{v.upstream_id}"
-                    f"\t{v.status}{sunset}"
-                )
+main.add_command(models)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ to `apply_op`, which then bumps the cache version so every process sees the chan
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from storage.models import (
     utcnow,
 )
 
+log = logging.getLogger(__name__)
 DEFAULT_DEPRECATION_DAYS = 30
 DEFAULT_PRIORITY = {"latest": 10, "rc": 20, "deprecated": 30}
 SUNSET_POLICIES = ("redirect", "reject")
@@ -51,8 +53,13 @@ def apply_op(
         event = op(session, *args, **kwargs)
         session.commit()
         view = event_view(event)
+    view["cache_invalidated"] = False
     if client is not None:
-        bump_catalogue_version(client)
+        try:
+            bump_catalogue_version(client)
+            view["cache_invalidated"] = True
+        except redis.RedisError:
+            log.warning("catalogue changed but the cache version could not be bumped")
     return view
 
 
