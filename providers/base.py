@@ -35,6 +35,8 @@ class CompletionRequest:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     request_id: str | None = None
+    # GigaChat only (1.0 is neutral, > 1 discourages repeats); other providers ignore it.
+    repetition_penalty: float | None = None
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,8 @@ class GigaChatProvider:
             body["top_p"] = request.top_p
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
+        if request.repetition_penalty is not None:
+            body["repetition_penalty"] = request.repetition_penalty
         return body
 
     # -- transport and auth ----------------------------------------------------------------

@@ -256,7 +256,9 @@ def giga(giga_emu):
 def test_giga_complete_and_token_reuse(giga, giga_emu):
     issued = giga_emu.stats()["tokens_issued"]
     first = giga.complete(CompletionRequest("GigaChat", HELLO, temperature=0, max_tokens=200))
-    second = giga.complete(CompletionRequest("GigaChat-Pro-preview", HELLO, top_p=0.5))
+    second = giga.complete(
+        CompletionRequest("GigaChat-Pro-preview", HELLO, top_p=0.5, repetition_penalty=1.05)
+    )
     assert giga_emu.stats()["tokens_issued"] == issued + 1
     assert first.finish_reason == "stop" and first.content
     assert first.usage.total_tokens == first.usage.prompt_tokens + first.usage.completion_tokens

@@ -103,7 +103,13 @@ def test_zero_temperature_becomes_the_deterministic_minimum(authed, provider):
     provider.complete(CompletionRequest("GigaChat", REQUEST.messages, temperature=0))
     body = json.loads(calls_to(authed, CHAT)[0].request.body)
     assert body["temperature"] == 0.001
-    assert "max_tokens" not in body and "top_p" not in body
+    assert not {"max_tokens", "top_p", "repetition_penalty"} & set(body)
+
+
+def test_repetition_penalty_is_passed_through(authed, provider):
+    authed.post(CHAT, json=chat())
+    provider.complete(CompletionRequest("GigaChat", REQUEST.messages, repetition_penalty=1.1))
+    assert json.loads(calls_to(authed, CHAT)[0].request.body)["repetition_penalty"] == 1.1
 
 
 def test_headers_timeout_and_default_tls_verification(authed, provider):
