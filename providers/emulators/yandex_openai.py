@@ -77,7 +77,7 @@ def _parse_chat(body: dict, folder_id: str) -> wire.CompletionCall:
         messages=messages,
         stream=bool(body.get("stream")),
         max_tokens=wire.parse_max_tokens(max_tokens),
-        input_tokens=len(wire.completion_tokens(messages)),
+        input_tokens=wire.prompt_token_count(messages),
     )
 
 

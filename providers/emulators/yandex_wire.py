@@ -116,7 +116,7 @@ def parse_completion(body: dict, folder_id: str) -> CompletionCall:
         messages=messages,
         stream=bool(options.get("stream", False)),
         max_tokens=parse_max_tokens(options.get("maxTokens")),
-        input_tokens=len(completion_tokens(messages)),
+        input_tokens=prompt_token_count(messages),
     )
 
 
@@ -175,6 +175,12 @@ def completion_tokens(messages: list[dict]) -> list[dict]:
         tokens.append(special("[NL]"))
     tokens += [special(ROLE_MARKERS["assistant"]), special("[SEP]")]
     return tokens
+
+
+def prompt_token_count(messages: list[dict]) -> int:
+    """``len(completion_tokens(messages))`` without building the tokens: 1 + 2 per message
+    (role marker, [NL]) + the text's tokens + 2 (assistant marker, [SEP])."""
+    return 3 + sum(2 + count_tokens(message_text(m)) for m in messages)
 
 
 def text_tokens(text: str) -> list[dict]:
