@@ -4,6 +4,7 @@ transport-level fake (it replaces `HTTPAdapter.send`, so no socket is ever opene
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 import responses
@@ -41,6 +42,17 @@ def _no_llmgw_env(monkeypatch):
     for name in list(os.environ):
         if name.startswith("LLMGW_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_sockets(monkeypatch):
+    """Unit tests talk to fakes only: any real connection attempt fails the test."""
+
+    def refuse(self, address):
+        raise AssertionError(f"unit test tried to open a socket to {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
 
 
 @pytest.fixture()

@@ -84,9 +84,15 @@ def test_redis_entry_expires_with_the_margin():
     assert not client.exists("llmgw:test:token:lock")
 
 
+class DownRedis:
+    """A Redis client whose server is gone (no socket needed to say so)."""
+
+    def get(self, key):
+        raise redis.ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+
+
 def test_redis_failure_is_a_retryable_connection_error():
-    broken = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    cache = TokenCache("k", Issuer(), redis=broken)
+    cache = TokenCache("k", Issuer(), redis=DownRedis())
     with pytest.raises(ProviderConnectionError, match="Token cache"):
         cache.get()
 
