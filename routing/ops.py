@@ -375,6 +375,9 @@ def _policy(session: Session, model: Model) -> ModelPolicy:
 def _check_model_id(session: Session, model_id: str) -> None:
     ref = parse_model_id(model_id)
     model = find_model(session, ref.model)
+    known = [v.channel for v in model.versions]
+    if ref.channel and ref.channel not in known:
+        raise UnknownChannel(f"Model {model.name!r} has no channel {ref.channel!r}.", choices=known)
     if ref.channel:
         _live_channel(model, ref.channel)
 
