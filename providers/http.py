@@ -57,10 +57,22 @@ def send(
         return session.request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:  # before ConnectionError: ConnectTimeout is both
         raise ProviderTimeout(f"{method} {_path(url)} timed out: {type(exc).__name__}") from exc
+    except requests.exceptions.SSLError as exc:
+        message = f"{method} {_path(url)}: TLS failed (is the provider's CA bundle set?): {exc}"
+        raise ProviderConnectionError(message) from exc
+    except _CONFIGURATION_ERRORS as exc:  # a bad base URL in settings: retrying cannot help
+        raise ProviderError(f"Misconfigured provider URL {url!r}: {exc}") from exc
     except requests.ConnectionError as exc:
         raise ProviderConnectionError(f"{method} {_path(url)} failed to connect: {exc}") from exc
     except requests.RequestException as exc:
         raise ProviderConnectionError(f"{method} {_path(url)} failed: {exc}") from exc
+
+
+_CONFIGURATION_ERRORS = (
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+)
 
 
 def json_body(response: requests.Response) -> Any:

@@ -17,6 +17,7 @@ from providers.errors import (
     ModelNotFound,
     PaymentRequired,
     ProviderConnectionError,
+    ProviderError,
     ProviderTimeout,
     RateLimited,
     UpstreamServerError,
@@ -103,3 +104,16 @@ def test_error_for_status(status, expected):
 
 def test_redact_masks_secrets():
     assert http.redact("Unknown api key 'sek'", "sek", None, "") == "Unknown api key '***'"
+
+
+def test_a_misconfigured_url_is_permanent():
+    with pytest.raises(ProviderError) as info:
+        http.send(requests.Session(), "GET", "llm.api.cloud.yandex.net/x", timeout=(1, 2))
+    assert not info.value.retryable
+    assert "Misconfigured" in info.value.message
+
+
+def test_tls_failure_names_the_ca_bundle(rsps):
+    rsps.get(URL, body=requests.exceptions.SSLError("certificate verify failed"))
+    with pytest.raises(ProviderConnectionError, match="CA bundle"):
+        http.send(requests.Session(), "GET", URL, timeout=(1, 2))
