@@ -15,13 +15,15 @@ Decisions:
 - `list_models` asks `GET /v1/models` and lets failures raise: the routing catalogue is
   the source of truth, a static fallback list here would only hide an outage.
 - No retries here (the worker owns them), except one re-authentication after a 401 when
-  IAM tokens come from an OAuth-token exchange.
+  IAM tokens come from an OAuth-token exchange, and polling on past a transient failure
+  of one poll of an async operation (resubmitting would pay for the work twice).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -42,6 +44,7 @@ from providers.errors import (
     ModelNotFound,
     ProviderError,
     ProviderTimeout,
+    RetryableError,
     UpstreamServerError,
 )
 
@@ -51,7 +54,8 @@ UNKNOWN_MODEL = re.compile(r"invalid model_uri|model .* not found", re.IGNORECAS
 FINISH_REASONS = {"FINAL": "stop", "TRUNCATED_FINAL": "length", "TOOL_CALLS": "tool_calls"}
 # google.rpc.Code → the HTTP status grpc-gateway would have answered with.
 GRPC_TO_HTTP = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 11: 400, 12: 501, 16: 401, 4: 504}
-IAM_REFRESH_PERIOD = 3600.0  # the official SDK refreshes hourly although tokens live 12 h
+IAM_REFRESH_PERIOD = 3600.0
+log = logging.getLogger(__name__)  # the official SDK refreshes hourly although tokens live 12 h
 
 
 class YandexGPTProvider:
@@ -154,14 +158,19 @@ class YandexGPTProvider:
                 self._cancel(op_id)
                 raise ProviderTimeout(f"Operation {op_id} was not done before the deadline.")
             self._sleep(self.settings.yandexgpt_async_poll_interval)
-            operation = self._poll(op_id)
+            operation = self._poll(op_id, operation)
         return operation
 
-    def _poll(self, op_id: str) -> dict[str, Any]:
+    def _poll(self, op_id: str, last: dict[str, Any]) -> dict[str, Any]:
+        """The operation's new state; a transient poll failure keeps the last one (the
+        submitted work is still running upstream, and the deadline bounds the wait)."""
         try:
             return self._call("GET", f"{self._operations_url()}/{op_id}")
         except ModelNotFound as exc:  # an unknown or expired operation, not a model
             raise UpstreamServerError(f"Operation {op_id} vanished: {exc}", status=404) from exc
+        except RetryableError as exc:
+            log.warning("operation %s: poll failed (%s), polling on", op_id, exc.reason)
+            return last
 
     def _cancel(self, op_id: str) -> None:
         with contextlib.suppress(ProviderError):

@@ -189,6 +189,24 @@ def test_async_deadline_cancels_and_times_out(rsps):
     assert fake.now == 10.0
 
 
+def test_a_transient_poll_failure_keeps_polling(rsps):
+    fake = FakeTime()
+    rsps.post(ASYNC, json=operation())
+    poll = f"{YANDEX_OPS}/operations/op1"
+    rsps.get(poll, json=envelope(503, "unavailable", 14), status=503)
+    rsps.get(poll, json=operation(done=True, response=answer()["result"]))
+    assert async_provider(fake).complete(REQUEST).finish_reason == "stop"
+    assert len(calls_to(rsps, poll)) == 2
+    assert len(calls_to(rsps, ASYNC)) == 1
+
+
+def test_a_permanent_poll_failure_stops(rsps):
+    rsps.post(ASYNC, json=operation())
+    rsps.get(f"{YANDEX_OPS}/operations/op1", json=envelope(403, "denied", 7), status=403)
+    with pytest.raises(AuthError):
+        async_provider(FakeTime()).complete(REQUEST)
+
+
 def test_vanished_operation_is_retryable(rsps):
     rsps.post(ASYNC, json=operation())
     rsps.get(f"{YANDEX_OPS}/operations/op1", json=envelope(404, "not found", 5), status=404)
