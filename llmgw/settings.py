@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     yandexgpt_async_poll_interval: float = Field(default=1.0, gt=0)
     # How long one async completion may take before the call fails with a timeout.
     yandexgpt_async_deadline_seconds: float = Field(default=600.0, gt=0)
+    # False sends `x-data-logging-enabled: false`: Yandex then does not log prompts/answers.
+    yandexgpt_data_logging: bool = True
 
     # GigaChat (Sber).
     gigachat_base_url: str = "https://gigachat.devices.sberbank.ru/api/v1"

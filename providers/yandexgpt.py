@@ -193,6 +193,8 @@ class YandexGPTProvider:
         extra = dict(headers or {})
         if request_id:
             extra["x-client-request-id"] = request_id
+        if not self.settings.yandexgpt_data_logging:
+            extra["x-data-logging-enabled"] = "false"
         credential, response = self._send(method, url, json, extra, stale=None)
         if response.status_code == 401 and self._iam is not None:
             credential, response = self._send(method, url, json, extra, stale=credential)

@@ -99,6 +99,19 @@ def test_headers_timeout_and_request_id(rsps, provider):
     assert request.req_kwargs["timeout"] == (2.0, 7.0)
 
 
+def test_data_logging_opt_out(rsps):
+    rsps.post(COMPLETION, json=answer())
+    settings = make_settings(yandexgpt_api_key="k", yandexgpt_data_logging=False)
+    YandexGPTProvider(settings).complete(REQUEST)
+    assert rsps.calls[0].request.headers["x-data-logging-enabled"] == "false"
+
+
+def test_data_logging_header_absent_by_default(rsps, provider):
+    rsps.post(COMPLETION, json=answer())
+    provider.complete(REQUEST)
+    assert "x-data-logging-enabled" not in rsps.calls[0].request.headers
+
+
 def test_missing_folder_is_a_bad_request():
     provider = YandexGPTProvider(make_settings(yandexgpt_api_key="k", yandexgpt_folder_id=None))
     with pytest.raises(BadRequest, match="FOLDER_ID"):
