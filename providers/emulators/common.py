@@ -200,6 +200,12 @@ def stamp_headers(response: web.StreamResponse, request: web.Request, names: tup
     response.headers[names[1]] = _trace_value(request, names[1])
 
 
+def abort(request: web.Request) -> None:
+    """Drop the connection mid-response (a stream cut by a proxy or a crash)."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
 async def read_json(request: web.Request) -> dict:
     try:
         body = await request.json()

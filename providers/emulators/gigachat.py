@@ -26,6 +26,7 @@ from providers.emulators.common import (
     ConcurrencySlot,
     EmulatorError,
     Runtime,
+    abort,
     count_tokens,
     dumps,
     json_response,
@@ -193,7 +194,7 @@ async def _stream(request, call: wire.ChatCall, outcome: wire.Outcome, fault) ->
     for index, delta in enumerate(_deltas(outcome)):
         await _event(response, wire.chunk_json(outcome, delta))
         if fault is not None and fault.kind == "stream_cut":
-            request.transport.abort()
+            abort(request)
             return response
         if index and delay:
             await asyncio.sleep(delay)

@@ -23,11 +23,11 @@ from providers.emulators.common import (
     EmulatorError,
     compose_answer,
     count_tokens,
-    first_words,
     json_response,
     truncate_tokens,
 )
 from providers.emulators.faults import FaultRule
+from providers.emulators.tools import pick_tool, sample_arguments
 
 MESSAGE_OVERHEAD = 3
 ROLES = {"system", "user", "assistant", "function", "search_result", "function_in_progress"}
@@ -209,29 +209,17 @@ def _outcome(call, text, finish, model, function_call=None) -> Outcome:
 
 
 def plan_function_call(body: dict, prompt: str) -> dict | None:
-    """Call a function when one is forced by name, or when ``auto`` and the prompt names it."""
-    functions = [f for f in body.get("functions") or [] if isinstance(f, dict) and f.get("name")]
+    """A function call when one is forced by name, or when ``auto`` and the prompt names it."""
+    functions = body.get("functions") or []
     choice = body.get("function_call", "auto")
-    if not functions or choice == "none":
+    if not isinstance(functions, list) or choice == "none":
         return None
-    if isinstance(choice, dict):
-        chosen = next((f for f in functions if f["name"] == choice.get("name")), None)
-        extra = choice.get("partial_arguments") or {}
-    else:
-        chosen = next((f for f in functions if f["name"] in prompt), None)
-        extra = {}
+    forced = choice.get("name") if isinstance(choice, dict) else None
+    chosen = pick_tool(functions, prompt, forced_name=forced)
     if chosen is None:
         return None
-    return {"name": chosen["name"], "arguments": {**_arguments(chosen, prompt), **extra}}
-
-
-def _arguments(function: dict, prompt: str) -> dict:
-    properties = (function.get("parameters") or {}).get("properties") or {}
-    samples = {"integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
-    return {
-        name: samples.get((spec or {}).get("type"), first_words(prompt, 3))
-        for name, spec in properties.items()
-    }
+    extra = (choice.get("partial_arguments") if isinstance(choice, dict) else None) or {}
+    return {"name": chosen["name"], "arguments": {**sample_arguments(chosen, prompt), **extra}}
 
 
 def message_json(outcome: Outcome) -> dict:

@@ -6,6 +6,7 @@ strings. Errors reuse the native envelope (the real shape is unconfirmed).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -15,6 +16,7 @@ from providers.emulators import yandex_wire as wire
 from providers.emulators.catalogue import YANDEX_MODELS
 from providers.emulators.common import (
     EmulatorError,
+    abort,
     dumps,
     json_response,
     read_json,
@@ -28,6 +30,7 @@ FINISH_REASONS = {
     "ALTERNATIVE_STATUS_FINAL": "stop",
     "ALTERNATIVE_STATUS_TRUNCATED_FINAL": "length",
     "ALTERNATIVE_STATUS_CONTENT_FILTER": "content_filter",
+    "ALTERNATIVE_STATUS_TOOL_CALLS": "tool_calls",
 }
 
 
@@ -78,7 +81,16 @@ def _parse_chat(body: dict, folder_id: str) -> wire.CompletionCall:
         stream=bool(body.get("stream")),
         max_tokens=wire.parse_max_tokens(max_tokens),
         input_tokens=wire.prompt_token_count(messages),
+        tools=wire.parse_tools(body.get("tools")),
+        tool_choice=_native_tool_choice(body.get("tool_choice")),
     )
+
+
+def _native_tool_choice(choice: object) -> dict | None:
+    if isinstance(choice, dict):
+        return {"functionName": (choice.get("function") or {}).get("name")}
+    modes = {"none": "NONE", "auto": "AUTO", "required": "REQUIRED"}
+    return {"mode": modes[choice]} if choice in modes else None
 
 
 def _native_message(message: object) -> dict:
@@ -87,8 +99,42 @@ def _native_message(message: object) -> dict:
     content = message.get("content")
     if isinstance(content, list):
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    content = content if isinstance(content, str) else ""
     role = "system" if message.get("role") == "developer" else message.get("role")
-    return {"role": role, "text": content if isinstance(content, str) else ""}
+    if role == "tool":
+        result = {"functionResult": {"name": message.get("name", ""), "content": content}}
+        return {"role": "user", "toolResultList": {"toolResults": [result]}}
+    if role == "assistant" and message.get("tool_calls"):
+        calls = [_native_call(call) for call in message["tool_calls"]]
+        return {"role": "assistant", "toolCallList": {"toolCalls": calls}}
+    return {"role": role, "text": content}
+
+
+def _native_call(call: dict) -> dict:
+    function = call.get("function") or {}
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except ValueError as error:
+        raise EmulatorError(400, f"tool_calls: arguments are not JSON: {error}") from error
+    return {"functionCall": {"name": function.get("name", ""), "arguments": arguments}}
+
+
+def _message(outcome: wire.Outcome) -> dict:
+    if outcome.tool_calls is None:
+        return {"role": "assistant", "content": outcome.text}
+    return {"role": "assistant", "content": None, "tool_calls": _tool_calls(outcome)}
+
+
+def _tool_calls(outcome: wire.Outcome) -> list[dict]:
+    """OpenAI shape: ``arguments`` is a JSON *string* here, unlike the native API."""
+    return [
+        {
+            "id": f"call_{index}",
+            "type": "function",
+            "function": {"name": call["name"], "arguments": dumps(call["arguments"])},
+        }
+        for index, call in enumerate(outcome.tool_calls or [])
+    ]
 
 
 def _completion_json(call: wire.CompletionCall, outcome: wire.Outcome) -> dict:
@@ -100,7 +146,7 @@ def _completion_json(call: wire.CompletionCall, outcome: wire.Outcome) -> dict:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": outcome.text},
+                "message": _message(outcome),
                 "finish_reason": FINISH_REASONS[outcome.status],
             }
         ],
@@ -122,14 +168,10 @@ async def _stream(request, call, outcome, fault) -> web.StreamResponse:
     stamp_headers(response, request, HEADERS)
     await response.prepare(request)
     chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-    pieces = token_pieces(outcome.text)
-    for index in range(0, len(pieces), 3):
-        delta = {"content": "".join(pieces[index : index + 3])}
-        if index == 0:
-            delta["role"] = "assistant"
+    for delta in _deltas(outcome):
         await _event(response, _chunk(chunk_id, created, call, [_choice(delta, None)]))
         if fault is not None and fault.kind == "stream_cut":
-            request.transport.abort()
+            abort(request)
             return response
     finish = _choice({}, FINISH_REASONS[outcome.status])
     await _event(response, _chunk(chunk_id, created, call, [finish]))
@@ -137,6 +179,17 @@ async def _stream(request, call, outcome, fault) -> web.StreamResponse:
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
+
+
+def _deltas(outcome: wire.Outcome) -> list[dict]:
+    if outcome.tool_calls is not None:
+        calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(outcome))]
+        return [{"role": "assistant", "tool_calls": calls}]
+    pieces = token_pieces(outcome.text)
+    deltas = [{"content": "".join(pieces[i : i + 3])} for i in range(0, len(pieces), 3)]
+    deltas = deltas or [{"content": ""}]
+    deltas[0]["role"] = "assistant"
+    return deltas
 
 
 def _choice(delta: dict, finish_reason: str | None) -> dict:

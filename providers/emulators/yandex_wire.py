@@ -6,7 +6,7 @@ Plain functions over dicts; the aiohttp handlers live in ``yandexgpt.py``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 
@@ -19,12 +19,14 @@ from providers.emulators.common import (
     EmulatorError,
     compose_answer,
     count_tokens,
+    dumps,
     json_response,
     token_id,
     token_pieces,
     truncate_tokens,
 )
 from providers.emulators.faults import FaultRule
+from providers.emulators.tools import pick_tool, sample_arguments
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 503: 14, 504: 4}
 MESSAGES = {
@@ -102,6 +104,8 @@ class CompletionCall:
     stream: bool
     max_tokens: int | None
     input_tokens: int
+    tools: list[dict] = field(default_factory=list)  # the inner "function" objects
+    tool_choice: dict | None = None  # {"mode": "NONE"|"AUTO"|"REQUIRED"} or {"functionName"}
 
 
 def parse_completion(body: dict, folder_id: str) -> CompletionCall:
@@ -117,7 +121,21 @@ def parse_completion(body: dict, folder_id: str) -> CompletionCall:
         stream=bool(options.get("stream", False)),
         max_tokens=parse_max_tokens(options.get("maxTokens")),
         input_tokens=prompt_token_count(messages),
+        tools=parse_tools(body.get("tools")),
+        tool_choice=body.get("toolChoice") if isinstance(body.get("toolChoice"), dict) else None,
     )
+
+
+def parse_tools(tools: object) -> list[dict]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list) or not all(_is_function_tool(t) for t in tools):
+        raise EmulatorError(400, 'tools: each tool must be {"function": {"name": ...}}')
+    return [tool["function"] for tool in tools]
+
+
+def _is_function_tool(tool: object) -> bool:
+    return isinstance(tool, dict) and isinstance((tool.get("function") or {}).get("name"), str)
 
 
 def parse_messages(messages: object) -> list[dict]:
@@ -201,6 +219,7 @@ class Outcome:
     input_tokens: int
     completion_tokens: int
     version: str
+    tool_calls: list[dict] | None = None  # [{"name", "arguments": {...}}]
 
 
 def generate(call: CompletionCall, context: int, version: str, fault: FaultRule | None):
@@ -210,6 +229,11 @@ def generate(call: CompletionCall, context: int, version: str, fault: FaultRule 
     prompt = last_user_text(call.messages)
     if kind == "content_filter" or CONTENT_FILTER_TRIGGER in prompt:
         return _outcome(call, REFUSAL, "ALTERNATIVE_STATUS_CONTENT_FILTER", version)
+    tool_calls = plan_tool_calls(call, prompt)
+    if tool_calls:
+        tokens = count_tokens(dumps(tool_calls))
+        status = "ALTERNATIVE_STATUS_TOOL_CALLS"
+        return Outcome("", status, call.input_tokens, tokens, version, tool_calls)
     text = compose_answer(call.ref.model, prompt)
     limit = call.max_tokens
     if kind == "truncate":
@@ -220,6 +244,25 @@ def generate(call: CompletionCall, context: int, version: str, fault: FaultRule 
             call, truncate_tokens(text, limit), "ALTERNATIVE_STATUS_TRUNCATED_FINAL", version
         )
     return _outcome(call, text, "ALTERNATIVE_STATUS_FINAL", version)
+
+
+def plan_tool_calls(call: CompletionCall, prompt: str) -> list[dict] | None:
+    """Call a tool only in answer to a user's text (not to a tool result)."""
+    last = call.messages[-1]
+    choice = call.tool_choice or {}
+    if (
+        not call.tools
+        or last["role"] != "user"
+        or "text" not in last
+        or choice.get("mode") == "NONE"
+    ):
+        return None
+    required = choice.get("mode") == "REQUIRED"
+    tool = pick_tool(call.tools, prompt, choice.get("functionName"), required)
+    if tool is None:
+        return None
+    # Yandex returns integers as floats (5.0), as recorded from the real service.
+    return [{"name": tool["name"], "arguments": sample_arguments(tool, prompt, integer=1.0)}]
 
 
 def _outcome(call: CompletionCall, text: str, status: str, version: str) -> Outcome:
@@ -236,11 +279,13 @@ def context_error(limit: int, got: int, folder: str) -> EmulatorError:
 def result_json(outcome: Outcome, text: str | None = None, status: str | None = None) -> dict:
     """The CompletionResponse; int64 fields as strings. ``text``/``status`` override for chunks."""
     text = outcome.text if text is None else text
-    completion = count_tokens(text)
+    completion = count_tokens(text) if outcome.tool_calls is None else outcome.completion_tokens
+    message: dict = {"role": "assistant", "text": text}
+    if outcome.tool_calls is not None and status is None:
+        calls = [{"functionCall": call} for call in outcome.tool_calls]
+        message = {"role": "assistant", "toolCallList": {"toolCalls": calls}}
     return {
-        "alternatives": [
-            {"message": {"role": "assistant", "text": text}, "status": status or outcome.status}
-        ],
+        "alternatives": [{"message": message, "status": status or outcome.status}],
         "usage": {
             "inputTextTokens": str(outcome.input_tokens),
             "completionTokens": str(completion),

@@ -19,6 +19,7 @@ from providers.emulators import yandex_openai
 from providers.emulators import yandex_wire as wire
 from providers.emulators.common import (
     EmulatorError,
+    abort,
     dumps,
     json_response,
     make_middleware,
@@ -79,7 +80,7 @@ async def _stream(request: web.Request, outcome: wire.Outcome, fault) -> web.Str
         await response.write(_line(chunk))
         await asyncio.sleep(delay)
         if fault is not None and fault.kind == "stream_cut":
-            request.transport.abort()
+            abort(request)
             return response
     await response.write(_line(wire.result_json(outcome)))
     await response.write_eof()
