@@ -104,6 +104,7 @@ class Runtime:
 
     latency: float = 0.0
     latency_jitter: float = 0.0
+    stream_chunk_delay: float = 0.0
     requests: Counter = field(default_factory=Counter)
     models: Counter = field(default_factory=Counter)
     in_flight: int = 0
@@ -127,6 +128,12 @@ class Runtime:
             "rejected_concurrency": self.rejected_concurrency,
             "tokens_issued": self.tokens_issued,
         }
+
+
+def retry_after_header(seconds: float | None) -> dict[str, str]:
+    if seconds is None:
+        return {}
+    return {"Retry-After": str(int(seconds)) if float(seconds).is_integer() else str(seconds)}
 
 
 class ConcurrencySlot:
@@ -204,6 +211,21 @@ def abort(request: web.Request) -> None:
     """Drop the connection mid-response (a stream cut by a proxy or a crash)."""
     if request.transport is not None:
         request.transport.abort()
+
+
+async def break_stream(
+    request: web.Request, response: web.StreamResponse, fault, error_payload: bytes
+) -> bool:
+    """Apply a stream fault after a chunk; True when the stream must stop here."""
+    kind = getattr(fault, "kind", None)
+    if kind == "stream_cut":
+        abort(request)
+        return True
+    if kind == "stream_error":
+        await response.write(error_payload)
+        await response.write_eof()
+        return True
+    return False
 
 
 async def read_json(request: web.Request) -> dict:

@@ -7,7 +7,9 @@
   ``{"model", "promote": true}`` promotes: deprecated := latest, latest := rc.
 - ``GET /_emulator/stats``: request counts per route and per model, in-flight gauges,
   concurrency rejections, tokens issued, faults fired.
-- ``GET|POST /_emulator/latency``: ``{"latency": s, "latency_jitter": s}``.
+- ``GET|POST /_emulator/latency``: ``{"latency": s, "latency_jitter": s, "stream_chunk_delay": s}``
+  (any subset): a fixed delay before every generation answer (time to first byte), plus a
+  uniform random 0..jitter, plus a pause between stream chunks (total stream time).
 """
 
 from __future__ import annotations
@@ -141,18 +143,21 @@ def _apply_version_change(versions: VersionTable, data: object) -> None:
     versions.set(data["model"], data.get("branch", "latest"), version)
 
 
+LATENCY_FIELDS = ("latency", "latency_jitter", "stream_chunk_delay")
+
+
 def _apply_latency(runtime: Runtime, data: object) -> None:
-    if not isinstance(data, dict):
-        raise TypeError("expected a JSON object")
-    latency = float(data.get("latency", runtime.latency))
-    jitter = float(data.get("latency_jitter", runtime.latency_jitter))
-    if latency < 0 or jitter < 0:
-        raise ValueError("latency and latency_jitter must be >= 0")
-    runtime.latency, runtime.latency_jitter = latency, jitter
+    if not isinstance(data, dict) or set(data) - set(LATENCY_FIELDS):
+        raise ValueError(f"expected a JSON object with some of {LATENCY_FIELDS}")
+    values = {name: float(data.get(name, getattr(runtime, name))) for name in LATENCY_FIELDS}
+    if any(value < 0 for value in values.values()):
+        raise ValueError("delays must be >= 0")
+    for name, value in values.items():
+        setattr(runtime, name, value)
 
 
 def _latency_json(runtime: Runtime) -> dict:
-    return {"latency": runtime.latency, "latency_jitter": runtime.latency_jitter}
+    return {name: getattr(runtime, name) for name in LATENCY_FIELDS}
 
 
 def _as_list(data: object) -> list:

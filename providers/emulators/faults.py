@@ -21,10 +21,17 @@ Transport kinds (handled here, before the handler builds an answer):
 - ``reset``: the TCP connection is reset without a response;
 - ``malformed_json``: 200 with a truncated JSON body.
 
-Semantic kinds (the handler shapes a well-formed answer): ``content_filter``,
-``context_length``, ``truncate``, ``stream_cut`` (a stream stops before its final chunk /
-``[DONE]``), ``finish_error`` (GigaChat ``finish_reason: error``), ``operation_error``
-(a Yandex async operation ends with an ``error``).
+Semantic kinds (the handler shapes a well-formed answer):
+
+- ``content_filter`` (Yandex ``ALTERNATIVE_STATUS_CONTENT_FILTER``, GigaChat ``blacklist``),
+  ``context_length`` (the context-window error), ``truncate`` (the answer is cut to half its
+  tokens: ``TRUNCATED_FINAL`` / ``length``);
+- ``stream_cut``: the connection drops after the first stream chunk (no final chunk, no
+  ``[DONE]``); ``stream_error``: after the first chunk comes an error event (Yandex
+  ``{"error": {...}}``, GigaChat ``data: {"status": 500, ...}``) and the stream ends. Both
+  leave non-streaming calls alone;
+- ``finish_error``: GigaChat ``finish_reason: error``;
+- ``operation_error``: a Yandex async operation ends with an ``error`` instead of a response.
 """
 
 from __future__ import annotations
@@ -39,13 +46,14 @@ from dataclasses import asdict, dataclass, fields
 
 from aiohttp import web
 
-from providers.emulators.common import EmulatorError
+from providers.emulators.common import EmulatorError, retry_after_header
 
 SEMANTIC_KINDS = {
     "content_filter",
     "context_length",
     "truncate",
     "stream_cut",
+    "stream_error",
     "finish_error",
     "operation_error",
 }
@@ -161,8 +169,7 @@ async def apply_transport_fault(
     if rule is None or rule.kind in SEMANTIC_KINDS:
         return None
     if rule.kind == "http_429_retry_after":
-        retry = {"Retry-After": _retry_after_value(rule.retry_after)}
-        raise EmulatorError(429, messages[429], headers=retry)
+        raise EmulatorError(429, messages[429], headers=retry_after_header(rule.retry_after))
     if match := _HTTP_KIND.match(rule.kind):
         status = int(match.group(1))
         raise EmulatorError(status, messages.get(status, f"Emulated error {status}"))
@@ -172,10 +179,6 @@ async def apply_transport_fault(
     if rule.kind == "reset":
         return reset_connection(request)
     return web.Response(body=MALFORMED_BODY, content_type="application/json")
-
-
-def _retry_after_value(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
 
 def reset_connection(request: web.Request) -> web.StreamResponse:

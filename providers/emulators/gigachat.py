@@ -26,12 +26,13 @@ from providers.emulators.common import (
     ConcurrencySlot,
     EmulatorError,
     Runtime,
-    abort,
+    break_stream,
     count_tokens,
     dumps,
     json_response,
     make_middleware,
     read_json,
+    retry_after_header,
     stamp_headers,
 )
 from providers.emulators.control import Control, VersionTable, add_control_routes
@@ -52,6 +53,7 @@ class GigaChatEmulatorConfig:
     max_concurrency: int = 10
     embedding_dimension: int = 1024
     stream_chunk_delay: float = 0.0
+    concurrency_retry_after: float | None = unconfirmed.GIGACHAT_CONCURRENCY_RETRY_AFTER
     balance: dict[str, int] = field(
         default_factory=lambda: {
             "GigaChat": 1_000_000,
@@ -71,7 +73,7 @@ class Grant:
 class GigaChatState:
     def __init__(self, config: GigaChatEmulatorConfig):
         self.config = config
-        runtime = Runtime(latency=config.latency, latency_jitter=config.latency_jitter)
+        runtime = Runtime(config.latency, config.latency_jitter, config.stream_chunk_delay)
         self.control = Control(runtime, FaultBook(), VersionTable(gigachat_versions()))
         self.grants: dict[str, Grant] = {}
 
@@ -95,7 +97,8 @@ class GigaChatState:
         return grant
 
     def slot(self, grant: Grant) -> ConcurrencySlot:
-        reject = EmulatorError(429, wire.MESSAGES[429])
+        headers = retry_after_header(self.config.concurrency_retry_after)
+        reject = EmulatorError(429, wire.MESSAGES[429], headers=headers)
         return ConcurrencySlot(self.runtime, grant.credential, self.config.max_concurrency, reject)
 
     def version(self, ref: wire.ModelRef) -> str:
@@ -190,11 +193,10 @@ async def _stream(request, call: wire.ChatCall, outcome: wire.Outcome, fault) ->
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
     stamp_headers(response, request, HEADERS)
     await response.prepare(request)
-    delay = max(call.update_interval, request.app[STATE].config.stream_chunk_delay)
+    delay = max(call.update_interval, request.app[STATE].runtime.stream_chunk_delay)
     for index, delta in enumerate(_deltas(outcome)):
         await _event(response, wire.chunk_json(outcome, delta))
-        if fault is not None and fault.kind == "stream_cut":
-            abort(request)
+        if await break_stream(request, response, fault, STREAM_ERROR):
             return response
         if index and delay:
             await asyncio.sleep(delay)
@@ -202,6 +204,9 @@ async def _stream(request, call: wire.ChatCall, outcome: wire.Outcome, fault) ->
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
+
+
+STREAM_ERROR = f"data: {dumps({'status': 500, 'message': wire.MESSAGES[500]})}\n\n".encode()
 
 
 def _deltas(outcome: wire.Outcome) -> list[dict]:

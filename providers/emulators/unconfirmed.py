@@ -16,23 +16,24 @@ YANDEX_UNKNOWN_OPERATION_STATUS = 404
 YANDEX_UNKNOWN_MODEL_STATUS = 400
 # Status of a model URI whose folder is not the credential's folder (docs: 400 or 403).
 YANDEX_FOLDER_MISMATCH_STATUS = 403
-# Whether 429 answers carry Retry-After (never seen from Yandex).
-YANDEX_SENDS_RETRY_AFTER = False
-# Error bodies of the OpenAI-compatible surface: we reuse the native grpc-gateway envelope.
-YANDEX_OPENAI_ERRORS_USE_NATIVE_ENVELOPE = True
+# Retry-After (seconds) on a concurrency 429; None sends no header (none seen from Yandex).
+YANDEX_CONCURRENCY_RETRY_AFTER: float | None = None
+# Error bodies of the OpenAI-compatible surface are unknown: the emulator reuses the native
+# grpc-gateway envelope there. A mid-stream error is a last line {"error": {...}} (the
+# grpc-gateway convention), sent by the ``stream_error`` fault.
 
 # --- GigaChat ----------------------------------------------------------------------------
 
 # Whether `-preview` models answer on the production host (the emulator serves them).
 GIGACHAT_PREVIEW_ON_MAIN_HOST = True
-# Whether 429 answers carry Retry-After.
-GIGACHAT_SENDS_RETRY_AFTER = False
+# Retry-After (seconds) on a concurrency 429; None sends no header.
+GIGACHAT_CONCURRENCY_RETRY_AFTER: float | None = None
+# A mid-stream error (``stream_error`` fault): a data event {"status", "message"} and no [DONE].
 # Status and message for a prompt over the model's context window.
 GIGACHAT_CONTEXT_STATUS = 422
 GIGACHAT_CONTEXT_MESSAGE = "Invalid params: the number of tokens in the request ({got}) exceeds "
 GIGACHAT_CONTEXT_MESSAGE += "the model context ({limit})"
 # OAuth: a key asking for a scope it does not hold → 400 code 7 (a 3p table says 401).
 GIGACHAT_SCOPE_MISMATCH_STATUS = 400
-# Total tokens: prompt + completion (the docs' wording about subtracting cached tokens is
-# not reflected by any example).
-GIGACHAT_TOTAL_SUBTRACTS_CACHED = False
+# Total tokens are prompt + completion: the docs' wording about subtracting cached tokens is
+# not reflected by any example. The emulator never reports cached tokens (always 0).

@@ -16,7 +16,7 @@ from providers.emulators import yandex_wire as wire
 from providers.emulators.catalogue import YANDEX_MODELS
 from providers.emulators.common import (
     EmulatorError,
-    abort,
+    break_stream,
     dumps,
     json_response,
     read_json,
@@ -170,8 +170,7 @@ async def _stream(request, call, outcome, fault) -> web.StreamResponse:
     chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     for delta in _deltas(outcome):
         await _event(response, _chunk(chunk_id, created, call, [_choice(delta, None)]))
-        if fault is not None and fault.kind == "stream_cut":
-            abort(request)
+        if await break_stream(request, response, fault, STREAM_ERROR):
             return response
     finish = _choice({}, FINISH_REASONS[outcome.status])
     await _event(response, _chunk(chunk_id, created, call, [finish]))
@@ -179,6 +178,9 @@ async def _stream(request, call, outcome, fault) -> web.StreamResponse:
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
+
+
+STREAM_ERROR = f"data: {dumps(wire.error_body(500, 'Internal error'))}\n\n".encode()
 
 
 def _deltas(outcome: wire.Outcome) -> list[dict]:

@@ -8,9 +8,15 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from providers.emulators import unconfirmed
 from providers.emulators import yandex_wire as wire
 from providers.emulators.catalogue import YANDEX_MODELS, yandex_versions
-from providers.emulators.common import ConcurrencySlot, EmulatorError, Runtime
+from providers.emulators.common import (
+    ConcurrencySlot,
+    EmulatorError,
+    Runtime,
+    retry_after_header,
+)
 from providers.emulators.control import Control, VersionTable
 from providers.emulators.faults import FaultBook, apply_transport_fault
 
@@ -29,6 +35,7 @@ class YandexEmulatorConfig:
     max_concurrency: int = 10
     iam_token_ttl: float = 12 * 3600.0
     stream_chunk_delay: float = 0.0
+    concurrency_retry_after: float | None = unconfirmed.YANDEX_CONCURRENCY_RETRY_AFTER
 
 
 @dataclass
@@ -41,7 +48,7 @@ class Operation:
 class YandexState:
     def __init__(self, config: YandexEmulatorConfig):
         self.config = config
-        runtime = Runtime(latency=config.latency, latency_jitter=config.latency_jitter)
+        runtime = Runtime(config.latency, config.latency_jitter, config.stream_chunk_delay)
         self.control = Control(runtime, FaultBook(), VersionTable(yandex_versions()))
         self.iam_tokens: dict[str, tuple[str, float]] = {}
         self.operations: dict[str, Operation] = {}
@@ -85,7 +92,9 @@ class YandexState:
     def slot(self, credential: str) -> ConcurrencySlot:
         limit = self.config.max_concurrency
         message = wire.MESSAGES[429].replace("allowed 10", f"allowed {limit}")
-        return ConcurrencySlot(self.runtime, credential, limit, EmulatorError(429, message))
+        headers = retry_after_header(self.config.concurrency_retry_after)
+        reject = EmulatorError(429, message, headers=headers)
+        return ConcurrencySlot(self.runtime, credential, limit, reject)
 
     def version(self, ref: wire.ModelRef) -> str:
         return self.control.versions.get(ref.model, ref.branch) or "unknown"

@@ -49,17 +49,19 @@ ROLE_MARKERS = {"system": "Система:", "user": "Пользователь:"
 
 
 def render_error(error: EmulatorError) -> web.Response:
-    status = error.status
-    body = {
+    return json_response(error_body(error.status, error.message), status=error.status)
+
+
+def error_body(status: int, message: str) -> dict:
+    return {
         "error": {
             "grpcCode": GRPC_CODES.get(status, 2),
             "httpCode": status,
-            "message": error.message,
+            "message": message,
             "httpStatus": _reason(status),
             "details": [],
         }
     }
-    return json_response(body, status=status)
 
 
 def _reason(status: int) -> str:

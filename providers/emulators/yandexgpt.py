@@ -19,7 +19,7 @@ from providers.emulators import yandex_openai
 from providers.emulators import yandex_wire as wire
 from providers.emulators.common import (
     EmulatorError,
-    abort,
+    break_stream,
     dumps,
     json_response,
     make_middleware,
@@ -74,17 +74,20 @@ async def _stream(request: web.Request, outcome: wire.Outcome, fault) -> web.Str
     response.charset = "utf-8"
     stamp_headers(response, request, HEADERS)
     await response.prepare(request)
-    delay = request.app[STATE].config.stream_chunk_delay
+    delay = request.app[STATE].runtime.stream_chunk_delay
     for prefix in wire.stream_prefixes(outcome.text):
         chunk = wire.result_json(outcome, prefix, "ALTERNATIVE_STATUS_PARTIAL")
         await response.write(_line(chunk))
         await asyncio.sleep(delay)
-        if fault is not None and fault.kind == "stream_cut":
-            abort(request)
+        if await break_stream(request, response, fault, STREAM_ERROR):
             return response
     await response.write(_line(wire.result_json(outcome)))
     await response.write_eof()
     return response
+
+
+# A mid-stream failure as grpc-gateway reports it: a last line with the error envelope.
+STREAM_ERROR = dumps(wire.error_body(500, "Internal error")).encode() + b"\n"
 
 
 def _line(result: dict) -> bytes:

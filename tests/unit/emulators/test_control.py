@@ -131,3 +131,44 @@ def test_gigachat_concurrency_limit():
     assert sorted(r.status_code for r in responses) == [200, 429, 429]
     rejected = next(r for r in responses if r.status_code == 429)
     assert rejected.json() == {"status": 429, "message": "Too many requests"}
+
+
+def test_stream_chunk_delay_stretches_the_stream_not_the_first_byte(yandex):
+    control(yandex, "latency", {"stream_chunk_delay": 0.05})
+    started = time.monotonic()
+    response = requests.post(
+        yandex + COMPLETION,
+        json=yandex_body(stream=True),
+        headers=API_KEY_HEADERS,
+        stream=True,
+        timeout=TIMEOUT,
+    )
+    lines = response.iter_lines()
+    next(lines)
+    first_byte = time.monotonic() - started
+    chunks = 1 + sum(1 for line in lines if line)
+    total = time.monotonic() - started
+    assert first_byte < 0.2
+    assert total >= 0.05 * (chunks - 1)
+    assert requests.get(f"{yandex}/_emulator/latency", timeout=TIMEOUT).json() == {
+        "latency": 0.0,
+        "latency_jitter": 0.0,
+        "stream_chunk_delay": 0.05,
+    }
+
+
+def test_concurrency_retry_after_is_configurable():
+    config = gigachat.GigaChatEmulatorConfig(
+        latency=0.5, max_concurrency=1, concurrency_retry_after=3
+    )
+    with running(gigachat.create_app(config)) as url, ThreadPoolExecutor(2) as pool:
+        token = oauth(url).json()["access_token"]
+        chat = f"{url}/api/v1/chat/completions"
+        futures = [
+            pool.submit(
+                requests.post, chat, json=giga_body(), headers=bearer(token), timeout=TIMEOUT
+            )
+            for _ in range(2)
+        ]
+        rejected = [f.result() for f in futures if f.result().status_code == 429]
+    assert [r.headers.get("Retry-After") for r in rejected] == ["3"]

@@ -211,3 +211,21 @@ def test_gigachat_stream_cut_has_no_done(giga, giga_token):
 def test_gigachat_credential_rule_spares_other_credentials(giga, giga_token):
     add_fault(giga, kind="http_500", credential="someone-else")
     assert giga_chat(giga, giga_token).status_code == 200
+
+
+def test_yandex_stream_error_ends_with_an_error_line(yandex):
+    add_fault(yandex, kind="stream_error")
+    response = complete(yandex, stream=True)
+    lines = [json.loads(line) for line in response.text.splitlines() if line]
+    assert lines[0]["result"]["alternatives"][0]["status"] == "ALTERNATIVE_STATUS_PARTIAL"
+    assert lines[-1]["error"]["httpCode"] == 500
+    assert len(lines) == 2
+    assert complete(yandex).status_code == 200  # a non-streaming call is left alone
+
+
+def test_gigachat_stream_error_event_and_no_done(giga, giga_token):
+    add_fault(giga, kind="stream_error")
+    events = giga_chat(giga, giga_token, stream=True).text.split("\n\n")
+    payloads = [json.loads(e.removeprefix("data: ")) for e in events if e]
+    assert "choices" in payloads[0]
+    assert payloads[-1] == {"status": 500, "message": "Internal Server Error"}
