@@ -73,62 +73,73 @@ class Control:
     versions: VersionTable
 
 
+CONTROL = web.AppKey("emulator_control", Control)
+routes = web.RouteTableDef()
+
+
 def add_control_routes(app: web.Application, control: Control) -> None:
-    routes = web.RouteTableDef()
-
-    @routes.get("/_emulator/faults")
-    async def list_faults(request: web.Request) -> web.Response:
-        return web.json_response(
-            {"faults": control.faults.as_json(), "fired": control.faults.fired}
-        )
-
-    @routes.post("/_emulator/faults")
-    async def add_faults(request: web.Request) -> web.Response:
-        data = await _json(request)
-        try:
-            rules = [FaultRule.from_json(item) for item in _as_list(data)]
-        except (TypeError, ValueError) as error:
-            return _bad_request(str(error))
-        for rule in rules:
-            control.faults.add(rule)
-        return web.json_response({"faults": control.faults.as_json()}, status=201)
-
-    @routes.delete("/_emulator/faults")
-    async def clear_faults(request: web.Request) -> web.Response:
-        control.faults.clear()
-        return web.json_response({"faults": []})
-
-    @routes.get("/_emulator/versions")
-    async def list_versions(request: web.Request) -> web.Response:
-        return web.json_response({"versions": control.versions.as_json()})
-
-    @routes.post("/_emulator/versions")
-    async def change_version(request: web.Request) -> web.Response:
-        data = await _json(request)
-        try:
-            _apply_version_change(control.versions, data)
-        except (KeyError, TypeError, ValueError) as error:
-            return _bad_request(f"bad version change: {error}")
-        return web.json_response({"versions": control.versions.as_json()})
-
-    @routes.get("/_emulator/stats")
-    async def stats(request: web.Request) -> web.Response:
-        return web.json_response({**control.runtime.stats(), "faults_fired": control.faults.fired})
-
-    @routes.get("/_emulator/latency")
-    async def get_latency(request: web.Request) -> web.Response:
-        return web.json_response(_latency_json(control.runtime))
-
-    @routes.post("/_emulator/latency")
-    async def set_latency(request: web.Request) -> web.Response:
-        data = await _json(request)
-        try:
-            _apply_latency(control.runtime, data)
-        except (TypeError, ValueError) as error:
-            return _bad_request(f"bad latency: {error}")
-        return web.json_response(_latency_json(control.runtime))
-
+    app[CONTROL] = control
     app.add_routes(routes)
+
+
+@routes.get("/_emulator/faults")
+async def list_faults(request: web.Request) -> web.Response:
+    faults = request.app[CONTROL].faults
+    return web.json_response({"faults": faults.as_json(), "fired": faults.fired})
+
+
+@routes.post("/_emulator/faults")
+async def add_faults(request: web.Request) -> web.Response:
+    faults = request.app[CONTROL].faults
+    try:
+        rules = [FaultRule.from_json(item) for item in _as_list(await _json(request))]
+    except (TypeError, ValueError) as error:
+        return _bad_request(str(error))
+    for rule in rules:
+        faults.add(rule)
+    return web.json_response({"faults": faults.as_json()}, status=201)
+
+
+@routes.delete("/_emulator/faults")
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[CONTROL].faults.clear()
+    return web.json_response({"faults": []})
+
+
+@routes.get("/_emulator/versions")
+async def list_versions(request: web.Request) -> web.Response:
+    return web.json_response({"versions": request.app[CONTROL].versions.as_json()})
+
+
+@routes.post("/_emulator/versions")
+async def change_version(request: web.Request) -> web.Response:
+    versions = request.app[CONTROL].versions
+    try:
+        _apply_version_change(versions, await _json(request))
+    except (KeyError, TypeError, ValueError) as error:
+        return _bad_request(f"bad version change: {error}")
+    return web.json_response({"versions": versions.as_json()})
+
+
+@routes.get("/_emulator/stats")
+async def stats(request: web.Request) -> web.Response:
+    control = request.app[CONTROL]
+    return web.json_response({**control.runtime.stats(), "faults_fired": control.faults.fired})
+
+
+@routes.get("/_emulator/latency")
+async def get_latency(request: web.Request) -> web.Response:
+    return web.json_response(_latency_json(request.app[CONTROL].runtime))
+
+
+@routes.post("/_emulator/latency")
+async def set_latency(request: web.Request) -> web.Response:
+    runtime = request.app[CONTROL].runtime
+    try:
+        _apply_latency(runtime, await _json(request))
+    except (TypeError, ValueError) as error:
+        return _bad_request(f"bad latency: {error}")
+    return web.json_response(_latency_json(runtime))
 
 
 def _apply_version_change(versions: VersionTable, data: object) -> None:

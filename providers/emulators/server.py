@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -53,28 +54,27 @@ def start_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0
     runner = web.AppRunner(
         app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
-    started = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(_start_site(runner, host, port))
-        except BaseException as error:  # reported to the caller below
-            failure.append(error)
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-        loop.close()
-
-    thread = threading.Thread(target=run, name=f"emulator-{host}:{port}", daemon=True)
+    ready: Future[None] = Future()
+    thread = threading.Thread(
+        target=_run, args=(loop, runner, host, port, ready), name="emulator", daemon=True
+    )
     thread.start()
-    started.wait()
-    if failure:
-        raise failure[0]
+    ready.result()  # re-raises a failure to bind
     bound_host, bound_port = runner.addresses[0][:2]
     return RunningServer(f"http://{bound_host}:{bound_port}", loop, runner, thread)
+
+
+def _run(loop, runner: web.AppRunner, host: str, port: int, ready: Future[None]) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_start_site(runner, host, port))
+    except BaseException as error:  # handed to the starting thread
+        ready.set_exception(error)
+        loop.close()
+        return
+    ready.set_result(None)
+    loop.run_forever()
+    loop.close()
 
 
 async def _start_site(runner: web.AppRunner, host: str, port: int) -> None:

@@ -108,14 +108,6 @@ async def completion_async(request: web.Request) -> web.Response:
 
 def _new_operation(state: YandexState, call: wire.CompletionCall, fault) -> Operation:
     now = time.time()
-    try:
-        outcome = state.generate(call, fault)
-        body = {"@type": wire.COMPLETION_TYPE, **wire.result_json(outcome)}
-        result = {"response": body}
-    except EmulatorError as error:
-        result = {"error": {"code": wire.GRPC_CODES.get(error.status, 2), "message": error.message}}
-    if fault is not None and fault.kind == "operation_error":
-        result = {"error": {"code": 13, "message": "Internal error", "details": []}}
     op_id = "d7q" + secrets.token_hex(9)[:17]
     meta = {
         "id": op_id,
@@ -124,9 +116,25 @@ def _new_operation(state: YandexState, call: wire.CompletionCall, fault) -> Oper
         "createdBy": "ajeemulatoraccount00",
         "modifiedAt": wire.rfc3339(now),
     }
+    result = _operation_result(state, call, fault)
     operation = Operation(meta, now + state.config.operation_delay, result)
     state.operations[op_id] = operation
     return operation
+
+
+def _operation_result(state: YandexState, call: wire.CompletionCall, fault) -> dict:
+    """``response`` (with ``@type``) or ``error`` (a google.rpc.Status) of a finished operation."""
+    if fault is not None and fault.kind == "operation_error":
+        return _status(13, "Internal error")
+    try:
+        outcome = state.generate(call, fault)
+    except EmulatorError as error:
+        return _status(wire.GRPC_CODES.get(error.status, 2), error.message)
+    return {"response": {"@type": wire.COMPLETION_TYPE, **wire.result_json(outcome)}}
+
+
+def _status(code: int, message: str) -> dict:
+    return {"error": {"code": code, "message": message, "details": []}}
 
 
 def _operation_json(operation: Operation, now: float) -> dict:
@@ -143,7 +151,7 @@ async def cancel_operation(request: web.Request) -> web.Response:
     operation = _find_operation(state, request.match_info["operation_id"])
     if time.time() < operation.ready_at:
         operation.ready_at = time.time()
-        operation.result = {"error": {"code": 1, "message": "Operation cancelled", "details": []}}
+        operation.result = _status(1, "Operation cancelled")
     return json_response(_operation_json(operation, time.time()))
 
 
