@@ -8,6 +8,7 @@ backlog so that a thousand clients connecting at once are not refused.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,17 +19,21 @@ BACKLOG = 4096
 SHUTDOWN_TIMEOUT = 2.0
 
 
-def serve(app: web.Application, host: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down cleanly."""
+def serve(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly (HTTPS with ``ssl_context``)."""
+    scheme = "https" if ssl_context else "http"
     web.run_app(
         app,
         host=host,
         port=port,
+        ssl_context=ssl_context,
         backlog=BACKLOG,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         handler_cancellation=True,
         access_log=None,
-        print=lambda *_: print(f"emulator listening on http://{host}:{port}", flush=True),
+        print=lambda *_: print(f"emulator listening on {scheme}://{host}:{port}", flush=True),
     )
 
 
@@ -48,26 +53,33 @@ class RunningServer:
         self._thread.join(timeout)
 
 
-def start_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start serving on a daemon thread with its own event loop; port 0 picks a free port."""
+def start_in_thread(
+    app: web.Application,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> RunningServer:
+    """Start serving on a daemon thread with its own event loop; port 0 picks a free port.
+    With ``ssl_context`` the server speaks HTTPS and ``url`` starts with ``https://``."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(
         app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
     ready: Future[None] = Future()
     thread = threading.Thread(
-        target=_run, args=(loop, runner, host, port, ready), name="emulator", daemon=True
+        target=_run, args=(loop, runner, (host, port, ssl_context), ready), daemon=True
     )
     thread.start()
     ready.result()  # re-raises a failure to bind
     bound_host, bound_port = runner.addresses[0][:2]
-    return RunningServer(f"http://{bound_host}:{bound_port}", loop, runner, thread)
+    scheme = "https" if ssl_context else "http"
+    return RunningServer(f"{scheme}://{bound_host}:{bound_port}", loop, runner, thread)
 
 
-def _run(loop, runner: web.AppRunner, host: str, port: int, ready: Future[None]) -> None:
+def _run(loop, runner: web.AppRunner, where: tuple, ready: Future[None]) -> None:
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_start_site(runner, host, port))
+        loop.run_until_complete(_start_site(runner, *where))
     except BaseException as error:  # handed to the starting thread
         ready.set_exception(error)
         loop.close()
@@ -77,7 +89,7 @@ def _run(loop, runner: web.AppRunner, host: str, port: int, ready: Future[None])
     loop.close()
 
 
-async def _start_site(runner: web.AppRunner, host: str, port: int) -> None:
+async def _start_site(runner: web.AppRunner, host: str, port: int, ssl_context) -> None:
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=BACKLOG)
+    site = web.TCPSite(runner, host, port, backlog=BACKLOG, ssl_context=ssl_context)
     await site.start()
