@@ -15,6 +15,7 @@ import base64
 import secrets
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -54,6 +55,9 @@ class GigaChatEmulatorConfig:
     embedding_dimension: int = 1024
     stream_chunk_delay: float = 0.0
     concurrency_retry_after: float | None = unconfirmed.GIGACHAT_CONCURRENCY_RETRY_AFTER
+    # Token requests per second per key before a 429; the real limit is 10. Off by default
+    # so that test suites creating many clients are not throttled.
+    oauth_rate_limit: int | None = None
     balance: dict[str, int] = field(
         default_factory=lambda: {
             "GigaChat": 1_000_000,
@@ -76,6 +80,7 @@ class GigaChatState:
         runtime = Runtime(config.latency, config.latency_jitter, config.stream_chunk_delay)
         self.control = Control(runtime, FaultBook(), VersionTable(gigachat_versions()))
         self.grants: dict[str, Grant] = {}
+        self.oauth_calls: dict[str, deque[float]] = {}
 
     @property
     def runtime(self) -> Runtime:
@@ -88,6 +93,17 @@ class GigaChatState:
         self.grants[token] = Grant(_credential_id(key), scope, expires_at_ms)
         self.runtime.tokens_issued += 1
         return {"access_token": token, "expires_at": expires_at_ms}
+
+    def check_oauth_rate(self, key: str) -> None:
+        limit = self.config.oauth_rate_limit
+        if limit is None:
+            return
+        now, calls = time.monotonic(), self.oauth_calls.setdefault(key, deque())
+        while calls and now - calls[0] >= 1.0:
+            calls.popleft()
+        if len(calls) >= limit:
+            raise EmulatorError(429, wire.MESSAGES[429])
+        calls.append(now)
 
     def authenticate(self, request: web.Request) -> Grant:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -133,6 +149,7 @@ async def oauth(request: web.Request) -> web.Response:
     state = request.app[STATE]
     _check_rquid(request.headers.get("RqUID"))
     key = _basic_key(request, state.config.credentials)
+    state.check_oauth_rate(key)
     scope = (await request.post()).get("scope") or ""
     if not scope:
         raise _oauth_error(400, 5, "scope is empty")

@@ -113,3 +113,13 @@ def test_function_call_returns_object_arguments(giga, giga_token):
     body["function_call"] = "none"
     plain = post(giga, "/api/v1/chat/completions", giga_token, body).json()["choices"][0]
     assert plain["finish_reason"] == "stop"
+
+
+def test_oauth_rate_limit_when_enabled():
+    config = gigachat.GigaChatEmulatorConfig(oauth_rate_limit=3)
+    with running(gigachat.create_app(config)) as url:
+        statuses = [oauth(url).status_code for _ in range(5)]
+        time.sleep(1.05)
+        after_a_second = oauth(url).status_code
+    assert statuses == [200, 200, 200, 429, 429]
+    assert after_a_second == 200
