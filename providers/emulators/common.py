@@ -14,6 +14,7 @@ import asyncio
 import functools
 import hashlib
 import json
+import logging
 import random
 import re
 import uuid
@@ -23,7 +24,22 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+logger = logging.getLogger(__name__)
+
 CONTENT_FILTER_TRIGGER = "FORBIDDEN-TOPIC"
+# Optional request headers the real services accept; stats report which ones clients sent.
+NOTED_HEADERS = (
+    "x-client-request-id",
+    "x-data-logging-enabled",
+    "x-folder-id",
+    "OpenAI-Project",
+    "idempotency-key",
+    "x-retry-attempt",
+    "X-Request-ID",
+    "X-Session-ID",
+    "X-Client-ID",
+)
+MAX_BODY_BYTES = 20 * 1024 * 1024  # GigaChat documents < 20 MB per request
 FINISH_ERROR_TRIGGER = "EMULATOR-FINISH-ERROR"
 
 _PIECE = re.compile(r"\s*\S{1,4}|\s+$")
@@ -111,6 +127,15 @@ class Runtime:
     in_flight_by_credential: Counter = field(default_factory=Counter)
     rejected_concurrency: int = 0
     tokens_issued: int = 0
+    headers_seen: Counter = field(default_factory=Counter)
+    last_headers: dict = field(default_factory=dict)
+
+    def note_headers(self, request: web.Request) -> None:
+        """Remember the optional client headers (never Authorization) for tests to check."""
+        seen = {name: request.headers[name] for name in NOTED_HEADERS if name in request.headers}
+        self.headers_seen.update(seen.keys())
+        self.last_headers = seen
+        logger.debug("%s %s %s", request.method, request.path, seen)
 
     async def sleep_latency(self) -> None:
         delay = self.latency + (
@@ -127,6 +152,8 @@ class Runtime:
             "in_flight_by_credential": {k: v for k, v in self.in_flight_by_credential.items() if v},
             "rejected_concurrency": self.rejected_concurrency,
             "tokens_issued": self.tokens_issued,
+            "headers_seen": dict(self.headers_seen),
+            "last_headers": self.last_headers,
         }
 
 
@@ -176,11 +203,16 @@ def make_middleware(
         request_id = new_request_id()
         request[REQUEST_ID] = request_id
         runtime.in_flight += 1
+        runtime.note_headers(request)
         try:
             response = await before(request) or await handler(request)
         except EmulatorError as error:
             response = render_error(error)
             response.headers.update(error.headers)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            response = render_error(EmulatorError(error.status, _http_message(error)))
         finally:
             runtime.in_flight -= 1
         if not response.prepared:
@@ -189,6 +221,13 @@ def make_middleware(
         return response
 
     return middleware
+
+
+def _http_message(error: web.HTTPException) -> str:
+    """aiohttp's own errors (unknown path, wrong method, body too big) in provider words."""
+    if error.status == 413:
+        return "Payload too large"
+    return error.reason
 
 
 def _route_name(request: web.Request) -> str:

@@ -24,6 +24,7 @@ from providers.emulators import gigachat_wire as wire
 from providers.emulators import unconfirmed
 from providers.emulators.catalogue import gigachat_versions
 from providers.emulators.common import (
+    MAX_BODY_BYTES,
     ConcurrencySlot,
     EmulatorError,
     Runtime,
@@ -133,7 +134,7 @@ def create_app(config: GigaChatEmulatorConfig | None = None) -> web.Application:
     state = GigaChatState(config or GigaChatEmulatorConfig())
     hook = path_fault_hook(state.control.faults, wire.MESSAGES)
     middleware = make_middleware(state.runtime, wire.render_error, HEADERS, hook)
-    app = web.Application(middlewares=[middleware])
+    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
     app[STATE] = state
     app.add_routes(routes)
     add_control_routes(app, state.control)

@@ -18,6 +18,7 @@ from aiohttp import web
 from providers.emulators import yandex_openai
 from providers.emulators import yandex_wire as wire
 from providers.emulators.common import (
+    MAX_BODY_BYTES,
     EmulatorError,
     break_stream,
     dumps,
@@ -45,7 +46,7 @@ def create_app(config: YandexEmulatorConfig | None = None) -> web.Application:
     state = YandexState(config or YandexEmulatorConfig())
     hook = path_fault_hook(state.control.faults, wire.MESSAGES)
     middleware = make_middleware(state.runtime, wire.render_error, HEADERS, hook)
-    app = web.Application(middlewares=[middleware])
+    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
     app[STATE] = state
     app.add_routes(routes)
     app.add_routes(yandex_openai.routes)

@@ -172,3 +172,32 @@ def test_concurrency_retry_after_is_configurable():
         ]
         rejected = [f.result() for f in futures if f.result().status_code == 429]
     assert [r.headers.get("Retry-After") for r in rejected] == ["3"]
+
+
+def test_stats_report_optional_client_headers_but_never_authorization(yandex):
+    headers = {
+        **API_KEY_HEADERS,
+        "x-client-request-id": "abc-123",
+        "x-data-logging-enabled": "false",
+    }
+    complete(yandex, headers)
+    seen = stats(yandex)
+    assert seen["last_headers"] == {
+        "x-client-request-id": "abc-123",
+        "x-data-logging-enabled": "false",
+    }
+    assert seen["headers_seen"] == {"x-client-request-id": 1, "x-data-logging-enabled": 1}
+
+
+def test_unknown_paths_and_oversized_bodies_use_the_provider_envelope(yandex, giga, giga_token):
+    missing = requests.get(f"{yandex}/foundationModels/v9/nothing", timeout=TIMEOUT)
+    assert missing.status_code == 404 and missing.json()["error"]["grpcCode"] == 5
+    wrong_method = requests.get(f"{giga}/api/v2/oauth", timeout=TIMEOUT)
+    assert wrong_method.json()["status"] == 405
+    huge = requests.post(
+        f"{giga}/api/v1/chat/completions",
+        data=b"x" * (21 * 1024 * 1024),
+        headers={**bearer(giga_token), "Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+    assert (huge.status_code, huge.json()) == (413, {"status": 413, "message": "Payload too large"})
