@@ -54,7 +54,7 @@ def create_job():
     body = JobCreate.model_validate(json_body())
     runtime = current_app.extensions["llmgw"]
     job, created = submit_job(runtime, principal, body, idempotency_key=idempotency_key())
-    headers = {"Location": f"/v1/jobs/{job.id}"}
+    headers = {"Location": f"/v1/jobs/{job.id}", **job.request.get("deprecation_headers", {})}
     if not created:
         headers["Idempotent-Replayed"] = "true"
     with runtime.sessions() as session:
@@ -70,7 +70,9 @@ def get_job(job_id: str):
     if seconds > 0:
         wait_for_job(runtime, principal, job_id, seconds)
     with runtime.sessions() as session:
-        return job_view(load_job(session, principal, job_id)).model_dump(mode="json")
+        job = load_job(session, principal, job_id)
+        headers = job.request.get("deprecation_headers", {})
+        return job_view(job).model_dump(mode="json"), 200, headers
 
 
 @bp.delete("/<job_id>")

@@ -26,7 +26,12 @@ class JobCreate(BaseModel):
     max_tokens: int | None = Field(default=None, gt=0, le=128_000)
     top_p: float | None = Field(default=None, gt=0, le=1)
     priority: Literal["interactive", "batch"] = "interactive"
-    fallback: list[str] = Field(default_factory=list, max_length=5)
+    fallback: list[str] = Field(
+        default_factory=list, max_length=5, description="model ids to try after the version chain"
+    )
+    cross_provider: bool = Field(
+        default=False, description="allow the equivalent model of the other provider as a fallback"
+    )
     metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
 
 
@@ -87,6 +92,10 @@ class JobOut(BaseModel):
     result: ResultOut | None = None
     error: ErrorOut | None = None
     attempts: list[AttemptOut] = Field(default_factory=list)
+    plan: dict[str, Any] | None = Field(
+        default=None, description="the fallback plan fixed at submission: candidates and skipped"
+    )
+    warnings: list[dict[str, str]] = Field(default_factory=list)
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

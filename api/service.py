@@ -16,7 +16,8 @@ from api.errors import ApiError
 from api.schemas import AttemptOut, ErrorOut, JobCreate, JobOut, ResultOut, RouteOut
 from llmgw.runtime import Runtime
 from monitoring.metrics import JOBS_SUBMITTED
-from routing.service import resolve
+from routing.cache import resolver_for
+from routing.plan import FallbackPlan, FallbackPolicy
 from storage import keys
 from storage.models import Job, utcnow
 from workers.dispatch import publish_job
@@ -42,11 +43,29 @@ def submit_job(
     return job, True
 
 
+def estimate_tokens(body: JobCreate) -> int:
+    """A cheap upper-ish estimate (about 3 characters a token, plus the answer's budget)."""
+    prompt = sum(len(m.content) for m in body.messages) // 3 + 4 * len(body.messages)
+    return prompt + (body.max_tokens or 0)
+
+
+def plan_for(runtime: Runtime, body: JobCreate) -> FallbackPlan:
+    policy = FallbackPolicy(cross_provider=body.cross_provider, explicit=tuple(body.fallback))
+    return resolver_for(runtime).plan(
+        body.model, policy, estimated_tokens=estimate_tokens(body), breaker=runtime.breaker
+    )
+
+
 def new_job(runtime: Runtime, principal: Principal, body: JobCreate) -> Job:
-    with runtime.sessions() as session:
-        route = resolve(session, body.model)
-        for model_id in body.fallback:
-            resolve(session, model_id)  # reject an unknown fallback before anything is written
+    plan = plan_for(runtime, body)
+    route = plan.primary  # NoRouteAvailable when every candidate is skipped
+    request = body.model_dump(mode="json")
+    request["plan"] = {
+        "candidates": [c.as_dict() for c in plan.candidates],
+        "skipped": [s.as_dict() for s in plan.skipped],
+    }
+    request["warnings"] = plan.route.warnings()
+    request["deprecation_headers"] = plan.route.deprecation_headers()
     return Job(
         id=uuid.uuid4().hex,
         owner=principal.id,
@@ -57,7 +76,7 @@ def new_job(runtime: Runtime, principal: Principal, body: JobCreate) -> Job:
         channel=route.channel,
         upstream_id=route.upstream_id,
         queue=route.queue,
-        request=body.model_dump(mode="json"),
+        request=request,
         attempt_count=0,
         created_at=utcnow(),
     )
@@ -170,6 +189,8 @@ def job_view(job: Job) -> JobOut:
         if job.error_code
         else None,
         attempts=[AttemptOut.model_validate(a, from_attributes=True) for a in job.attempts],
+        plan=job.request.get("plan"),
+        warnings=job.request.get("warnings", []),
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from providers.base import Provider
+    from routing.breaker import CircuitBreaker
 
 
 class ConfigurationError(RuntimeError):
@@ -54,6 +55,12 @@ class Runtime:
         from workers.celery_app import make_celery
 
         return make_celery(self.settings, runtime=self)
+
+    @cached_property
+    def breaker(self) -> CircuitBreaker:
+        from routing.breaker import CircuitBreaker
+
+        return CircuitBreaker(self.redis)
 
     def provider(self, name: str) -> Provider:
         with self._lock:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, or_, select, update
 
 from llmgw.runtime import Runtime
 from monitoring.metrics import JOBS_FINISHED, PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
@@ -20,10 +20,13 @@ from providers.base import CompletionRequest, CompletionResult, Message
 from providers.errors import ProviderError, RateLimited
 from storage import keys
 from storage.models import Attempt, Job, utcnow
+from workers.dispatch import publish_job
 
 log = logging.getLogger(__name__)
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "incomplete"})
 MAX_BACKOFF_SECONDS = 300.0
+# The request itself is at fault: another candidate would refuse it too.
+NOT_FALLBACKABLE = frozenset({"bad_request"})
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,17 @@ class Call:
     upstream_id: str
     request: CompletionRequest
 
+    @property
+    def breaker_key(self) -> str:
+        return f"{self.provider}:{self.model}:{self.channel}"
+
 
 def execute_job(runtime: Runtime, job_id: str) -> Outcome:
     call = claim_job(runtime, job_id)
     if call is None:
         return Outcome(status="skipped")
+    if not runtime.breaker.allow(call.breaker_key):
+        return move_on(runtime, call, None, skipped_reason="circuit_open")
     started, t0 = utcnow(), time.perf_counter()
     try:
         result = runtime.provider(call.provider).complete(call.request)
@@ -59,14 +68,18 @@ def execute_job(runtime: Runtime, job_id: str) -> Outcome:
         error = ProviderError(f"Unexpected {type(exc).__name__} in the provider adapter.")
     else:
         latency = (time.perf_counter() - t0) * 1000
-        observe_call(call, latency, result=result)
+        observe_call(runtime, call, latency, result=result)
         return record_success(runtime, call, result, started=started, latency_ms=latency)
     latency = (time.perf_counter() - t0) * 1000
-    observe_call(call, latency, error=error)
+    observe_call(runtime, call, latency, error=error)
     return record_failure(runtime, call, error, started=started, latency_ms=latency)
 
 
-def observe_call(call: Call, latency_ms: float, *, result=None, error=None) -> None:
+def observe_call(runtime: Runtime, call: Call, latency_ms: float, *, result=None, error=None):
+    if error is None:
+        runtime.breaker.record_success(call.breaker_key)
+    elif error.retryable:  # only upstream health counts; a content filter is not an outage
+        runtime.breaker.record_failure(call.breaker_key)
     route = (call.provider, call.model, call.channel)
     outcome = "succeeded" if error is None else "failed"
     PROVIDER_CALLS.labels(*route, outcome, error.reason if error else "").inc()
@@ -149,22 +162,124 @@ def record_success(
 def record_failure(
     runtime: Runtime, call: Call, exc: ProviderError, *, started: datetime, latency_ms: float
 ) -> Outcome:
-    retry = exc.retryable and call.number < runtime.settings.job_max_attempts
+    """Retry the same candidate, fall back to the next one, or fail the job."""
     with runtime.sessions() as session:
         job = session.get(Job, call.job_id, with_for_update=True)
         session.add(_attempt(call, started, latency_ms, "failed", error=exc))
         if not _still_ours(job, call):
             session.commit()
             return Outcome(status=job.status)
+        tries = failures_on_candidate(session, call)
+        retry = exc.retryable and tries < runtime.settings.job_max_attempts
         if retry:
             job.status = "queued"
-        else:
-            job.status, job.finished_at = "failed", utcnow()
-            job.error_code, job.error_message = exc.reason, exc.message
         session.commit()
     log.info("job %s attempt %d failed: %s", call.job_id, call.number, exc.reason)
     if retry:
-        return Outcome(status="queued", retry_in=backoff_seconds(call.number, exc))
+        return Outcome(status="queued", retry_in=backoff_seconds(tries, exc))
+    if exc.reason in NOT_FALLBACKABLE:
+        return fail_job(runtime, call, exc)
+    return move_on(runtime, call, exc)
+
+
+def failures_on_candidate(session, call: Call) -> int:
+    # The attempt just added is pending in the session; autoflush counts it.
+    return session.scalar(
+        select(func.count()).where(
+            Attempt.job_id == call.job_id,
+            Attempt.provider == call.provider,
+            Attempt.model == call.model,
+            Attempt.channel == call.channel,
+            Attempt.outcome == "failed",
+        )
+    )
+
+
+def move_on(
+    runtime: Runtime, call: Call, exc: ProviderError | None, *, skipped_reason: str | None = None
+) -> Outcome:
+    """Switch the job to the next candidate of its plan whose circuit is closed, and publish
+    it on that candidate's queue; candidates with an open circuit are logged as skipped."""
+    with runtime.sessions() as session:
+        job = session.get(Job, call.job_id, with_for_update=True)
+        if not _still_ours(job, call):
+            session.commit()
+            return Outcome(status=job.status)
+        if skipped_reason:
+            job.status = "queued"  # so a skip record below is not mistaken for ours
+            session.add(_skipped(job.id, job.attempt_count, _current_route(job), skipped_reason))
+        target = _next_candidate(runtime, session, job, needs_bigger_context=_ctx(exc))
+        if target is not None:
+            job.provider, job.model, job.channel = (
+                target["provider"],
+                target["model"],
+                target["channel"],
+            )
+            job.upstream_id, job.queue = target["upstream_id"], target["queue"]
+            job.status = "queued"
+        session.commit()
+    if target is None:
+        error = exc or ProviderError("Every candidate of the fallback plan was skipped.")
+        if exc is None:
+            error.reason = "no_route_available"
+        return fail_job(runtime, call, error, already_ours=True)
+    publish_job(
+        runtime.celery, call.job_id, target["queue"], job.request.get("priority", "interactive")
+    )
+    log.info("job %s falls back to %s:%s", call.job_id, target["model"], target["channel"])
+    return Outcome(status="queued")
+
+
+def _current_route(job: Job) -> dict:
+    return {
+        "provider": job.provider,
+        "model": job.model,
+        "channel": job.channel,
+        "upstream_id": job.upstream_id,
+    }
+
+
+def _ctx(exc: ProviderError | None) -> bool:
+    return exc is not None and exc.reason == "context_too_long"
+
+
+def _next_candidate(runtime: Runtime, session, job: Job, *, needs_bigger_context: bool):
+    """The next route of the plan to try (None: the plan is used up); skips are logged."""
+    routes = [c["route"] for c in job.request.get("plan", {}).get("candidates", [])]
+    current = (job.provider, job.model, job.channel)
+    here = next(
+        (i for i, r in enumerate(routes) if (r["provider"], r["model"], r["channel"]) == current),
+        len(routes),
+    )
+    window = (routes[here].get("context_window") or 0) if here < len(routes) else 0
+    for route in routes[here + 1 :]:
+        reason = _skip_reason(runtime, route, window if needs_bigger_context else None)
+        if reason is None:
+            return route
+        job.attempt_count += 1
+        session.add(_skipped(job.id, job.attempt_count, route, reason))
+    return None
+
+
+def _skip_reason(runtime: Runtime, route: dict, min_window: int | None) -> str | None:
+    if min_window is not None and (route.get("context_window") or 0) <= min_window:
+        return "context_too_small"
+    key = f"{route['provider']}:{route['model']}:{route['channel']}"
+    return "circuit_open" if runtime.breaker.is_open(key) else None
+
+
+def fail_job(
+    runtime: Runtime, call: Call, exc: ProviderError, *, already_ours: bool = False
+) -> Outcome:
+    with runtime.sessions() as session:
+        job = session.get(Job, call.job_id, with_for_update=True)
+        if not already_ours and not _still_ours(job, call):
+            return Outcome(status=job.status)
+        if job.status in TERMINAL:
+            return Outcome(status=job.status)
+        job.status, job.finished_at = "failed", utcnow()
+        job.error_code, job.error_message = exc.reason, exc.message
+        session.commit()
     notify_done(runtime, call.job_id, "failed")
     JOBS_FINISHED.labels(call.provider, call.model, call.channel, "failed").inc()
     return Outcome(status="failed")
@@ -201,6 +316,23 @@ def result_payload(call: Call, result: CompletionResult) -> dict:
         "channel": call.channel,
         "model_version": result.model_version,
     }
+
+
+def _skipped(job_id: str, number: int, route: dict, reason: str) -> Attempt:
+    now = utcnow()
+    return Attempt(
+        job_id=job_id,
+        number=number,
+        provider=route["provider"],
+        model=route["model"],
+        channel=route["channel"],
+        upstream_id=route["upstream_id"],
+        outcome="skipped",
+        error_reason=reason,
+        latency_ms=0.0,
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def _attempt(call: Call, started, latency_ms, outcome, *, result=None, error=None) -> Attempt:

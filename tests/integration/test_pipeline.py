@@ -70,20 +70,74 @@ def test_rate_limit_with_retry_after_is_honoured(worker, client, auth, yandex):
     assert time.monotonic() - started >= 1.0
 
 
-def test_retries_are_bounded(worker, client, auth, yandex, settings):
-    add_fault(yandex, kind="http_500", model="yandexgpt-lite", branch="latest")
+def test_retries_are_bounded_then_the_plan_is_used_up(worker, client, auth, yandex, settings):
+    add_fault(yandex, kind="http_500", model="yandexgpt-lite")  # every branch fails
     job = finished(client, auth, submit(client, auth).get_json()["id"])
     assert job["status"] == "failed"
     assert job["error"]["code"] == "upstream_5xx"
-    assert len(job["attempts"]) == settings.job_max_attempts
+    tried = [(a["channel"], a["outcome"]) for a in job["attempts"]]
+    per_candidate = settings.job_max_attempts
+    expected = [("latest", "failed")] * per_candidate + [("deprecated", "failed")] * per_candidate
+    assert tried == expected
 
 
-def test_permanent_error_fails_at_once(worker, client, auth, yandex):
+def test_permanent_error_falls_back_only_to_a_bigger_window(worker, client, auth, yandex):
     add_fault(yandex, kind="context_length", model="yandexgpt-lite")
     job = finished(client, auth, submit(client, auth).get_json()["id"])
     assert job["status"] == "failed"
     assert job["error"]["code"] == "context_too_long"
-    assert len(job["attempts"]) == 1
+    assert [(a["channel"], a["outcome"], a["error_reason"]) for a in job["attempts"]] == [
+        ("latest", "failed", "context_too_long"),
+        ("deprecated", "skipped", "context_too_small"),
+    ]
+
+
+def test_fallback_from_rc_to_latest(worker, client, auth, yandex, settings):
+    add_fault(yandex, kind="http_503", model="yandexgpt", branch="rc")
+    job = finished(client, auth, submit(client, auth, model="yandexgpt:rc").get_json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["channel"] == "latest"
+    assert job["route"]["queue"] == "yandexgpt.latest"
+    assert [(a["channel"], a["outcome"]) for a in job["attempts"]] == [
+        ("rc", "failed")
+    ] * settings.job_max_attempts + [("latest", "succeeded")]
+    reasons = [c["reason"] for c in job["plan"]["candidates"]]
+    assert reasons[:2] == ["requested", "version_fallback"]
+
+
+def test_content_filter_falls_back_without_retrying(worker, client, auth, yandex):
+    add_fault(yandex, kind="content_filter", model="yandexgpt-lite", branch="rc")
+    job = finished(client, auth, submit(client, auth, model="yandexgpt-lite:rc").get_json()["id"])
+    assert job["status"] == "succeeded", job
+    assert [(a["channel"], a["outcome"], a["error_reason"]) for a in job["attempts"]] == [
+        ("rc", "failed", "content_filtered"),
+        ("latest", "succeeded", None),
+    ]
+
+
+def test_cross_provider_fallback_only_when_allowed(worker, client, auth, yandex):
+    add_fault(yandex, kind="http_503", model="yandexgpt")
+    add_fault(yandex, kind="http_503", model="yandexgpt-lite")
+    refused = finished(client, auth, submit(client, auth, model="yandexgpt").get_json()["id"])
+    assert refused["status"] == "failed"
+    assert {a["provider"] for a in refused["attempts"]} == {"yandexgpt"}
+    allowed = submit(client, auth, model="yandexgpt", cross_provider=True).get_json()
+    job = finished(client, auth, allowed["id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["provider"] == "gigachat"
+    assert job["result"]["model"] == "GigaChat-Pro"
+    assert job["plan"]["candidates"][-1]["reason"] == "cross_provider"
+
+
+def test_open_circuit_is_skipped_at_submission(worker, client, auth, yandex, runtime):
+    add_fault(yandex, kind="http_500", model="yandexgpt-32k", branch="latest")
+    for _ in range(4):  # 3 calls each: past the breaker's minimum of 10 calls, all failing
+        finished(client, auth, submit(client, auth, model="yandexgpt-32k").get_json()["id"])
+    assert runtime.breaker.is_open("yandexgpt:yandexgpt-32k:latest")
+    job = submit(client, auth, model="yandexgpt-32k").get_json()
+    assert job["route"]["channel"] == "deprecated"
+    assert [s["reason"] for s in job["plan"]["skipped"]] == ["circuit_open"]
+    assert finished(client, auth, job["id"])["status"] == "succeeded"
 
 
 def test_long_poll_returns_when_the_job_ends(worker, client, auth, yandex):
