@@ -157,6 +157,16 @@ class Runtime:
         }
 
 
+PRUNE_ABOVE = 10_000
+
+
+def prune_expired(entries: dict, is_expired: Callable[[object], bool]) -> None:
+    """Drop expired entries once a store grows past PRUNE_ABOVE (a long `llmgw up` run)."""
+    if len(entries) > PRUNE_ABOVE:
+        for key in [key for key, value in entries.items() if is_expired(value)]:
+            del entries[key]
+
+
 def retry_after_header(seconds: float | None) -> dict[str, str]:
     if seconds is None:
         return {}

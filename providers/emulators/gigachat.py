@@ -33,6 +33,7 @@ from providers.emulators.common import (
     dumps,
     json_response,
     make_middleware,
+    prune_expired,
     read_json,
     retry_after_header,
     stamp_headers,
@@ -91,6 +92,8 @@ class GigaChatState:
         token = "eyJjdHkiOiJqd3QiLCJlbmMiOiJBMjU2Q0JDLUhTNTEyIiwiYWxnIjoiUlNBLU9BRVAtMjU2In0."
         token += ".".join(secrets.token_urlsafe(n) for n in (64, 16, 96, 32))
         expires_at_ms = int((time.time() + self.config.token_ttl) * 1000)
+        now_ms = time.time() * 1000
+        prune_expired(self.grants, lambda grant: grant.expires_at_ms <= now_ms)
         self.grants[token] = Grant(_credential_id(key), scope, expires_at_ms)
         self.runtime.tokens_issued += 1
         return {"access_token": token, "expires_at": expires_at_ms}

@@ -15,6 +15,7 @@ from providers.emulators.common import (
     ConcurrencySlot,
     EmulatorError,
     Runtime,
+    prune_expired,
     retry_after_header,
 )
 from providers.emulators.control import Control, VersionTable
@@ -32,6 +33,7 @@ class YandexEmulatorConfig:
     latency: float = 0.0
     latency_jitter: float = 0.0
     operation_delay: float = 0.5
+    operation_retention: float = 3 * 24 * 3600.0  # results are kept 3 days, then 404
     max_concurrency: int = 10
     iam_token_ttl: float = 12 * 3600.0
     stream_chunk_delay: float = 0.0
@@ -85,6 +87,7 @@ class YandexState:
     def issue_iam_token(self, subject: str) -> dict:
         token = "t1." + secrets.token_urlsafe(48)
         expires = time.time() + self.config.iam_token_ttl
+        prune_expired(self.iam_tokens, lambda entry: entry[1] <= time.time())
         self.iam_tokens[token] = (subject, expires)
         self.runtime.tokens_issued += 1
         return {"iamToken": token, "expiresAt": wire.rfc3339(expires)}

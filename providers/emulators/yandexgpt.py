@@ -24,6 +24,7 @@ from providers.emulators.common import (
     dumps,
     json_response,
     make_middleware,
+    prune_expired,
     read_json,
     stamp_headers,
 )
@@ -119,6 +120,7 @@ def _new_operation(state: YandexState, call: wire.CompletionCall, fault) -> Oper
     }
     result = _operation_result(state, call, fault)
     operation = Operation(meta, now + state.config.operation_delay, result)
+    prune_expired(state.operations, lambda op: _expired(state, op))
     state.operations[op_id] = operation
     return operation
 
@@ -164,8 +166,15 @@ async def get_operation(request: web.Request) -> web.Response:
     return json_response(_operation_json(operation, time.time()))
 
 
+def _expired(state: YandexState, operation: Operation) -> bool:
+    return time.time() > operation.ready_at + state.config.operation_retention
+
+
 def _find_operation(state: YandexState, op_id: str) -> Operation:
     operation = state.operations.get(op_id)
+    if operation is not None and _expired(state, operation):
+        del state.operations[op_id]
+        operation = None
     if operation is None:
         status = wire.unconfirmed.YANDEX_UNKNOWN_OPERATION_STATUS
         raise EmulatorError(status, f"Operation {op_id} not found")

@@ -142,3 +142,12 @@ def test_openai_chat_stream_is_sse(yandex):
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1])
     assert "stream it" in text
+
+
+def test_operation_is_404_after_its_retention():
+    config = yandexgpt.YandexEmulatorConfig(operation_delay=0, operation_retention=0.3)
+    with running(yandexgpt.create_app(config)) as url:
+        operation = post(url, ASYNC, yandex_body()).json()
+        assert get(url, f"/operations/{operation['id']}").json()["done"] is True
+        time.sleep(0.4)
+        assert get(url, f"/operations/{operation['id']}").status_code == 404
