@@ -126,7 +126,8 @@ class GigaChatState:
 
 
 def _credential_id(key: str) -> str:
-    return "key:" + key[:12]
+    """The client id inside the key: the unit of the concurrency gauge and of fault rules."""
+    return "client:" + base64.b64decode(key).decode(errors="replace").split(":", 1)[0]
 
 
 STATE = web.AppKey("gigachat_state", GigaChatState)

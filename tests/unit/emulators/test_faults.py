@@ -208,9 +208,13 @@ def test_gigachat_stream_cut_has_no_done(giga, giga_token):
     assert b"[DONE]" not in b"".join(received)
 
 
-def test_gigachat_credential_rule_spares_other_credentials(giga, giga_token):
-    add_fault(giga, kind="http_500", credential="someone-else")
+def test_credential_rules_hit_only_that_credential(giga, giga_token, yandex):
+    add_fault(giga, kind="http_500", credential="client:someone-else")
     assert giga_chat(giga, giga_token).status_code == 200
+    add_fault(giga, kind="http_503", credential="client:emu-client")
+    assert giga_chat(giga, giga_token).status_code == 503
+    add_fault(yandex, kind="http_503", credential="api-key:emu-yandex-key")
+    assert complete(yandex).status_code == 503
 
 
 def test_yandex_stream_error_ends_with_an_error_line(yandex):
