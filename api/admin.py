@@ -14,9 +14,10 @@ from api.errors import ApiError
 from api.models import model_view
 from routing import ops, stats
 from routing.snapshot import load_catalogue
-from storage.models import CatalogueEvent
+from storage.models import CatalogueEvent, KeyRoutingPolicy
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin/models")
+keys_bp = Blueprint("admin_routing", __name__, url_prefix="/v1/admin/routing")
 
 
 class _Body(BaseModel):
@@ -49,6 +50,13 @@ class PolicyIn(_Body):
     successor: str | None = None
     deprecation_days: int | None = Field(default=None, ge=1, le=3650)
     equivalents: list[str] | None = None
+
+
+class KeyPolicyIn(_Body):
+    cross_provider: bool | None = Field(
+        description="true/false: the key's requests may/may not fall back to another provider; "
+        "null: each request decides"
+    )
 
 
 def _admin() -> Principal:
@@ -187,3 +195,23 @@ def recent_events(session, model: str, *, limit: int) -> list[dict[str, Any]]:  
         .limit(limit)
     )
     return [ops.event_view(e) for e in rows]
+
+
+@keys_bp.put("/keys/<key_id>")
+def set_key_policy(key_id: str):
+    actor, body = _admin().id, _body(KeyPolicyIn)
+    return _apply(
+        ops.set_key_policy,
+        key_id,
+        actor=actor,
+        cross_provider=body.cross_provider,
+        reason=body.reason,
+    )
+
+
+@keys_bp.get("/keys/<key_id>")
+def get_key_policy(key_id: str):
+    _admin()
+    with current_app.extensions["llmgw"].sessions() as session:
+        row = session.get(KeyRoutingPolicy, key_id)
+        return {"key_id": key_id, "cross_provider": row.cross_provider if row else None}

@@ -23,5 +23,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.register_blueprint(chat.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin.keys_bp)
     app.register_blueprint(feedback.bp)
     return app

@@ -90,6 +90,7 @@ def resolve_model(model_id: str):
         policy,
         estimated_tokens=query.estimated_tokens,
         breaker=CircuitBreaker(runtime.redis),
+        key_id=principal.id,
     )
     body = {"object": "routing.plan", "key": principal.id, **plan.as_dict()}
     body["warnings"] = plan.route.warnings()

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 import llmgw
-from api.admin import DeprecateIn, PinIn, PolicyIn, PromoteIn, TargetIn
+from api.admin import DeprecateIn, KeyPolicyIn, PinIn, PolicyIn, PromoteIn, TargetIn
 from api.chat import ChatCompletionRequest
 from api.feedback import FeedbackIn
 from api.schemas import ErrorBody, JobCreate, JobOut
@@ -98,6 +98,7 @@ OPERATIONS: tuple[Operation, ...] = (
 # Catalogue, routing dry-run, feedback and admin operations (issue 4: routing/, api/models.py,
 # api/admin.py, api/feedback.py).
 MODEL_ID = {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+KEY_ID = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
 NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 RESOLVE_QUERY = (
     {"name": "cross_provider", "in": "query", "schema": {"type": "boolean"}},
@@ -155,6 +156,23 @@ OPERATIONS += (
         "Admin: channels side by side (latency, errors, fallbacks, feedback)",
         errors=(401, 403, 404),
         params=(NAME,),
+    ),
+    Operation(
+        "get",
+        "/v1/admin/routing/keys/{key_id}",
+        "Admin: a key's routing policy",
+        errors=(401, 403),
+        params=(KEY_ID,),
+    ),
+    Operation(
+        "put",
+        "/v1/admin/routing/keys/{key_id}",
+        "Admin: set a key's cross-provider fallback policy (audited)",
+        KeyPolicyIn,
+        None,
+        200,
+        (400, 401, 403),
+        (KEY_ID,),
     ),
     *(
         Operation(

@@ -61,6 +61,9 @@ def _echo_event(event: dict[str, Any]) -> None:
     click.echo(
         f"event {event['id']}: {event['action']} {event['model']} by {event['actor']}{reason}"
     )
+    if "channels" not in event["after"]:
+        click.echo(f"  {event['before']} → {event['after']}")
+        return
     before = {c["channel"]: c for c in event["before"]["channels"]}
     for row in event["after"]["channels"]:
         old = before.get(row["channel"])
@@ -224,6 +227,23 @@ def models_policy(ctx, model, on_sunset, successor, deprecation_days, equivalent
         equivalents=list(equivalent) if equivalent else None,
         reason=reason,
     )
+
+
+@models.command("key-policy")
+@click.argument("key_id")
+@click.option(
+    "--cross-provider",
+    type=click.Choice(["allow", "deny", "request"]),
+    required=True,
+    help="allow/deny fallback to other providers for every request of the key; "
+    "request: each request decides",
+)
+@click.option("--reason", default=None)
+@click.pass_context
+def models_key_policy(ctx: click.Context, key_id: str, cross_provider: str, reason) -> None:  # noqa: ANN001
+    """Set KEY_ID's routing policy (an api_keys id, or `master`)."""
+    value = {"allow": True, "deny": False, "request": None}[cross_provider]
+    _apply(ctx, "set_key_policy", key_id, cross_provider=value, reason=reason)
 
 
 @models.command("compare")

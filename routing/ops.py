@@ -26,6 +26,7 @@ from routing.errors import CatalogueConflict, UnknownChannel, UnknownModel, Unkn
 from routing.model_id import CHANNELS, parse_model_id
 from storage.models import (
     CatalogueEvent,
+    KeyRoutingPolicy,
     Model,
     ModelAlias,
     ModelPolicy,
@@ -215,6 +216,33 @@ def set_policy(
     if equivalents is not None:
         policy.equivalents = [find_model(session, e).name for e in equivalents]
     return _audit(session, model, "policy", actor, reason, before)
+
+
+def set_key_policy(
+    session: Session,
+    key_id: str,
+    *,
+    actor: str,
+    cross_provider: bool | None,
+    reason: str | None = None,
+) -> CatalogueEvent:
+    """True/False: the key's requests may/may not fall back across providers; None: ask each
+    request. Audited under the model name `key:<id>`."""
+    row = session.get(KeyRoutingPolicy, key_id) or KeyRoutingPolicy(key_id=key_id)
+    before = {"cross_provider": row.cross_provider}
+    row.cross_provider = cross_provider
+    session.add(row)
+    event = CatalogueEvent(
+        actor=actor,
+        action="key_policy",
+        model=f"key:{key_id}",
+        reason=reason,
+        before=before,
+        after={"cross_provider": cross_provider},
+    )
+    session.add(event)
+    session.flush()
+    return event
 
 
 def model_state(session: Session, model: Model) -> dict[str, Any]:

@@ -10,7 +10,7 @@ candidate left out says why (`SKIP_REASONS`). Reasons are closed sets: safe metr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -73,6 +73,7 @@ class FallbackPlan:
     candidates: tuple[Candidate, ...]
     skipped: tuple[Skipped, ...] = ()
     policy: FallbackPolicy = field(default_factory=FallbackPolicy)
+    policy_source: str = "request"  # "key" when the key's policy overrode the request
 
     @property
     def primary(self) -> Route:
@@ -92,6 +93,7 @@ class FallbackPlan:
             "policy": {
                 "cross_provider": self.policy.cross_provider,
                 "explicit": list(self.policy.explicit),
+                "source": self.policy_source,
             },
             "candidates": [c.as_dict() for c in self.candidates],
             "skipped": [s.as_dict() for s in self.skipped],
@@ -112,14 +114,27 @@ def plan_in(
     *,
     estimated_tokens: int | None = None,
     breaker: OpenCircuits | None = None,
+    key_id: str | None = None,
     now: datetime | None = None,
 ) -> FallbackPlan:
-    policy, now = policy or FallbackPolicy(), now or utcnow()
+    """The plan for `model_id`; a key policy (see `effective_policy`) overrides the request's."""
+    policy, source = effective_policy(catalogue, key_id, policy or FallbackPolicy())
+    now = now or utcnow()
     route = resolve_in(catalogue, model_id, now)
     proposed = _proposals(catalogue, model_id, route, policy, now)
     open_keys = breaker.open_keys({c.route.breaker_key for c in proposed}) if breaker else set()
     kept, skipped = _filter(proposed, route, policy, estimated_tokens, open_keys, now)
-    return FallbackPlan(model_id, route, tuple(kept), tuple(skipped), policy)
+    return FallbackPlan(model_id, route, tuple(kept), tuple(skipped), policy, source)
+
+
+def effective_policy(
+    catalogue: Catalogue, key_id: str | None, requested: FallbackPolicy
+) -> tuple[FallbackPolicy, str]:
+    """A key with a routing policy decides cross-provider fallback; otherwise the request."""
+    allowed = catalogue.key_policies.get(key_id) if key_id else None
+    if allowed is None:
+        return requested, "request"
+    return replace(requested, cross_provider=allowed), "key"
 
 
 def _proposals(

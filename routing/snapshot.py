@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from routing.errors import UnknownModel
-from storage.models import Model, ModelAlias, ModelPolicy, ModelRelease
+from storage.models import KeyRoutingPolicy, Model, ModelAlias, ModelPolicy, ModelRelease
 
 DATE_FIELDS = ("released_at", "deprecated_at", "sunset_at")
 
@@ -70,6 +70,7 @@ class Catalogue:
     models: dict[str, ModelEntry]  # by lower-cased name
     aliases: dict[str, str] = field(default_factory=dict)  # lower alias → lower name
     stamp: str = "db"  # the cache version it was loaded under
+    key_policies: dict[str, bool] = field(default_factory=dict)  # key id → cross_provider
 
     def find(self, name: str) -> ModelEntry:
         key = name.lower()
@@ -80,17 +81,24 @@ class Catalogue:
         return entry
 
     def to_json(self) -> dict[str, Any]:
-        return {"stamp": self.stamp, "models": [_model_json(m) for m in self.models.values()]}
+        return {
+            "stamp": self.stamp,
+            "models": [_model_json(m) for m in self.models.values()],
+            "key_policies": self.key_policies,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Catalogue:
         models = [_model_from_json(m) for m in data["models"]]
-        return build(models, stamp=data.get("stamp", "db"))
+        return build(models, stamp=data.get("stamp", "db"), keys=data.get("key_policies", {}))
 
 
-def build(models: list[ModelEntry], stamp: str = "db") -> Catalogue:
+def build(
+    models: list[ModelEntry], stamp: str = "db", keys: dict[str, bool] | None = None
+) -> Catalogue:
     aliases = {a.lower(): m.name.lower() for m in models for a in m.aliases}
-    return Catalogue(models={m.name.lower(): m for m in models}, aliases=aliases, stamp=stamp)
+    by_name = {m.name.lower(): m for m in models}
+    return Catalogue(models=by_name, aliases=aliases, stamp=stamp, key_policies=dict(keys or {}))
 
 
 def load_catalogue(session: Session, stamp: str = "db") -> Catalogue:
@@ -105,7 +113,12 @@ def load_catalogue(session: Session, stamp: str = "db") -> Catalogue:
     entries = [
         _entry(m, aliases.get(m.id, []), policies.get(m.id), releases.get(m.id, [])) for m in models
     ]
-    return build(entries, stamp=stamp)
+    keys = session.execute(
+        select(KeyRoutingPolicy.key_id, KeyRoutingPolicy.cross_provider).where(
+            KeyRoutingPolicy.cross_provider.is_not(None)
+        )
+    )
+    return build(entries, stamp=stamp, keys={key: bool(allowed) for key, allowed in keys})
 
 
 def _group(rows) -> dict[int, list[str]]:  # noqa: ANN001 - SQLAlchemy result rows

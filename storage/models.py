@@ -202,3 +202,14 @@ class JobFeedback(Base):
     score: Mapped[int]
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KeyRoutingPolicy(Base):
+    """A key's say on fallbacks: cross_provider True/False overrides the request; no row (or
+    None) lets each request decide. `key_id` is an `api_keys.id` or `master` (no foreign key)."""
+
+    __tablename__ = "key_routing_policies"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cross_provider: Mapped[bool | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

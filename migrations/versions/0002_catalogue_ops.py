@@ -1,8 +1,8 @@
-"""catalogue ops: aliases, model policies, known releases, audit log, job feedback
+"""catalogue ops: aliases, model policies, releases, audit log, job feedback, key policies
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-29 01:14:16.085862
+Create Date: 2026-11-29 01:33:34.291851
 """
 
 from collections.abc import Sequence
@@ -34,6 +34,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_catalogue_events_at"), ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_catalogue_events_model"), ["model"], unique=False)
 
+    op.create_table(
+        "key_routing_policies",
+        sa.Column("key_id", sa.String(length=32), nullable=False),
+        sa.Column("cross_provider", sa.Boolean(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("key_id", name=op.f("pk_key_routing_policies")),
+    )
     op.create_table(
         "job_feedback",
         sa.Column("job_id", sa.String(length=32), nullable=False),
@@ -100,6 +107,7 @@ def downgrade() -> None:
     op.drop_table("model_policies")
     op.drop_table("model_aliases")
     op.drop_table("job_feedback")
+    op.drop_table("key_routing_policies")
     with op.batch_alter_table("catalogue_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalogue_events_model"))
         batch_op.drop_index(batch_op.f("ix_catalogue_events_at"))

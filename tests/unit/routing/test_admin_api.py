@@ -142,3 +142,22 @@ def test_compare_counts_jobs_that_fell_back(unit_client, unit_runtime, master_au
     assert (rc["jobs"], rc["fallbacks"], rc["error_rate"]) == (1, 1, 1.0)
     assert (latest["jobs"], latest["attempts"], latest["error_rate"]) == (0, 1, 0.0)
     assert deprecated["attempts"] == 0 and deprecated["error_rate"] is None
+
+
+def test_key_policy_decides_the_dry_run_of_that_key(unit_client, master_auth, user_auth):
+    url = "/v1/models/yandexgpt:deprecated/resolve?cross_provider=true"
+    before = unit_client.get(url, headers=user_auth).get_json()
+    assert [c["reason"] for c in before["candidates"]] == ["requested", "cross_provider"]
+    response = unit_client.put(
+        "/v1/admin/routing/keys/user1",
+        json={"cross_provider": False, "reason": "data must stay with Yandex"},
+        headers=master_auth,
+    )
+    assert response.status_code == 200 and response.get_json()["model"] == "key:user1"
+    after = unit_client.get(url, headers=user_auth).get_json()
+    assert [c["reason"] for c in after["candidates"]] == ["requested"]
+    assert after["policy"]["source"] == "key"
+    shown = unit_client.get("/v1/admin/routing/keys/user1", headers=master_auth).get_json()
+    assert shown == {"key_id": "user1", "cross_provider": False}
+    forbidden = unit_client.put("/v1/admin/routing/keys/user1", json={}, headers=user_auth)
+    assert forbidden.status_code == 403

@@ -89,3 +89,12 @@ def test_plan_through_the_resolver(unit_runtime):
     result = resolver_for(unit_runtime).plan("yandexgpt:rc")
     assert [c.route.channel for c in result.candidates] == ["rc", "latest", "deprecated"]
     assert resolver_for(unit_runtime) is resolver_for(unit_runtime)
+
+
+def test_the_redis_snapshot_round_trips_everything_resolution_reads(unit_runtime):
+    with unit_runtime.sessions() as session:
+        ops.set_key_policy(session, "user1", actor="t", cross_provider=True)
+        session.commit()
+    first = Resolver(unit_runtime.sessions, unit_runtime.redis).catalogue()
+    second = Resolver(unit_runtime.sessions, unit_runtime.redis).catalogue()  # from Redis
+    assert second == first and second.key_policies == {"user1": True}

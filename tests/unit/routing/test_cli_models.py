@@ -82,3 +82,10 @@ def test_compare_table(cli, unit_runtime):
     assert lines[3].split() == ["error", "rate", "1.0", "0.0"]
     report = json.loads(cli("compare", "yandexgpt", "--json"))
     assert [v["jobs"] for v in report["versions"]] == [1, 1]
+
+
+def test_key_policy_from_the_cli(cli, unit_runtime):
+    out = cli("key-policy", "user1", "--cross-provider", "deny")
+    assert "key_policy key:user1 by cli:" in out
+    assert "{'cross_provider': None} → {'cross_provider': False}" in out
+    assert unit_runtime.redis.get(VERSION_KEY) == b"1"

@@ -178,4 +178,35 @@ def test_plan_serializes_with_reasons(unit_runtime):
         "version_fallback",
         "cross_provider",
     }
-    assert data["policy"] == {"cross_provider": True, "explicit": []}
+    assert data["policy"] == {"cross_provider": True, "explicit": [], "source": "request"}
+
+
+def test_a_key_policy_overrides_the_request(unit_runtime):
+    with unit_runtime.sessions() as session:
+        ops.set_key_policy(session, "user1", actor="t", cross_provider=False)
+        ops.set_key_policy(session, "user2", actor="t", cross_provider=True)
+        session.commit()
+    asks = FallbackPolicy(cross_provider=True, explicit=("GigaChat",))
+    denied = make_plan(unit_runtime, "yandexgpt:deprecated", asks, key_id="user1")
+    assert denied.policy.cross_provider is False and denied.policy_source == "key"
+    assert listed(denied.skipped) == [("GigaChat:latest", "cross_provider_forbidden")]
+    granted = make_plan(unit_runtime, "yandexgpt:deprecated", key_id="user2")
+    assert ("GigaChat-Pro:latest", "cross_provider") in listed(granted.candidates)
+    undecided = make_plan(unit_runtime, "yandexgpt:deprecated", asks, key_id="user3")
+    assert undecided.policy_source == "request" and undecided.policy.cross_provider
+
+
+def test_clearing_a_key_policy_gives_the_request_back(unit_runtime):
+    with unit_runtime.sessions() as session:
+        ops.set_key_policy(session, "user1", actor="t", cross_provider=False)
+        event = ops.set_key_policy(session, "user1", actor="t", cross_provider=None)
+        session.commit()
+        assert (event.model, event.before, event.after) == (
+            "key:user1",
+            {"cross_provider": False},
+            {"cross_provider": None},
+        )
+    result = make_plan(
+        unit_runtime, "yandexgpt", FallbackPolicy(cross_provider=True), key_id="user1"
+    )
+    assert result.policy_source == "request"
