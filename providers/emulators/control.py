@@ -4,7 +4,9 @@
   (see ``faults.py`` for the rule format).
 - ``GET /_emulator/versions``: the served version of every model and branch.
 - ``POST /_emulator/versions``: ``{"model", "branch", "version"}`` sets one served version;
-  ``{"model", "promote": true}`` promotes: deprecated := latest, latest := rc.
+  ``{"model", "promote": true}`` promotes: deprecated := latest, latest := rc;
+  ``{"model", "branch", "retired": true}`` takes a version out of service (Yandex 400, GigaChat
+  404 ``No such model``, as for an unknown model) until a version is set again.
 - ``GET /_emulator/stats``: request counts per route and per model, in-flight gauges,
   concurrency rejections, tokens issued, faults fired.
 - ``GET|POST /_emulator/latency``: ``{"latency": s, "latency_jitter": s, "stream_chunk_delay": s}``
@@ -30,7 +32,9 @@ class VersionTable:
 
     def __init__(self, versions: dict[str, dict[str, str]]):
         self._names = {name.lower(): name for name in versions}
-        self._versions = {name: dict(branches) for name, branches in versions.items()}
+        self._versions: dict[str, dict[str, str | None]] = {
+            name: dict(branches) for name, branches in versions.items()
+        }
         self._lock = threading.Lock()
 
     def canonical(self, model: str) -> str | None:
@@ -47,6 +51,14 @@ class VersionTable:
         with self._lock:
             self._versions[name][branch] = version
 
+    def retire(self, model: str, branch: str) -> None:
+        """Take a version out of service: its requests fail as for an unknown model."""
+        name = self._require(model)
+        if branch not in self._versions[name]:
+            raise ValueError(f"model {name} has no branch {branch!r}")
+        with self._lock:
+            self._versions[name][branch] = None
+
     def promote(self, model: str) -> None:
         name = self._require(model)
         with self._lock:
@@ -55,7 +67,7 @@ class VersionTable:
                 branches["deprecated"] = branches["latest"]
             branches["latest"] = branches.get("rc", branches["latest"])
 
-    def as_json(self) -> dict[str, dict[str, str]]:
+    def as_json(self) -> dict[str, dict[str, str | None]]:
         with self._lock:
             return {name: dict(branches) for name, branches in self._versions.items()}
 
@@ -147,6 +159,9 @@ def _apply_version_change(versions: VersionTable, data: object) -> None:
         raise TypeError("expected a JSON object")
     if data.get("promote"):
         versions.promote(data["model"])
+        return
+    if data.get("retired"):
+        versions.retire(data["model"], data.get("branch", "latest"))
         return
     version = data["version"]
     if not isinstance(version, str) or not version:

@@ -122,7 +122,15 @@ class GigaChatState:
         return ConcurrencySlot(self.runtime, grant.credential, self.config.max_concurrency, reject)
 
     def version(self, ref: wire.ModelRef) -> str:
-        return self.control.versions.get(ref.base, ref.branch) or "unknown"
+        """The served version; a retired one answers like an unknown model."""
+        version = self.control.versions.get(ref.base, ref.branch)
+        if version is None:
+            raise EmulatorError(404, "No such model")
+        return version
+
+    def serves(self, name: str) -> bool:
+        ref = wire.find_chat_model(name) if name not in wire.GIGACHAT_EMBEDDERS else None
+        return ref is None or self.control.versions.get(ref.base, ref.branch) is not None
 
 
 def _credential_id(key: str) -> str:
@@ -198,6 +206,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     grant = state.authenticate(request)
     body = await read_json(request)
     call = wire.parse_chat(body)
+    version = state.version(call.ref)
     with state.slot(grant):
         state.runtime.models[call.ref.name] += 1
         fault = state.control.faults.take(call.ref.base, call.ref.branch, grant.credential)
@@ -205,7 +214,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if broken is not None:
             return broken
         await state.runtime.sleep_latency()
-        outcome = wire.generate(call, state.version(call.ref), fault, body)
+        outcome = wire.generate(call, version, fault, body)
         if call.stream:
             return await _stream(request, call, outcome, fault)
         return json_response(wire.completion_json(outcome))
@@ -247,14 +256,20 @@ async def _event(response: web.StreamResponse, data: dict) -> None:
 
 @routes.get("/api/v1/models")
 async def list_models(request: web.Request) -> web.Response:
-    request.app[STATE].authenticate(request)
-    return json_response({"object": "list", "data": wire.model_list()})
+    state = request.app[STATE]
+    state.authenticate(request)
+    served = [model for model in wire.model_list() if state.serves(model["id"])]
+    return json_response({"object": "list", "data": served})
 
 
 @routes.get("/api/v1/models/{model}")
 async def get_model(request: web.Request) -> web.Response:
-    request.app[STATE].authenticate(request)
-    return json_response(wire.model_json(wire.find_any_model(request.match_info["model"])))
+    state = request.app[STATE]
+    state.authenticate(request)
+    name = wire.find_any_model(request.match_info["model"])
+    if not state.serves(name):
+        raise EmulatorError(404, "No such model")
+    return json_response(wire.model_json(name))
 
 
 @routes.post("/api/v1/tokens/count")

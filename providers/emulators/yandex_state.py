@@ -100,10 +100,16 @@ class YandexState:
         return ConcurrencySlot(self.runtime, credential, limit, reject)
 
     def version(self, ref: wire.ModelRef) -> str:
-        return self.control.versions.get(ref.model, ref.branch) or "unknown"
+        """The served version; a retired one answers like an unknown model."""
+        version = self.control.versions.get(ref.model, ref.branch)
+        if version is None:
+            status = unconfirmed.YANDEX_UNKNOWN_MODEL_STATUS
+            raise EmulatorError(status, f"Model {ref.model}/{ref.branch} is not available")
+        return version
 
     async def run_faults(self, request: web.Request, ref: wire.ModelRef, credential: str):
         """Count the call, apply any transport fault and the latency; return (fault, broken)."""
+        self.version(ref)
         self.runtime.models[f"{ref.model}/{ref.branch}"] += 1
         fault = self.control.faults.take(ref.model, ref.branch, credential)
         broken = await apply_transport_fault(request, fault, wire.MESSAGES)

@@ -201,3 +201,23 @@ def test_unknown_paths_and_oversized_bodies_use_the_provider_envelope(yandex, gi
         timeout=TIMEOUT,
     )
     assert (huge.status_code, huge.json()) == (413, {"status": 413, "message": "Payload too large"})
+
+
+def test_a_retired_version_answers_like_an_unknown_model(yandex, giga, giga_token):
+    control(yandex, "versions", {"model": "yandexgpt", "branch": "deprecated", "retired": True})
+    retired = complete(yandex, model="yandexgpt", branch="deprecated")
+    assert retired.status_code == 400 and retired.json()["error"]["grpcCode"] == 3
+    assert complete(yandex, model="yandexgpt", branch="latest").status_code == 200
+    control(yandex, "versions", {"model": "yandexgpt", "branch": "deprecated", "version": "1.1"})
+    assert version_of(yandex, "deprecated") == "1.1"
+    control(giga, "versions", {"model": "GigaChat-Max", "branch": "rc", "retired": True})
+    chat = requests.post(
+        f"{giga}/api/v1/chat/completions",
+        json=giga_body(model="GigaChat-Max-preview"),
+        headers=bearer(giga_token),
+        timeout=TIMEOUT,
+    )
+    assert (chat.status_code, chat.json()["message"]) == (404, "No such model")
+    listed = requests.get(f"{giga}/api/v1/models", headers=bearer(giga_token), timeout=TIMEOUT)
+    ids = {m["id"] for m in listed.json()["data"]}
+    assert "GigaChat-Max-preview" not in ids and "GigaChat-Max" in ids
