@@ -111,6 +111,9 @@ def parse_chat(body: dict) -> ChatCall:
     messages = _parse_messages(body.get("messages"))
     _positive(body, "temperature")
     _positive(body, "repetition_penalty")
+    top_p = body.get("top_p")
+    if top_p is not None and (not isinstance(top_p, int | float) or not 0 <= top_p <= 1):
+        raise EmulatorError(422, "Invalid params: top_p must be in range [0, 1]")
     max_tokens = body.get("max_tokens")
     if max_tokens is not None and (not _is_int(max_tokens) or max_tokens <= 0):
         raise EmulatorError(422, "Invalid params: max_tokens must be a positive integer")

@@ -80,6 +80,8 @@ def test_validation_errors(giga, giga_token):
     assert response.json()["message"] == "Invalid params: system message must be the first message"
     assert chat(giga, giga_token, giga_body(temperature=0)).status_code == 422
     assert chat(giga, giga_token, giga_body(repetition_penalty=-1)).status_code == 422
+    assert chat(giga, giga_token, giga_body(top_p=1.5)).status_code == 422
+    assert chat(giga, giga_token, giga_body(top_p=0.9, temperature=0.001)).status_code == 200
     unknown = chat(giga, giga_token, giga_body(model="GigaChat-9000"))
     assert (unknown.status_code, unknown.json()["message"]) == (404, "No such model")
 
