@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -160,7 +161,11 @@ class Runtime:
 PRUNE_ABOVE = 10_000
 
 
-def prune_expired(entries: dict, is_expired: Callable[[object], bool]) -> None:
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def prune_expired(entries: dict[K, V], is_expired: Callable[[V], bool]) -> None:
     """Drop expired entries once a store grows past PRUNE_ABOVE (a long `llmgw up` run)."""
     if len(entries) > PRUNE_ABOVE:
         for key in [key for key, value in entries.items() if is_expired(value)]:

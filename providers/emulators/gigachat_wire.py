@@ -226,7 +226,7 @@ def plan_function_call(body: dict, prompt: str) -> dict | None:
 
 
 def message_json(outcome: Outcome) -> dict:
-    message = {"role": "assistant", "content": outcome.text}
+    message: dict = {"role": "assistant", "content": outcome.text}
     if outcome.function_call is not None:
         message["function_call"] = outcome.function_call
         message["functions_state_id"] = str(uuid.uuid4())

@@ -29,6 +29,6 @@ def sample_arguments(tool: dict, prompt: str, integer: float = 1) -> dict:
     properties = (tool.get("parameters") or {}).get("properties") or {}
     samples = {"integer": integer, "number": 1.0, "boolean": True, "array": [], "object": {}}
     return {
-        name: samples.get((spec or {}).get("type"), first_words(prompt, 3))
+        name: samples.get(str((spec or {}).get("type")), first_words(prompt, 3))
         for name, spec in properties.items()
     }
