@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -13,11 +15,13 @@ from api.auth import Principal, authenticate
 from api.errors import ApiError
 from api.models import model_view
 from routing import ops, stats
+from routing.breaker import CircuitBreaker
 from routing.snapshot import load_catalogue
 from storage.models import CatalogueEvent, KeyRoutingPolicy
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin/models")
 keys_bp = Blueprint("admin_routing", __name__, url_prefix="/v1/admin/routing")
+log = logging.getLogger(__name__)
 
 
 class _Body(BaseModel):
@@ -215,3 +219,30 @@ def get_key_policy(key_id: str):
     with current_app.extensions["llmgw"].sessions() as session:
         row = session.get(KeyRoutingPolicy, key_id)
         return {"key_id": key_id, "cross_provider": row.cross_provider if row else None}
+
+
+@keys_bp.get("/circuits")
+def list_circuits():
+    """Every channel's circuit: state, deadline and the current window's counts."""
+    _admin()
+    runtime = current_app.extensions["llmgw"]
+    with runtime.sessions() as session:
+        catalogue = load_catalogue(session)
+    breaker = CircuitBreaker(runtime.redis)
+    keys = sorted(
+        f"{m.provider}:{m.name}:{v.channel}" for m in catalogue.models.values() for v in m.versions
+    )
+    refusing = breaker.open_keys(keys)
+    circuits = [
+        {"key": key, **asdict(breaker.state(key)), "refusing": key in refusing} for key in keys
+    ]
+    return {"object": "list", "data": circuits}
+
+
+@keys_bp.post("/circuits/<key>/reset")
+def reset_circuit(key: str):
+    """Close a circuit by hand (logged, not audited: circuits are not catalogue state)."""
+    principal = _admin()
+    had_state = CircuitBreaker(current_app.extensions["llmgw"].redis).reset(key)
+    log.warning("circuit %s reset by %s", key, principal.id)
+    return {"key": key, "reset": had_state}

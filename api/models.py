@@ -13,6 +13,7 @@ from routing.breaker import CircuitBreaker
 from routing.cache import resolver_for
 from routing.plan import FallbackPolicy
 from routing.snapshot import ModelEntry
+from storage.models import utcnow
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -30,6 +31,7 @@ class ResolveQuery(BaseModel):
 def model_view(model: ModelEntry) -> dict[str, Any]:
     """One OpenAI `model` object, plus llmgw's channels, versions and lifecycle policy."""
     released = [v.released_at for v in model.versions if v.released_at]
+    now = utcnow()
     return {
         "id": model.name,
         "object": "model",
@@ -47,6 +49,7 @@ def model_view(model: ModelEntry) -> dict[str, Any]:
                 "status": v.status,
                 "deprecated_at": _iso(v.deprecated_at),
                 "sunset_at": _iso(v.sunset_at),
+                "past_sunset": v.past_sunset(now),
             }
             for v in model.versions
         ],

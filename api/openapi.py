@@ -158,6 +158,16 @@ OPERATIONS += (
         params=(NAME,),
     ),
     Operation(
+        "get", "/v1/admin/routing/circuits", "Admin: every circuit's state", errors=(401, 403)
+    ),
+    Operation(
+        "post",
+        "/v1/admin/routing/circuits/{key}/reset",
+        "Admin: close a circuit by hand",
+        errors=(401, 403),
+        params=({"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},),
+    ),
+    Operation(
         "get",
         "/v1/admin/routing/keys/{key_id}",
         "Admin: a key's routing policy",

@@ -246,6 +246,28 @@ def models_key_policy(ctx: click.Context, key_id: str, cross_provider: str, reas
     _apply(ctx, "set_key_policy", key_id, cross_provider=value, reason=reason)
 
 
+@models.command("circuits")
+@click.option("--reset", "reset_key", default=None, help="close this circuit by hand")
+@click.pass_context
+def models_circuits(ctx: click.Context, reset_key: str | None) -> None:
+    """Every channel's circuit breaker: state, calls and failures in the current window."""
+    from routing.breaker import CircuitBreaker
+    from routing.snapshot import load_catalogue
+
+    runtime = _runtime(ctx)
+    breaker = CircuitBreaker(runtime.redis)
+    if reset_key:
+        click.echo(f"{reset_key}: {'reset' if breaker.reset(reset_key) else 'already closed'}")
+        return
+    with runtime.sessions() as session:
+        catalogue = load_catalogue(session)
+    for model in sorted(catalogue.models.values(), key=lambda m: m.name.lower()):
+        for v in model.versions:
+            key = f"{model.provider}:{model.name}:{v.channel}"
+            state = breaker.state(key)
+            click.echo(f"{key}\t{state.state}\t{state.fails}/{state.calls} failed")
+
+
 @models.command("compare")
 @click.argument("model")
 @click.argument("channels", nargs=-1)

@@ -145,6 +145,10 @@ class CircuitBreaker:
     def is_open(self, key: str) -> bool:
         return key in self.open_keys([key])
 
+    def reset(self, key: str) -> bool:
+        """Close a circuit by hand (an operator's override); True if it had state."""
+        return bool(self.redis.delete(PREFIX + key))
+
 
 def _refuses(raw: list, now: float) -> bool:
     state, open_until, probe_until = (_text(v) for v in raw)

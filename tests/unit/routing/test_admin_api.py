@@ -161,3 +161,30 @@ def test_key_policy_decides_the_dry_run_of_that_key(unit_client, master_auth, us
     assert shown == {"key_id": "user1", "cross_provider": False}
     forbidden = unit_client.put("/v1/admin/routing/keys/user1", json={}, headers=user_auth)
     assert forbidden.status_code == 403
+
+
+def test_circuits_are_listed_and_can_be_reset(unit_client, unit_runtime, master_auth):
+    from routing.breaker import CircuitBreaker
+
+    breaker = CircuitBreaker(unit_runtime.redis, min_calls=2)
+    for _ in range(2):
+        breaker.record_failure("gigachat:GigaChat:rc")
+    data = unit_client.get("/v1/admin/routing/circuits", headers=master_auth).get_json()["data"]
+    by_key = {c["key"]: c for c in data}
+    assert by_key["gigachat:GigaChat:rc"]["state"] == "open"
+    assert (
+        by_key["gigachat:GigaChat:rc"]["refusing"] and by_key["gigachat:GigaChat:rc"]["fails"] == 2
+    )
+    assert by_key["yandexgpt:yandexgpt:latest"] == {
+        "key": "yandexgpt:yandexgpt:latest",
+        "state": "closed",
+        "open_until": None,
+        "calls": 0,
+        "fails": 0,
+        "refusing": False,
+    }
+    reset = unit_client.post(
+        "/v1/admin/routing/circuits/gigachat:GigaChat:rc/reset", headers=master_auth
+    )
+    assert reset.get_json() == {"key": "gigachat:GigaChat:rc", "reset": True}
+    assert breaker.allow("gigachat:GigaChat:rc")

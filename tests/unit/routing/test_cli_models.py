@@ -89,3 +89,15 @@ def test_key_policy_from_the_cli(cli, unit_runtime):
     assert "key_policy key:user1 by cli:" in out
     assert "{'cross_provider': None} → {'cross_provider': False}" in out
     assert unit_runtime.redis.get(VERSION_KEY) == b"1"
+
+
+def test_circuits_list_and_reset(cli, unit_runtime):
+    from routing.breaker import CircuitBreaker
+
+    breaker = CircuitBreaker(unit_runtime.redis, min_calls=1)
+    breaker.record_failure("yandexgpt:yandexgpt:rc")
+    lines = cli("circuits").splitlines()
+    assert "yandexgpt:yandexgpt:rc\topen\t1/1 failed" in lines
+    assert "gigachat:GigaChat:latest\tclosed\t0/0 failed" in lines
+    assert cli("circuits", "--reset", "yandexgpt:yandexgpt:rc") == "yandexgpt:yandexgpt:rc: reset\n"
+    assert breaker.allow("yandexgpt:yandexgpt:rc")
