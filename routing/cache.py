@@ -11,7 +11,9 @@ Per request a process reads the version (one GET). If it matches its in-process 
 Redis snapshot of that version, or loads the database and stores it there. A change is
 therefore seen by the next request of every process; a change made without a bump (Redis
 unreachable from the CLI, a hand edit) within `local_ttl` + the snapshot TTL. If Redis is
-down, resolution reads the database.
+down, resolution reads the database. The bump comes after the commit, so a snapshot stored
+under the new version can never hold the old catalogue (one stored under the old version
+may hold the new one, which is harmless).
 """
 
 from __future__ import annotations
