@@ -71,9 +71,12 @@ def start(tmp: Path, args) -> tuple[list[subprocess.Popen], Settings, str]:
             EMULATOR_YANDEX_KEY,
             "--latency",
             str(args.latency),
+            "--max-concurrency",
+            str(args.emulator_concurrency),
         )
     )
-    procs.append(spawn(env, tmp / "worker.log", "worker", "--loglevel", "WARNING"))
+    if not args.drain:
+        procs += start_workers(env, tmp, args.workers)
     procs.append(spawn(env, tmp / "api.log", "api", "--port", str(api_port)))
     for port in (emu_port, api_port):
         wait_until(lambda p=port: port_open(p), timeout=60, what=f"port {port}")
@@ -81,20 +84,31 @@ def start(tmp: Path, args) -> tuple[list[subprocess.Popen], Settings, str]:
     return procs, settings, f"http://127.0.0.1:{api_port}"
 
 
+def start_workers(env: dict[str, str], tmp: Path, n: int) -> list[subprocess.Popen]:
+    """n worker processes sharing the threads (`worker_concurrency`) between them."""
+    threads = str(max(1, int(env["LLMGW_WORKER_CONCURRENCY"]) // n))
+    return [
+        spawn(env, tmp / f"worker{i}.log", "worker", "-c", threads, "--loglevel", "WARNING")
+        for i in range(n)
+    ]
+
+
 def submit_all(api: str, n: int) -> float:
     session = requests.Session()
     session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
     body = {"model": "yandexgpt-lite:latest", "messages": [{"role": "user", "content": "ping"}]}
 
-    def one(i: int) -> int:
+    def one(i: int) -> tuple[int, str]:
         payload = {**body, "metadata": {"n": str(i)}}
         headers = {"Authorization": f"Bearer {KEY}"}
-        return session.post(f"{api}/v1/jobs", json=payload, headers=headers, timeout=60).status_code
+        response = session.post(f"{api}/v1/jobs", json=payload, headers=headers, timeout=60)
+        return response.status_code, response.text
 
     started = time.perf_counter()
     with ThreadPoolExecutor(32) as pool:
-        codes = list(pool.map(one, range(n)))
-    assert codes.count(202) == n, {c: codes.count(c) for c in set(codes)}
+        answers = list(pool.map(one, range(n)))
+    failed = [text for code, text in answers if code != 202]
+    assert not failed, f"{len(failed)} submissions refused, e.g. {failed[0]}"
     return time.perf_counter() - started
 
 
@@ -107,7 +121,13 @@ def wait_all(settings: Settings, n: int, timeout: float) -> dict[str, int]:
                 session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
             )
         if counts.get("succeeded", 0) + counts.get("failed", 0) >= n:
-            return counts
+            with sessions() as session:
+                errors = session.execute(
+                    select(Job.error_code, func.count())
+                    .where(Job.status == "failed")
+                    .group_by(Job.error_code)
+                ).all()
+            return {**counts, **{f"error:{code}": c for code, c in errors}}
         time.sleep(0.2)
     raise TimeoutError(f"not all jobs ended: {counts}")
 
@@ -117,12 +137,29 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument(
+        "--emulator-concurrency",
+        type=int,
+        default=2000,
+        help="in-flight calls the emulator allows before 429 (the real Yandex default is 10)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--drain",
+        action="store_true",
+        help="submit everything first, then start the worker and time only the drain",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        procs, settings, api = start(Path(tmp), args)
+    tmp = Path(tempfile.mkdtemp(prefix="llmgw-bench-"))
+    print(f"logs in {tmp}", file=sys.stderr)
+    if True:
+        procs, settings, api = start(tmp, args)
         try:
             started = time.perf_counter()
             submit_seconds = submit_all(api, args.jobs)
+            if args.drain:  # the queue is full; now time the worker alone
+                procs += start_workers(settings_env(settings), tmp, args.workers)
+                started = time.perf_counter()
             counts = wait_all(settings, args.jobs, timeout=args.jobs * args.latency + 300)
             wall = time.perf_counter() - started
         finally:
@@ -133,8 +170,13 @@ def main() -> None:
         json.dumps(
             {
                 "jobs": args.jobs,
+                "mode": "drain (worker only, includes its start-up)"
+                if args.drain
+                else "end to end",
                 "emulator_latency_s": args.latency,
+                "emulator_max_concurrency": args.emulator_concurrency,
                 "worker_threads": args.concurrency,
+                "worker_processes": args.workers,
                 "database": settings.database_url.split(":")[0],
                 "statuses": counts,
                 "submit_seconds": round(submit_seconds, 2),

@@ -111,18 +111,25 @@ def flower(address: str, port: int) -> None:
 @click.option("--api-key", multiple=True, help="YandexGPT: an accepted Api-Key (repeatable)")
 @click.option("--credentials", multiple=True, help="GigaChat: an accepted Basic key")
 @click.option("--latency", default=0.0, show_default=True, help="seconds added to each call")
-def emulator(kind, host, port, api_key, credentials, latency) -> None:  # noqa: ANN001
+@click.option(
+    "--max-concurrency",
+    default=10,
+    show_default=True,
+    help="in-flight calls per credential before 429 (Yandex: 10 per folder; GigaChat: 1-10)",
+)
+def emulator(kind, host, port, api_key, credentials, latency, max_concurrency) -> None:  # noqa: ANN001
     """Run a local emulator of a provider's HTTP API."""
     from providers.emulators import gigachat, yandexgpt
     from providers.emulators.server import serve
 
+    limits = {"latency": latency, "max_concurrency": max_concurrency}
     if kind == "yandexgpt":
-        config = yandexgpt.YandexEmulatorConfig(latency=latency)
+        config = yandexgpt.YandexEmulatorConfig(**limits)
         if api_key:
             config.api_keys = set(api_key)
         serve(yandexgpt.create_app(config), host, port or 8081)
     else:
-        config = gigachat.GigaChatEmulatorConfig(latency=latency)
+        config = gigachat.GigaChatEmulatorConfig(**limits)
         if credentials:
             config.credentials = set(credentials)
         serve(gigachat.create_app(config), host, port or 8082)

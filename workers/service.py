@@ -78,7 +78,9 @@ def execute_job(runtime: Runtime, job_id: str) -> Outcome:
 def observe_call(runtime: Runtime, call: Call, latency_ms: float, *, result=None, error=None):
     if error is None:
         runtime.breaker.record_success(call.breaker_key)
-    elif error.retryable:  # only upstream health counts; a content filter is not an outage
+    elif error.retryable and not isinstance(error, RateLimited):
+        # Only upstream health counts: a content filter is no outage, and a 429 is our own
+        # quota, paced by Retry-After rather than by switching the route off.
         runtime.breaker.record_failure(call.breaker_key)
     route = (call.provider, call.model, call.channel)
     outcome = "succeeded" if error is None else "failed"
