@@ -96,6 +96,12 @@ class JobOut(BaseModel):
         default=None, description="the fallback plan fixed at submission: candidates and skipped"
     )
     warnings: list[dict[str, str]] = Field(default_factory=list)
+    fallbacks: list[dict[str, str]] = Field(
+        default_factory=list, description="each switch to another candidate: from, to, reason, at"
+    )
+    result_expired: bool = Field(
+        default=False, description="the prompt and result were erased after the retention period"
+    )
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -49,15 +49,20 @@ def estimate_tokens(body: JobCreate) -> int:
     return prompt + (body.max_tokens or 0)
 
 
-def plan_for(runtime: Runtime, body: JobCreate) -> FallbackPlan:
+def plan_for(runtime: Runtime, principal: Principal, body: JobCreate) -> FallbackPlan:
+    """The plan for this request under this key's routing policy (cross-provider or not)."""
     policy = FallbackPolicy(cross_provider=body.cross_provider, explicit=tuple(body.fallback))
     return resolver_for(runtime).plan(
-        body.model, policy, estimated_tokens=estimate_tokens(body), breaker=runtime.breaker
+        body.model,
+        policy,
+        estimated_tokens=estimate_tokens(body),
+        breaker=runtime.breaker,
+        key_id=principal.id,
     )
 
 
 def new_job(runtime: Runtime, principal: Principal, body: JobCreate) -> Job:
-    plan = plan_for(runtime, body)
+    plan = plan_for(runtime, principal, body)
     route = plan.primary  # NoRouteAvailable when every candidate is skipped
     request = body.model_dump(mode="json")
     request["plan"] = {
@@ -191,6 +196,8 @@ def job_view(job: Job) -> JobOut:
         attempts=[AttemptOut.model_validate(a, from_attributes=True) for a in job.attempts],
         plan=job.request.get("plan"),
         warnings=job.request.get("warnings", []),
+        fallbacks=job.fallbacks or [],
+        result_expired=job.result_expired_at is not None,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

@@ -52,7 +52,13 @@ class Settings(BaseSettings):
 
     # Worker and job lifecycle.
     worker_concurrency: int = Field(default=100, ge=1, le=2000)
+    # Calls per candidate for retryable errors, then the plan's next candidate.
     job_max_attempts: int = Field(default=3, ge=1, le=10)
+    # One budget per job across its whole fallback plan: calls, and wall time from submission.
+    job_attempt_budget: int = Field(default=8, ge=1, le=50)
+    job_deadline_seconds: float = Field(default=900.0, gt=0)
+    # Finished jobs' prompts and results are erased after this many days (the rows stay).
+    job_retention_days: float = Field(default=30.0, gt=0)
     # A `running` job untouched for this long is presumed orphaned (its worker died).
     job_lease_seconds: float = Field(default=300.0, gt=0)
     # A `queued` job untouched for this long is re-dispatched by the sweeper.

@@ -42,6 +42,19 @@ PROVIDER_LATENCY = Histogram(
     ROUTE,
     buckets=LATENCY_BUCKETS,
 )
+FALLBACKS = Counter(
+    "llmgw_fallbacks_total",
+    "Jobs moved from one candidate to another, with the reason.",
+    (
+        "from_provider",
+        "from_model",
+        "from_channel",
+        "to_provider",
+        "to_model",
+        "to_channel",
+        "reason",
+    ),
+)
 TOKENS = Counter(
     "llmgw_tokens_total", "Tokens used, by kind (prompt, completion).", (*ROUTE, "kind")
 )

@@ -98,6 +98,10 @@ class Job(Base):
     completion_tokens: Mapped[int | None]
     total_tokens: Mapped[int | None]
     attempt_count: Mapped[int] = mapped_column(default=0)
+    # Every switch to another candidate: [{"from", "to", "reason", "at"}].
+    fallbacks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Set when the retention sweep erased the prompt and the result.
+    result_expired_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

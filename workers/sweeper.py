@@ -1,5 +1,6 @@
 """The periodic sweeper: no job is ever lost.
 
+Also erases the prompts and results of jobs finished longer ago than the retention period.
 A job `queued` with no progress past `job_requeue_after_seconds` (its message was lost, or
 the API died between commit and publish) is published again; a job `running` past
 `job_lease_seconds` (its worker died mid-call and the message is not coming back soon) is
@@ -45,6 +46,7 @@ def sweep(runtime: Runtime) -> int:
     if not runtime.redis.set(keys.SWEEPER_LOCK, "1", nx=True, ex=60):
         return 0
     try:
+        expire_results(runtime)
         stranded = find_stranded_jobs(runtime)
         for job_id, queue, priority in stranded:
             if requeue(runtime, job_id):
@@ -66,3 +68,21 @@ def requeue(runtime: Runtime, job_id: str) -> bool:
         job.status, job.updated_at = "queued", utcnow()
         session.commit()
         return True
+
+
+def expire_results(runtime: Runtime) -> int:
+    """Erase prompts and results of jobs finished before the retention period; the rows,
+    their usage and their attempt log stay for accounting and version statistics."""
+    cutoff = utcnow() - timedelta(days=runtime.settings.job_retention_days)
+    with runtime.sessions() as session:
+        jobs = session.scalars(
+            select(Job)
+            .where(Job.finished_at < cutoff, Job.result_expired_at.is_(None))
+            .limit(BATCH)
+        ).all()
+        for job in jobs:
+            job.result = None
+            job.request = {**job.request, "messages": []}
+            job.result_expired_at = utcnow()
+        session.commit()
+    return len(jobs)

@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from api.app import create_app
 from storage.models import Attempt, Job, utcnow
 from workers.dispatch import publish_job
-from workers.sweeper import sweep
+from workers.sweeper import expire_results, sweep
 
 pytestmark = pytest.mark.integration
 HELLO = [{"role": "user", "content": "Привет"}]
@@ -103,6 +103,23 @@ def test_fallback_from_rc_to_latest(worker, client, auth, yandex, settings):
     ] * settings.job_max_attempts + [("latest", "succeeded")]
     reasons = [c["reason"] for c in job["plan"]["candidates"]]
     assert reasons[:2] == ["requested", "version_fallback"]
+    [hop] = job["fallbacks"]
+    assert (hop["from"], hop["to"], hop["reason"]) == (
+        "yandexgpt:rc",
+        "yandexgpt:latest",
+        "upstream_5xx",
+    )
+
+
+def test_one_attempt_budget_covers_the_whole_plan(worker, client, auth, yandex, settings):
+    add_fault(yandex, kind="http_500", model="yandexgpt")
+    body = {"model": "yandexgpt:rc", "cross_provider": True}
+    job = finished(client, auth, submit(client, auth, **body).get_json()["id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "upstream_5xx"
+    calls = [a for a in job["attempts"] if a["outcome"] != "skipped"]
+    assert len(calls) == settings.job_attempt_budget  # GigaChat-Pro was never reached
+    assert {a["provider"] for a in calls} == {"yandexgpt"}
+    assert job["plan"]["candidates"][-1]["route"]["provider"] == "gigachat"
 
 
 def test_content_filter_falls_back_without_retrying(worker, client, auth, yandex):
@@ -229,6 +246,19 @@ def test_sweeper_redispatches_a_job_whose_message_was_lost(worker, client, auth,
     assert sweep(runtime) >= 1
     done = finished(client, auth, job.id)
     assert done["status"] == "succeeded"
+
+
+def test_results_expire_after_the_retention_period(worker, client, auth, runtime):
+    job_id = finished(client, auth, submit(client, auth).get_json()["id"])["id"]
+    with runtime.sessions() as session:
+        session.get(Job, job_id).finished_at = utcnow() - timedelta(days=400)
+        session.commit()
+    assert expire_results(runtime) >= 1
+    job = client.get(f"/v1/jobs/{job_id}", headers=auth).get_json()
+    assert job["result_expired"] is True and job["result"] is None
+    assert job["status"] == "succeeded" and len(job["attempts"]) == 1
+    with runtime.sessions() as session:
+        assert session.get(Job, job_id).request["messages"] == []
 
 
 @pytest.fixture()
