@@ -89,7 +89,7 @@ def chat_completions():
     with runtime.sessions() as session:
         job = load_job(session, principal, job.id)
         headers = llmgw_headers(job)
-        if job.status != "succeeded":
+        if job.status not in ("succeeded", "incomplete"):  # incomplete: finish_reason length
             raise_for_job(job, headers)
         return completion_body(job), 200, headers
 

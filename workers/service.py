@@ -17,6 +17,8 @@ from llmgw.runtime import Runtime
 from monitoring.metrics import PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
 from providers.base import CompletionRequest, CompletionResult, Message
 from providers.errors import ProviderError, RateLimited
+from routing.cache import resolver_for
+from routing.errors import RoutingError
 from storage.models import Job, utcnow
 from workers.fallback import move_on, record_failure
 from workers.jobstate import Call, Outcome, attempt_row, notify_done, still_ours
@@ -95,6 +97,8 @@ def claim_job(runtime: Runtime, job_id: str) -> Call | None:
             log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
             return None
         job = session.get(Job, job_id)
+        job.upstream_id = current_upstream(runtime, job)
+        session.commit()
         return Call(
             job.id,
             job.attempt_count,
@@ -104,6 +108,19 @@ def claim_job(runtime: Runtime, job_id: str) -> Call | None:
             job.upstream_id,
             build_request(job),
         )
+
+
+def current_upstream(runtime: Runtime, job: Job) -> str:
+    """What `model:channel` means now: a promote made after submission is honoured (the
+    cached resolver sees a catalogue change on its next read). A channel that no longer
+    resolves keeps the route fixed at submission."""
+    try:
+        route = resolver_for(runtime).resolve(f"{job.model}:{job.channel}")
+    except RoutingError:
+        return job.upstream_id
+    if route.provider != job.provider:
+        return job.upstream_id
+    return route.upstream_id
 
 
 def build_request(job: Job) -> CompletionRequest:
@@ -127,14 +144,16 @@ def record_success(
         if not still_ours(job, call):
             session.commit()
             return Outcome(status=job.status)
-        job.status, job.finished_at = "succeeded", utcnow()
+        # A reply cut by max_tokens is kept, as `incomplete`: the caller asked for the cut.
+        status = "incomplete" if result.finish_reason == "length" else "succeeded"
+        job.status, job.finished_at = status, utcnow()
         job.result = result_payload(call, result)
         job.prompt_tokens = result.usage.prompt_tokens
         job.completion_tokens = result.usage.completion_tokens
         job.total_tokens = result.usage.total_tokens
         session.commit()
-    notify_done(runtime, call, "succeeded")
-    return Outcome(status="succeeded")
+    notify_done(runtime, call, status)
+    return Outcome(status=status)
 
 
 def result_payload(call: Call, result: CompletionResult) -> dict:

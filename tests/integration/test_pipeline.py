@@ -301,3 +301,41 @@ def test_openai_sdk_sees_a_failed_job_as_an_error(worker, live_api, yandex):
     with pytest.raises(openai.BadRequestError) as error:
         client.chat.completions.create(model="yandexgpt", messages=HELLO)
     assert error.value.body["code"] == "context_too_long"
+
+
+def test_reply_cut_by_max_tokens_is_incomplete(worker, client, auth, yandex):
+    add_fault(yandex, kind="truncate", model="yandexgpt-lite")
+    job = finished(client, auth, submit(client, auth, max_tokens=5).get_json()["id"])
+    assert job["status"] == "incomplete", job
+    assert job["result"]["finish_reason"] == "length" and job["result"]["content"]
+
+
+def test_a_promote_is_seen_by_the_worker_for_jobs_already_queued(worker, client, auth, runtime):
+    from routing import ops
+
+    with runtime.sessions() as session:  # queued before the promote, as GigaChat-Max:latest
+        job = Job(
+            id=f"prepromote{time.time_ns()}",
+            owner="master",
+            status="queued",
+            model_requested="GigaChat-Max",
+            provider="gigachat",
+            model="GigaChat-Max",
+            channel="latest",
+            upstream_id="GigaChat-Max",
+            queue="gigachat.latest",
+            request={"model": "GigaChat-Max", "messages": HELLO},
+        )
+        session.add(job)
+        session.commit()
+    ops.apply_op(runtime.sessions, runtime.redis, ops.promote, "GigaChat-Max", actor="it")
+    try:
+        time.sleep(1.0)
+        publish_job(runtime.celery, job.id, "gigachat.latest")
+        done = finished(client, auth, job.id)
+    finally:
+        ops.apply_op(runtime.sessions, runtime.redis, ops.rollback, "GigaChat-Max", actor="it")
+    assert done["status"] == "succeeded"
+    with runtime.sessions() as session:
+        [attempt] = session.scalars(select(Attempt).where(Attempt.job_id == job.id)).all()
+    assert attempt.upstream_id == "GigaChat-Max-preview"
