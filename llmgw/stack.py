@@ -75,7 +75,8 @@ def start_emulators(stack: Stack) -> list[str]:
     """Start an emulator for each provider that has no real credentials; return their names."""
     started = []
     env = stack.env
-    if not (env.get("LLMGW_YANDEXGPT_API_KEY") or env.get("LLMGW_YANDEXGPT_IAM_TOKEN")):
+    yandex_auth = ("API_KEY", "IAM_TOKEN", "OAUTH_TOKEN")
+    if not any(env.get(f"LLMGW_YANDEXGPT_{name}") for name in yandex_auth):
         url = _emulator(stack, "yandexgpt", "--api-key", EMULATOR_YANDEX_KEY)
         for suffix in ("BASE_URL", "OPERATIONS_URL", "IAM_URL"):
             env[f"LLMGW_YANDEXGPT_{suffix}"] = url
