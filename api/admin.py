@@ -113,11 +113,23 @@ def modelrecent_events(name: str):
         }
 
 
+def _days(raw: str | None) -> float:
+    if raw is None:
+        return stats.DEFAULT_DAYS
+    try:
+        days = float(raw)
+    except ValueError:
+        days = -1.0
+    if not 0 < days <= 366:
+        raise ApiError(400, "invalid_days", "days must be a number of days between 0 and 366.")
+    return days
+
+
 @bp.get("/<name>/compare")
 def compare(name: str):
     _admin()
     channels = request.args.getlist("channel") or ["rc", "latest"]
-    days = request.args.get("days", default=stats.DEFAULT_DAYS, type=float)
+    days = _days(request.args.get("days"))
     with current_app.extensions["llmgw"].sessions() as session:
         return stats.compare(session, name, channels, days=days)
 

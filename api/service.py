@@ -7,8 +7,9 @@ import json
 import logging
 import time
 import uuid
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
@@ -160,7 +161,7 @@ def wait_for_job(runtime: Runtime, principal: Principal, job_id: str, timeout: f
 def cancel_job(runtime: Runtime, principal: Principal, job_id: str) -> None:
     with runtime.sessions() as session:
         job = load_job(session, principal, job_id)
-        cancelled = session.execute(
+        cancelled: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Job)
             .where(Job.id == job.id, Job.status.in_(("queued", "running")))
             .values(status="cancelled", finished_at=utcnow(), updated_at=utcnow())

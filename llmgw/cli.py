@@ -124,15 +124,15 @@ def emulator(kind, host, port, api_key, credentials, latency, max_concurrency) -
 
     limits = {"latency": latency, "max_concurrency": max_concurrency}
     if kind == "yandexgpt":
-        config = yandexgpt.YandexEmulatorConfig(**limits)
+        yandex = yandexgpt.YandexEmulatorConfig(**limits)
         if api_key:
-            config.api_keys = set(api_key)
-        serve(yandexgpt.create_app(config), host, port or 8081)
+            yandex.api_keys = set(api_key)
+        serve(yandexgpt.create_app(yandex), host, port or 8081)
     else:
-        config = gigachat.GigaChatEmulatorConfig(**limits)
+        giga = gigachat.GigaChatEmulatorConfig(**limits)
         if credentials:
-            config.credentials = set(credentials)
-        serve(gigachat.create_app(config), host, port or 8082)
+            giga.credentials = set(credentials)
+        serve(gigachat.create_app(giga), host, port or 8082)
 
 
 @main.group()

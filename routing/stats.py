@@ -84,7 +84,7 @@ def _served_versions(session: Session, here) -> dict[str, int]:  # noqa: ANN001 
         .order_by(func.count().desc())
         .limit(5)
     ).all()
-    return {version: n for version, n in rows}
+    return {str(version): n for version, n in rows}
 
 
 def _feedback(session: Session, model: str, channel: str, since: datetime) -> dict[str, Any]:

@@ -30,7 +30,7 @@ FALLBACK_TRIGGERS = frozenset({"content_filtered", "context_too_long"})
 def record_failure(runtime: Runtime, call: Call, exc: ProviderError) -> Outcome:
     """The attempt row is already written; decide what comes next."""
     with runtime.sessions() as session:
-        job = session.get(Job, call.job_id, with_for_update=True)
+        job = session.get_one(Job, call.job_id, with_for_update=True)
         if not still_ours(job, call):
             return Outcome(status=job.status)
         on_candidate, calls = call_counts(session, call)
@@ -86,7 +86,7 @@ def move_on(
     candidate left the job fails with the last error, in the same transaction."""
     reason = skipped_reason or (exc.reason if exc else "unknown")
     with runtime.sessions() as session:
-        job = session.get(Job, call.job_id, with_for_update=True)
+        job = session.get_one(Job, call.job_id, with_for_update=True)
         if not still_ours(job, call):
             return Outcome(status=job.status)
         if skipped_reason:
@@ -167,7 +167,7 @@ def skip_reason(runtime: Runtime, route: dict, min_window: int | None) -> str | 
 
 def fail_job(runtime: Runtime, call: Call, exc: ProviderError) -> Outcome:
     with runtime.sessions() as session:
-        job = session.get(Job, call.job_id, with_for_update=True)
+        job = session.get_one(Job, call.job_id, with_for_update=True)
         if not still_ours(job, call):
             return Outcome(status=job.status)
         mark_failed(job, exc)
