@@ -46,6 +46,27 @@ def finished(client, auth, job_id: str, timeout: float = 30) -> dict:
     return job
 
 
+def queued_job_row(runtime, model: str, **columns) -> Job:
+    """A job row for GigaChat `model`:latest, as the API would have written it, unpublished."""
+    job = Job(
+        id=f"direct{time.time_ns()}",
+        owner="master",
+        status="queued",
+        model_requested=model,
+        provider="gigachat",
+        model=model,
+        channel="latest",
+        upstream_id=model,
+        queue="gigachat.latest",
+        request={"model": model, "messages": HELLO},
+        **columns,
+    )
+    with runtime.sessions() as session:
+        session.add(job)
+        session.commit()
+    return job
+
+
 def attempts_of(runtime, job_id: str) -> int:
     with runtime.sessions() as session:
         return session.scalar(select(func.count()).where(Attempt.job_id == job_id))
@@ -227,22 +248,7 @@ def test_redelivered_message_for_a_finished_job_does_nothing(worker, client, aut
 
 
 def test_sweeper_redispatches_a_job_whose_message_was_lost(worker, client, auth, runtime):
-    with runtime.sessions() as session:
-        job = Job(
-            id=f"stranded{time.time_ns()}",
-            owner="master",
-            status="queued",
-            model_requested="GigaChat",
-            provider="gigachat",
-            model="GigaChat",
-            channel="latest",
-            upstream_id="GigaChat",
-            queue="gigachat.latest",
-            request={"model": "GigaChat", "messages": HELLO},
-            updated_at=utcnow() - timedelta(hours=1),
-        )
-        session.add(job)
-        session.commit()
+    job = queued_job_row(runtime, "GigaChat", updated_at=utcnow() - timedelta(hours=1))
     assert sweep(runtime) >= 1
     done = finished(client, auth, job.id)
     assert done["status"] == "succeeded"
@@ -313,21 +319,7 @@ def test_reply_cut_by_max_tokens_is_incomplete(worker, client, auth, yandex):
 def test_a_promote_is_seen_by_the_worker_for_jobs_already_queued(worker, client, auth, runtime):
     from routing import ops
 
-    with runtime.sessions() as session:  # queued before the promote, as GigaChat-Max:latest
-        job = Job(
-            id=f"prepromote{time.time_ns()}",
-            owner="master",
-            status="queued",
-            model_requested="GigaChat-Max",
-            provider="gigachat",
-            model="GigaChat-Max",
-            channel="latest",
-            upstream_id="GigaChat-Max",
-            queue="gigachat.latest",
-            request={"model": "GigaChat-Max", "messages": HELLO},
-        )
-        session.add(job)
-        session.commit()
+    job = queued_job_row(runtime, "GigaChat-Max")  # queued before the promote
     ops.apply_op(runtime.sessions, runtime.redis, ops.promote, "GigaChat-Max", actor="it")
     try:
         time.sleep(1.0)
