@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from llmgw.processes import free_port, port_open, start_redis, stop_process, wait_until
+from llmgw.settings import load_settings
 
 EMULATOR_YANDEX_KEY = "emu-yandex-key"
 EMULATOR_FOLDER = "b1gemulatorfolder"
@@ -75,15 +76,20 @@ def start_emulators(stack: Stack) -> list[str]:
     """Start an emulator for each provider that has no real credentials; return their names."""
     started = []
     env = stack.env
-    yandex_auth = ("API_KEY", "IAM_TOKEN", "OAUTH_TOKEN")
-    if not any(env.get(f"LLMGW_YANDEXGPT_{name}") for name in yandex_auth):
+    settings = load_settings()  # the environment and .env, as every child will read them
+    yandex_auth = (
+        settings.yandexgpt_api_key,
+        settings.yandexgpt_iam_token,
+        settings.yandexgpt_oauth_token,
+    )
+    if not any(yandex_auth):
         url = _emulator(stack, "yandexgpt", "--api-key", EMULATOR_YANDEX_KEY)
         for suffix in ("BASE_URL", "OPERATIONS_URL", "IAM_URL"):
             env[f"LLMGW_YANDEXGPT_{suffix}"] = url
         env["LLMGW_YANDEXGPT_API_KEY"] = EMULATOR_YANDEX_KEY
         env["LLMGW_YANDEXGPT_FOLDER_ID"] = EMULATOR_FOLDER
         started.append("yandexgpt")
-    if not env.get("LLMGW_GIGACHAT_CREDENTIALS"):
+    if settings.gigachat_credentials is None:
         url = _emulator(stack, "gigachat", "--credentials", EMULATOR_GIGACHAT_KEY)
         env["LLMGW_GIGACHAT_BASE_URL"] = f"{url}/api/v1"
         env["LLMGW_GIGACHAT_AUTH_URL"] = f"{url}/api/v2/oauth"
