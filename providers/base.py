@@ -7,6 +7,7 @@ hierarchy in `providers.errors`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +38,9 @@ class CompletionRequest:
     request_id: str | None = None
     # GigaChat only (1.0 is neutral, > 1 discourages repeats); other providers ignore it.
     repetition_penalty: float | None = None
+    # The caller wants the answer as it is generated: the worker calls `stream`, not
+    # `complete` (which ignores the flag).
+    stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,33 @@ class CompletionResult:
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
 
+@dataclass(frozen=True)
+class StreamChunk:
+    """One piece of a streamed answer: `delta` is the text added since the previous chunk.
+
+    The last chunk of a stream, and only it, has `finish_reason` (normalized as above),
+    `usage` and `model_version`; a stream that ends without it was cut.
+    """
+
+    delta: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model_version: str = ""
+
+    @property
+    def is_final(self) -> bool:
+        return self.finish_reason is not None
+
+
 class Provider(Protocol):
     name: str
 
     def complete(self, request: CompletionRequest) -> CompletionResult: ...
+
+    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
+        """The answer as it is generated, ending with one final chunk. A connection that
+        ends without it, or an error event mid-stream, raises `StreamInterrupted`."""
+        ...
 
     def count_tokens(self, upstream_model: str, messages: tuple[Message, ...]) -> int: ...
 

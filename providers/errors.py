@@ -48,6 +48,13 @@ class MalformedResponse(RetryableError):
     reason = "malformed_response"
 
 
+class StreamInterrupted(RetryableError):
+    """A streamed answer ended without its final chunk: the connection broke or timed out,
+    or the provider sent an error event mid-stream."""
+
+    reason = "stream_interrupted"
+
+
 class PermanentError(ProviderError):
     retryable = False
 

@@ -14,28 +14,34 @@ Decisions:
   a second 401 is an `AuthError`.
 - A temperature of 0 (not allowed upstream) is sent as 0.001, the deterministic mode.
 - `stop` has no counterpart and is ignored.
+- `stream` sends `stream: true` with `Accept: text/event-stream` and reads the SSE `data:`
+  deltas. The event with `finish_reason` (and usage) is held until `data: [DONE]`: a body
+  that ends before `[DONE]`, or an error event (`{"status", "message"}`) mid-stream, is
+  `StreamInterrupted`. A 200 that is not `text/event-stream` is `MalformedResponse`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import requests
 
 from llmgw.settings import Settings
 from providers import http
-from providers.base import CompletionRequest, CompletionResult, Message, Usage
+from providers.base import CompletionRequest, CompletionResult, Message, StreamChunk, Usage
 from providers.errors import (
     AuthError,
     ContentFiltered,
     ContextTooLong,
     MalformedResponse,
     ProviderError,
+    StreamInterrupted,
     UpstreamServerError,
 )
 
@@ -86,6 +92,17 @@ class GigaChatProvider:
         )
         return parse_completion(payload, request.upstream_model)
 
+    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
+        body = self.completion_body(request) | {"stream": True}
+        response = self._exchange(
+            "POST", "/chat/completions", body, request.request_id, accept="text/event-stream"
+        )
+        content_type = response.headers.get("Content-Type", "")
+        if not content_type.startswith("text/event-stream"):
+            response.close()
+            raise MalformedResponse(f"A stream answered with Content-Type {content_type!r}.")
+        yield from parse_stream(http.stream_lines(response))
+
     def count_tokens(self, upstream_model: str, messages: tuple[Message, ...]) -> int:
         body = {"model": upstream_model, "input": [m.content for m in messages]}
         payload = self._call("POST", "/tokens/count", body)
@@ -122,22 +139,39 @@ class GigaChatProvider:
     # -- transport and auth ----------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Any = None, request_id: str | None = None) -> Any:
-        headers = {"Accept": "application/json"}
+        return http.json_body(self._exchange(method, path, body, request_id))
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        request_id: str | None = None,
+        *,
+        accept: str = "application/json",
+    ) -> requests.Response:
+        """One authenticated exchange (one token refresh after a 401); HTTP errors raise.
+        An event stream is requested with `stream=True`, so its body is read as it comes."""
+        headers = {"Accept": accept}
         if request_id:
             headers["X-Request-ID"] = request_id
         token = self._tokens.get()
         response = self._send(method, path, body, headers, token)
         if response.status_code == 401:
+            response.close()
             token = self._tokens.refresh(stale=token)
             response = self._send(method, path, body, headers, token)
         if response.status_code >= 400:
             raise error_from_response(response, secret=token)
-        return http.json_body(response)
+        return response
 
     def _send(
         self, method: str, path: str, body: Any, headers: dict[str, str], token: str
     ) -> requests.Response:
-        kwargs = {"json": body} if body is not None else {}
+        kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+        if headers["Accept"] == "text/event-stream":
+            kwargs["stream"] = True
+            headers = headers | {"Cache-Control": "no-store"}
         return http.send(
             self._session,
             method,
@@ -197,6 +231,54 @@ def parse_completion(payload: Any, upstream_model: str) -> CompletionResult:
         upstream_model=upstream_model,
         raw=payload,
     )
+
+
+def parse_stream(lines: Iterable[str]) -> Iterator[StreamChunk]:
+    """SSE `data:` events → deltas; the event with `finish_reason` is the final chunk, given
+    out only once `data: [DONE]` confirms the stream ended as it should."""
+    final: StreamChunk | None = None
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, `event:`/`id:` fields
+        data = line.removeprefix("data:").strip()
+        if data == "[DONE]":
+            if final is None:
+                raise StreamInterrupted("The stream said [DONE] before a final chunk.")
+            yield final
+            return
+        chunk = parse_event(data)
+        if chunk.is_final:
+            final = chunk
+        elif chunk.delta:
+            yield chunk
+    raise StreamInterrupted("The stream ended without [DONE].")
+
+
+def parse_event(data: str) -> StreamChunk:
+    """One event's JSON → a chunk; an event without `choices` is an error sent mid-stream."""
+    try:
+        event = json.loads(data)
+    except ValueError as exc:
+        raise MalformedResponse(f"A stream event is not JSON: {data[:120]!r}") from exc
+    if isinstance(event, dict) and "choices" not in event and "message" in event:
+        raise StreamInterrupted(f"The stream ended with an error: {event.get('message')}")
+    try:
+        choice = event["choices"][0]
+        delta = choice.get("delta") or {}
+        text = str(delta.get("content") or "")
+        reason = choice.get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise MalformedResponse(f"Unexpected stream event shape ({exc!r}).") from exc
+    if reason is None:
+        return StreamChunk(text)
+    result = parse_completion(_as_completion(event, text, reason), "")
+    return StreamChunk(text, result.finish_reason, result.usage, result.model_version)
+
+
+def _as_completion(event: dict[str, Any], text: str, reason: str) -> dict[str, Any]:
+    """The final event in the shape of a whole answer, so both are judged the same way."""
+    choice = {"message": {"content": text}, "finish_reason": reason}
+    return {"choices": [choice], "usage": event.get("usage"), "model": event.get("model", "")}
 
 
 def parse_usage(usage: dict[str, Any]) -> Usage:

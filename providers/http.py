@@ -33,6 +33,7 @@ from providers.errors import (
     ProviderError,
     ProviderTimeout,
     RateLimited,
+    StreamInterrupted,
     UpstreamServerError,
 )
 
@@ -73,6 +74,20 @@ _CONFIGURATION_ERRORS = (
     requests.exceptions.InvalidSchema,
     requests.exceptions.InvalidURL,
 )
+
+
+def stream_lines(response: requests.Response) -> Iterator[str]:
+    """The lines of a streamed body (`send(..., stream=True)`) as they arrive, UTF-8 decoded.
+
+    The read timeout applies to each read, so a stalled stream ends too. A connection that
+    breaks or times out mid-body raises `StreamInterrupted`; the response is always closed.
+    """
+    try:
+        with response:
+            for line in response.iter_lines():
+                yield line.decode("utf-8", errors="replace")
+    except requests.RequestException as exc:  # ChunkedEncodingError, ReadTimeout → ConnectionError
+        raise StreamInterrupted(f"The stream broke off: {type(exc).__name__}.") from exc
 
 
 def json_body(response: requests.Response) -> Any:

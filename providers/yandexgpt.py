@@ -12,6 +12,11 @@ Decisions:
 - Errors are classified by HTTP code, refined by message hints the docs list: a 400
   "Number of input tokens must be no more than" is `ContextTooLong`, a 400 "invalid
   model_uri"/"model … not found" is `ModelNotFound` (Yandex answers 400 for unknown models).
+- `stream` posts the same completion with `completionOptions.stream: true` and turns the
+  NDJSON lines, each holding the whole text so far, into deltas. A line that is not an
+  extension of the text already sent is `MalformedResponse` (a delta cannot be taken
+  back); a body that ends without FINAL/TRUNCATED_FINAL, or a mid-stream `{"error": …}`
+  line, is `StreamInterrupted`; CONTENT_FILTER raises `ContentFiltered` as in `complete`.
 - `list_models` asks `GET /v1/models` and lets failures raise: the routing catalogue is
   the source of truth, a static fallback list here would only hide an outage.
 - No retries here (the worker owns them), except one re-authentication after a 401 when
@@ -23,10 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json as json_lib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +40,7 @@ import requests
 
 from llmgw.settings import Settings
 from providers import http
-from providers.base import CompletionRequest, CompletionResult, Message, Usage
+from providers.base import CompletionRequest, CompletionResult, Message, StreamChunk, Usage
 from providers.errors import (
     AuthError,
     BadRequest,
@@ -45,6 +51,7 @@ from providers.errors import (
     ProviderError,
     ProviderTimeout,
     RetryableError,
+    StreamInterrupted,
     UpstreamServerError,
 )
 
@@ -87,6 +94,15 @@ class YandexGPTProvider:
         url = f"{self._base}/foundationModels/v1/completion"
         payload = self._call("POST", url, json=body, request_id=request.request_id)
         return parse_completion(_field(payload, "result"), request.upstream_model)
+
+    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
+        body = self.completion_body(request)
+        body["completionOptions"]["stream"] = True
+        url = f"{self._base}/foundationModels/v1/completion"
+        response = self._exchange(
+            "POST", url, json=body, request_id=request.request_id, stream=True
+        )
+        yield from parse_stream(http.stream_lines(response))
 
     def count_tokens(self, upstream_model: str, messages: tuple[Message, ...]) -> int:
         body = self.completion_body(CompletionRequest(upstream_model, messages))
@@ -190,17 +206,34 @@ class YandexGPTProvider:
         headers: dict[str, str] | None = None,
         request_id: str | None = None,
     ) -> Any:
+        response = self._exchange(method, url, json=json, headers=headers, request_id=request_id)
+        return http.json_body(response)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        request_id: str | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """One authenticated exchange (one re-authentication after a 401); HTTP errors raise."""
         extra = dict(headers or {})
         if request_id:
             extra["x-client-request-id"] = request_id
         if not self.settings.yandexgpt_data_logging:
             extra["x-data-logging-enabled"] = "false"
-        credential, response = self._send(method, url, json, extra, stale=None)
+        credential, response = self._send(method, url, json, extra, stale=None, stream=stream)
         if response.status_code == 401 and self._iam is not None:
-            credential, response = self._send(method, url, json, extra, stale=credential)
+            response.close()
+            credential, response = self._send(
+                method, url, json, extra, stale=credential, stream=stream
+            )
         if response.status_code >= 400:
             raise error_from_response(response, secret=credential.split(" ", 1)[-1])
-        return http.json_body(response)
+        return response
 
     def _send(
         self,
@@ -210,10 +243,13 @@ class YandexGPTProvider:
         headers: dict[str, str],
         *,
         stale: str | None,
+        stream: bool = False,
     ) -> tuple[str, requests.Response]:
         credential = self._credential(stale)
         auth = {"Authorization": credential}
-        kwargs = {"json": body} if body is not None else {}
+        kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+        if stream:
+            kwargs["stream"] = True
         response = http.send(
             self._session, method, url, timeout=self._timeout, headers=auth | headers, **kwargs
         )
@@ -286,6 +322,62 @@ def parse_completion(result: Any, upstream_model: str) -> CompletionResult:
         upstream_model=upstream_model,
         raw=result,
     )
+
+
+def parse_stream(lines: Iterable[str]) -> Iterator[StreamChunk]:
+    """NDJSON lines, each `{"result": …}` with the whole text so far → deltas; the line with
+    a final status ends the stream (anything after it is not read)."""
+    sent = ""
+    for line in lines:
+        if not line.strip():
+            continue
+        result = stream_result(line)
+        chunk = parse_completion(result, "") if is_final(result) else None
+        text = chunk.content if chunk else _partial_text(result)
+        if not text.startswith(sent):
+            raise MalformedResponse("A stream chunk does not extend the text already received.")
+        delta, sent = text[len(sent) :], text
+        if chunk is not None:
+            yield StreamChunk(delta, chunk.finish_reason, chunk.usage, chunk.model_version)
+            return
+        if delta:
+            yield StreamChunk(delta)
+    raise StreamInterrupted("The stream ended without a final status.")
+
+
+def stream_result(line: str) -> Any:
+    """One stream line's `result`; an error line means the stream broke off upstream."""
+    try:
+        payload = json_lib.loads(line)
+    except ValueError as exc:
+        raise MalformedResponse(f"A stream line is not JSON: {line[:120]!r}") from exc
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        message = payload["error"].get("message", "")
+        raise StreamInterrupted(f"The stream ended with an error: {message}")
+    return _field(payload, "result")
+
+
+def is_final(result: Any) -> bool:
+    status = _alternative(result).get("status", "")
+    return str(status).removeprefix("ALTERNATIVE_STATUS_") not in ("PARTIAL", "UNSPECIFIED", "")
+
+
+def _partial_text(result: Any) -> str:
+    message = _alternative(result).get("message")
+    text = message.get("text", "") if isinstance(message, dict) else None
+    if not isinstance(text, str):
+        raise MalformedResponse("A stream chunk has no text.")
+    return text
+
+
+def _alternative(result: Any) -> dict[str, Any]:
+    try:
+        alternative = result["alternatives"][0]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise MalformedResponse(f"Unexpected stream chunk shape ({exc!r}).") from exc
+    if not isinstance(alternative, dict):
+        raise MalformedResponse("Unexpected stream chunk shape (alternative).")
+    return alternative
 
 
 def parse_usage(usage: dict[str, Any]) -> Usage:
