@@ -33,7 +33,12 @@ def up(host: str, api_port: int, flower_port: int, var_dir: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
-@click.option("--threads", default=16, show_default=True, help="threads per worker")
+@click.option(
+    "--threads",
+    default=64,
+    show_default=True,
+    help="threads per worker; long-polls and sync completions each hold one while they wait",
+)
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API with gunicorn."""
     load_settings()  # fail fast on a malformed environment, before gunicorn forks
