@@ -14,6 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
 ROUTE = ("provider", "model", "channel")
@@ -60,10 +61,14 @@ TOKENS = Counter(
 )
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text format of this process, or of all gunicorn workers in multiprocess mode."""
+def exposition(*extra: Collector) -> tuple[bytes, str]:
+    """The text format of this process, or of all gunicorn workers in multiprocess mode, plus
+    `extra` collectors that compute at scrape time (`monitoring.collectors`)."""
+    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
         MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    else:
+        registry.register(REGISTRY)  # type: ignore[arg-type]  # a registry is a collector
+    for collector in extra:
+        registry.register(collector)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
