@@ -1,22 +1,32 @@
-"""`POST /v1/chat/completions`: OpenAI-compatible and synchronous.
+"""`POST /v1/chat/completions`: OpenAI-compatible, synchronous or streamed.
 
 The request becomes a job like any other; the view waits for it (Redis wake-up) and answers
-in the OpenAI shape, with `x-llmgw-*` headers saying which version served it.
+in the OpenAI shape, with `x-llmgw-*` headers saying which version served it. With
+`stream: true` the job carries the flag, the worker publishes the answer's deltas to the
+job's Redis stream, and the view relays them as `chat.completion.chunk` server-sent events
+(`stream_response` below).
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Literal
 
-from flask import Blueprint, current_app
+import redis
+from flask import Blueprint, Response, current_app
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.auth import authenticate
+from api.auth import Principal, authenticate
 from api.errors import ApiError
 from api.jobs import idempotency_key, json_body
 from api.schemas import JobCreate, MessageIn
-from api.service import job_view, load_job, submit_job, wait_for_job
+from api.service import TERMINAL, job_view, load_job, submit_job, wait_for_job
+from llmgw.runtime import Runtime
+from storage import keys
 from storage.models import Job
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
@@ -53,6 +63,19 @@ class ChatMessage(BaseModel):
         return MessageIn(role=role, content=text)
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
+class StreamedJobCreate(JobCreate):
+    """A chat job whose answer is streamed: `stream` is kept in the job's request JSON, where
+    the worker reads it (`/v1/jobs` itself does not accept it)."""
+
+    stream: Literal[True] = True
+
+
 class ChatCompletionRequest(BaseModel):
     """The OpenAI request; parameters llmgw does not use are accepted and ignored."""
 
@@ -65,11 +88,15 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, gt=0, le=128_000)
     top_p: float | None = Field(default=None, gt=0, le=1)
     n: int = Field(default=1, ge=1, le=1)
-    stream: Literal[False] = False
+    stream: bool = Field(
+        default=False, description="answer as server-sent `chat.completion.chunk` events"
+    )
+    stream_options: StreamOptions | None = None
     metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
 
     def as_job(self) -> JobCreate:
-        return JobCreate(
+        job_type = StreamedJobCreate if self.stream else JobCreate
+        return job_type(
             model=self.model,
             messages=[m.as_message() for m in self.messages],
             temperature=self.temperature,
@@ -83,8 +110,11 @@ class ChatCompletionRequest(BaseModel):
 def chat_completions():
     principal = authenticate()
     runtime = current_app.extensions["llmgw"]
-    body = ChatCompletionRequest.model_validate(json_body()).as_job()
-    job, _ = submit_job(runtime, principal, body, idempotency_key=idempotency_key())
+    chat = ChatCompletionRequest.model_validate(json_body())
+    job, _ = submit_job(runtime, principal, chat.as_job(), idempotency_key=idempotency_key())
+    if chat.stream:
+        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+        return stream_response(runtime, principal, job, include_usage=include_usage)
     job = wait_for_job(runtime, principal, job.id, runtime.settings.sync_timeout_seconds)
     with runtime.sessions() as session:
         job = load_job(session, principal, job.id)
@@ -127,7 +157,7 @@ def completion_body(job: Job) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{job.id}",
         "object": "chat.completion",
-        "created": int(job.created_at.replace(tzinfo=UTC).timestamp()),
+        "created": created_at(job),
         "model": job.model_requested,
         "choices": [
             {
@@ -140,3 +170,159 @@ def completion_body(job: Job) -> dict[str, Any]:
         "usage": result.usage.model_dump(),
         "system_fingerprint": f"{job.provider}:{result.model_version}",
     }
+
+
+# -- stream: true -----------------------------------------------------------------------------
+
+# XREAD blocks in slices this long (below the Redis client's socket timeout); between slices a
+# quiet stream is checked against the job's row, so that a job that ended without a stream
+# event (every candidate skipped, cancelled while queued, a replay whose stream expired) ends
+# the response too.
+STREAM_BLOCK_SECONDS = 2.0
+Event = tuple[str, dict[str, Any]]
+
+
+def stream_response(
+    runtime: Runtime, principal: Principal, job: Job, *, include_usage: bool
+) -> Response:
+    """Server-sent `chat.completion.chunk` events relayed from the job's Redis stream."""
+    headers = {
+        "x-llmgw-job-id": job.id,
+        "x-llmgw-provider": job.provider,
+        "x-llmgw-model": f"{job.model}:{job.channel}",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
+    chunks = ChunkMaker(job.id, job.model_requested, created_at(job), include_usage)
+    events = job_events(runtime, principal, job.id, runtime.settings.sync_timeout_seconds)
+    return Response(sse_body(chunks, events), mimetype="text/event-stream", headers=headers)
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n"
+
+
+def sse_body(chunks: ChunkMaker, events: Iterator[Event]) -> Iterator[str]:
+    """Role chunk, content chunks, then the finish (and `[DONE]`) or an error without it."""
+    yield sse(chunks.chunk({"role": "assistant", "content": ""}))
+    for event, data in events:
+        if event == "delta":
+            yield sse(chunks.chunk({"content": data["content"]}))
+        elif event == "done":
+            yield from chunks.finish(data)
+            return
+        else:
+            yield sse({"error": data})
+            return
+
+
+@dataclass(frozen=True)
+class ChunkMaker:
+    job_id: str
+    model: str
+    created: int
+    include_usage: bool
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": f"chatcmpl-{self.job_id}",
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+            ],
+        }
+        if self.include_usage:
+            body["usage"] = None
+        return body
+
+    def finish(self, done: dict[str, Any]) -> Iterator[str]:
+        last = self.chunk({}, done["finish_reason"])
+        last["system_fingerprint"] = f"{done['provider']}:{done['model_version']}"
+        yield sse(last)
+        if self.include_usage:
+            yield sse(self.chunk({}) | {"choices": [], "usage": done["usage"]})
+        yield sse("[DONE]")
+
+
+def job_events(runtime: Runtime, principal: Principal, job_id: str, idle: float) -> Iterator[Event]:
+    """The job's stream events in order, ending with `done` or `error` (with `job_id`).
+
+    `idle` bounds the wait for each event (the first included), not the whole answer. A quiet
+    stream whose job's row has ended gets one more read, then its end is taken from the row.
+    """
+    reader = StreamReader(runtime.redis, keys.job_stream(job_id))
+    quiet_since, sent, row = time.monotonic(), "", None
+    while time.monotonic() - quiet_since < idle:
+        try:
+            batch = reader.read(STREAM_BLOCK_SECONDS)
+        except redis.RedisError:
+            yield "error", stream_error(job_id, "stream_unavailable", "The stream was lost.")
+            return
+        for event, data in batch:
+            if event != "delta":
+                yield event, data | ({"job_id": job_id} if event == "error" else {})
+                return
+            sent += data["content"]
+            yield event, data
+        if batch:
+            quiet_since = time.monotonic()
+        elif row is not None:
+            yield from events_from_row(job_id, row, sent)
+            return
+        else:
+            row = ended_row(runtime, principal, job_id)
+    message = f"No part of the answer came for {idle:g} s; poll the job for its result."
+    yield "error", stream_error(job_id, "job_timeout", message)
+
+
+class StreamReader:
+    def __init__(self, client: redis.Redis, key: str) -> None:
+        self._redis, self._key, self._last = client, key, "0-0"
+
+    def read(self, block_seconds: float) -> list[Event]:
+        reply: Any = self._redis.xread({self._key: self._last}, block=int(block_seconds * 1000))
+        events: list[Event] = []
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                self._last = entry_id
+                events.append((fields[b"event"].decode(), json.loads(fields[b"data"])))
+        return events
+
+
+def ended_row(runtime: Runtime, principal: Principal, job_id: str) -> dict[str, Any] | None:
+    """The job's end as its row tells it, or None while it runs."""
+    with runtime.sessions() as session:
+        job = load_job(session, principal, job_id)
+        if job.status not in TERMINAL:
+            return None
+        return {
+            "status": job.status,
+            "result": job.result,
+            "code": job.error_code or job.status,
+            "message": job.error_message or f"The job ended as {job.status}.",
+        }
+
+
+def events_from_row(job_id: str, row: dict[str, Any], sent: str) -> Iterator[Event]:
+    """The rest of the answer from a finished job's row, when its stream has no end."""
+    result = row["result"]
+    if row["status"] not in ("succeeded", "incomplete"):
+        yield "error", stream_error(job_id, row["code"], row["message"])
+    elif result is None or not result["content"].startswith(sent):
+        message = "The job's stream is no longer available; read the job for its result."
+        yield "error", stream_error(job_id, "stream_unavailable", message)
+    else:
+        if result["content"] != sent:
+            yield "delta", {"content": result["content"][len(sent) :]}
+        yield "done", {k: v for k, v in result.items() if k != "content"}
+
+
+def stream_error(job_id: str, code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message, "job_id": job_id}
+
+
+def created_at(job: Job) -> int:
+    return int(job.created_at.replace(tzinfo=UTC).timestamp())

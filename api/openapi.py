@@ -85,7 +85,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post",
         "/v1/chat/completions",
-        "OpenAI-compatible synchronous completion",
+        "OpenAI-compatible completion: one JSON answer, or with `stream: true` server-sent "
+        "`chat.completion.chunk` events ending in `data: [DONE]`, or in an error event if cut",
         ChatCompletionRequest,
         None,
         200,

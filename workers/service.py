@@ -20,6 +20,7 @@ from providers.errors import ProviderError, RateLimited
 from routing.cache import resolver_for
 from routing.errors import RoutingError
 from storage.models import Job, utcnow
+from workers import streaming
 from workers.fallback import move_on, record_failure
 from workers.jobstate import Call, Outcome, attempt_row, notify_done, still_ours
 
@@ -32,6 +33,8 @@ def execute_job(runtime: Runtime, job_id: str) -> Outcome:
         return Outcome(status="skipped")
     if not runtime.breaker.allow(call.breaker_key):
         return move_on(runtime, call, None, skipped_reason="circuit_open")
+    if call.request.stream:
+        return streaming.stream_job(runtime, call)
     started, t0 = utcnow(), time.perf_counter()
     try:
         result = runtime.provider(call.provider).complete(call.request)
@@ -132,6 +135,7 @@ def build_request(job: Job) -> CompletionRequest:
         max_tokens=body.get("max_tokens"),
         top_p=body.get("top_p"),
         request_id=job.id,
+        stream=bool(body.get("stream")),
     )
 
 
