@@ -203,3 +203,26 @@ def test_no_event_within_the_sync_timeout_ends_as_job_timeout(
     assert json.loads(events[-1])["error"]["code"] == "job_timeout"
     # The client gave up, the job did not: it is retried and ends with its answer.
     assert job_of(client, auth, response.headers["x-llmgw-job-id"])["status"] == "succeeded"
+
+
+def test_a_job_cancelled_before_it_ends_ends_the_stream_as_cancelled(
+    worker, live_api, client, auth, emulators
+):
+    url = emulators["gigachat"]
+    requests.post(f"{url}/_emulator/latency", json={"latency": 2}, timeout=5)
+    try:
+        response = requests.post(
+            f"{live_api}/v1/chat/completions",
+            json={"model": "GigaChat-Max", "messages": PROMPT, "stream": True},
+            headers={"Authorization": f"Bearer {MASTER_KEY}"},
+            stream=True,
+            timeout=60,
+        )
+        job_id = response.headers["x-llmgw-job-id"]
+        assert client.delete(f"/v1/jobs/{job_id}", headers=auth).status_code == 200
+        events = [line.decode() for line in response.iter_lines() if line]
+    finally:
+        requests.post(f"{url}/_emulator/latency", json={"latency": 0}, timeout=5)
+    assert events[-1] != "data: [DONE]"
+    error = json.loads(events[-1].removeprefix("data: "))["error"]
+    assert (error["code"], error["job_id"]) == ("cancelled", job_id)
