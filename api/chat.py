@@ -10,6 +10,7 @@ job's Redis stream, and the view relays them as `chat.completion.chunk` server-s
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from api.service import TERMINAL, job_view, load_job, submit_job, wait_for_job
 from llmgw.runtime import Runtime
 from storage import keys
 from storage.models import Job
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 
@@ -206,15 +209,20 @@ def sse(data: dict[str, Any] | str) -> str:
 def sse_body(chunks: ChunkMaker, events: Iterator[Event]) -> Iterator[str]:
     """Role chunk, content chunks, then the finish (and `[DONE]`) or an error without it."""
     yield sse(chunks.chunk({"role": "assistant", "content": ""}))
-    for event, data in events:
-        if event == "delta":
-            yield sse(chunks.chunk({"content": data["content"]}))
-        elif event == "done":
-            yield from chunks.finish(data)
-            return
-        else:
-            yield sse({"error": data})
-            return
+    try:
+        for event, data in events:
+            if event == "delta":
+                yield sse(chunks.chunk({"content": data["content"]}))
+            elif event == "done":
+                yield from chunks.finish(data)
+                return
+            else:
+                yield sse({"error": data})
+                return
+    except Exception:  # Redis or the database gone mid-answer: still end as an error
+        log.exception("stream of job %s broke off", chunks.job_id)
+        message = "The answer's stream was lost; read the job for its result."
+        yield sse({"error": stream_error(chunks.job_id, "stream_unavailable", message)})
 
 
 @dataclass(frozen=True)
@@ -253,43 +261,50 @@ def job_events(runtime: Runtime, principal: Principal, job_id: str, idle: float)
     `idle` bounds the wait for each event (the first included), not the whole answer. A quiet
     stream whose job's row has ended gets one more read, then its end is taken from the row.
     """
-    reader = StreamReader(runtime.redis, keys.job_stream(job_id))
-    quiet_since, sent, row = time.monotonic(), "", None
+    reader = StreamReader(runtime.redis, job_id)
+    quiet_since, row = time.monotonic(), None
     while time.monotonic() - quiet_since < idle:
-        try:
-            batch = reader.read(STREAM_BLOCK_SECONDS)
-        except redis.RedisError:
-            yield "error", stream_error(job_id, "stream_unavailable", "The stream was lost.")
-            return
-        for event, data in batch:
-            if event != "delta":
-                yield event, data | ({"job_id": job_id} if event == "error" else {})
-                return
-            sent += data["content"]
-            yield event, data
+        batch = reader.read(STREAM_BLOCK_SECONDS)
         if batch:
             quiet_since = time.monotonic()
+            yield from batch
+            if reader.ended:
+                return
         elif row is not None:
-            yield from events_from_row(job_id, row, sent)
+            yield from events_from_row(job_id, row, reader.text)
             return
         else:
             row = ended_row(runtime, principal, job_id)
-    message = f"No part of the answer came for {idle:g} s; poll the job for its result."
+    message = f"Nothing more of the answer came for {idle:g} s; poll the job for its result."
     yield "error", stream_error(job_id, "job_timeout", message)
 
 
 class StreamReader:
-    def __init__(self, client: redis.Redis, key: str) -> None:
-        self._redis, self._key, self._last = client, key, "0-0"
+    """Reads one job's stream from its start; keeps the text so far and whether it ended."""
+
+    def __init__(self, client: redis.Redis, job_id: str) -> None:
+        self._redis, self._job_id = client, job_id
+        self._key, self._last = keys.job_stream(job_id), "0-0"
+        self.text, self.ended = "", False
 
     def read(self, block_seconds: float) -> list[Event]:
+        """The next events, up to and including an end (`done`/`error`); [] when quiet."""
         reply: Any = self._redis.xread({self._key: self._last}, block=int(block_seconds * 1000))
         events: list[Event] = []
         for _, entries in reply or []:
             for entry_id, fields in entries:
                 self._last = entry_id
-                events.append((fields[b"event"].decode(), json.loads(fields[b"data"])))
+                events.append(self._event(fields[b"event"].decode(), json.loads(fields[b"data"])))
+                if self.ended:
+                    return events
         return events
+
+    def _event(self, event: str, data: dict[str, Any]) -> Event:
+        if event == "delta":
+            self.text += data["content"]
+        else:
+            self.ended = True
+        return event, (data | {"job_id": self._job_id} if event == "error" else data)
 
 
 def ended_row(runtime: Runtime, principal: Principal, job_id: str) -> dict[str, Any] | None:
