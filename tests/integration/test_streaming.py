@@ -226,3 +226,21 @@ def test_a_job_cancelled_before_it_ends_ends_the_stream_as_cancelled(
     assert events[-1] != "data: [DONE]"
     error = json.loads(events[-1].removeprefix("data: "))["error"]
     assert (error["code"], error["job_id"]) == ("cancelled", job_id)
+
+
+def test_text_arrives_while_the_job_is_still_running(worker, sdk, client, auth, emulators):
+    url = emulators["yandexgpt"]
+    requests.post(f"{url}/_emulator/latency", json={"stream_chunk_delay": 0.3}, timeout=5)
+    try:
+        raw = sdk.chat.completions.with_raw_response.create(
+            model="yandexgpt-lite", messages=PROMPT, stream=True
+        )
+        job_url = f"/v1/jobs/{raw.headers['x-llmgw-job-id']}"
+        statuses = []
+        for chunk in raw.parse():
+            if chunk.choices and chunk.choices[0].delta.content:
+                statuses.append(client.get(job_url, headers=auth).get_json()["status"])
+    finally:
+        requests.post(f"{url}/_emulator/latency", json={"stream_chunk_delay": 0}, timeout=5)
+    assert len(statuses) > 2 and statuses[0] == "running"
+    assert job_of(client, auth, raw.headers["x-llmgw-job-id"])["status"] == "succeeded"
