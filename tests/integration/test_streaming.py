@@ -141,18 +141,38 @@ def test_a_stream_cut_after_the_first_chunk_ends_as_an_error(
     ]
 
 
-def test_a_failure_before_the_first_chunk_is_retried(worker, sdk, client, auth, faults):
-    faults("yandexgpt", kind="http_503", model="yandexgpt-lite", count=1)
-    raw = sdk.chat.completions.with_raw_response.create(
-        model="yandexgpt-lite", messages=PROMPT, stream=True
-    )
+# The emulators cut a stream only after its first chunk, which the worker has published by
+# then; a connection that fails before any chunk is what `http_503` and `reset` give.
+@pytest.mark.parametrize(
+    ("provider", "model", "kind", "reason"),
+    [
+        ("yandexgpt", "yandexgpt-lite", "http_503", "upstream_5xx"),
+        ("gigachat", "GigaChat-Pro", "reset", "connection"),
+    ],
+)
+def test_a_failure_before_the_first_chunk_is_retried(
+    worker, sdk, client, auth, faults, provider, model, kind, reason
+):
+    faults(provider, kind=kind, model=model, count=1)
+    raw = sdk.chat.completions.with_raw_response.create(model=model, messages=PROMPT, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in raw.parse())
     job = job_of(client, auth, raw.headers["x-llmgw-job-id"])
     assert job["status"] == "succeeded" and job["result"]["content"] == text
     assert [(a["outcome"], a["error_reason"]) for a in job["attempts"]] == [
-        ("failed", "upstream_5xx"),
+        ("failed", reason),
         ("succeeded", None),
     ]
+
+
+def test_an_answer_cut_by_max_tokens_finishes_with_length(worker, sdk, client, auth, faults):
+    faults("yandexgpt", kind="truncate", model="yandexgpt-lite")
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="yandexgpt-lite", messages=PROMPT, stream=True, max_tokens=5
+    )
+    chunks = list(raw.parse())
+    assert chunks[-1].choices[0].finish_reason == "length"
+    job = job_of(client, auth, raw.headers["x-llmgw-job-id"])
+    assert job["status"] == "incomplete" and job["result"]["finish_reason"] == "length"
 
 
 def test_a_job_that_fails_before_any_chunk_ends_the_stream_with_its_error(worker, live_api, faults):
