@@ -34,6 +34,7 @@ test-integration: $(TEST_STAMP)
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(TEST_STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -25,6 +25,9 @@ class JobCreate(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=128_000)
     top_p: float | None = Field(default=None, gt=0, le=1)
+    repetition_penalty: float | None = Field(
+        default=None, gt=0, le=10, description="GigaChat only; YandexGPT ignores it"
+    )
     priority: Literal["interactive", "batch"] = "interactive"
     fallback: list[str] = Field(
         default_factory=list, max_length=5, description="model ids to try after the version chain"

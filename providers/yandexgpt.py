@@ -9,6 +9,8 @@ Decisions:
   returning `finish_reason="content_filter"`, so the worker can fall back to another
   model; the refusal text is not a useful answer.
 - `top_p` and `stop` have no native counterpart and are ignored.
+- `temperature` is 0–1 upstream while llmgw accepts the OpenAI range 0–2: values above 1 are
+  sent as 1 (the most varied the model allows) rather than failing the job.
 - Errors are classified by HTTP code, refined by message hints the docs list: a 400
   "Number of input tokens must be no more than" is `ContextTooLong`, a 400 "invalid
   model_uri"/"model … not found" is `ModelNotFound` (Yandex answers 400 for unknown models).
@@ -61,8 +63,9 @@ UNKNOWN_MODEL = re.compile(r"invalid model_uri|model .* not found", re.IGNORECAS
 FINISH_REASONS = {"FINAL": "stop", "TRUNCATED_FINAL": "length", "TOOL_CALLS": "tool_calls"}
 # google.rpc.Code → the HTTP status grpc-gateway would have answered with.
 GRPC_TO_HTTP = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 11: 400, 12: 501, 16: 401, 4: 504}
-IAM_REFRESH_PERIOD = 3600.0
-log = logging.getLogger(__name__)  # the official SDK refreshes hourly although tokens live 12 h
+IAM_REFRESH_PERIOD = 3600.0  # the official SDK refreshes hourly although tokens live 12 h
+MAX_TEMPERATURE = 1.0  # the upstream range is 0-1
+log = logging.getLogger(__name__)
 
 
 class YandexGPTProvider:
@@ -128,7 +131,7 @@ class YandexGPTProvider:
     def completion_body(self, request: CompletionRequest) -> dict[str, Any]:
         options: dict[str, Any] = {"stream": False}
         if request.temperature is not None:
-            options["temperature"] = request.temperature
+            options["temperature"] = min(request.temperature, MAX_TEMPERATURE)
         if request.max_tokens is not None:
             options["maxTokens"] = str(request.max_tokens)  # int64 → string in REST JSON
         return {

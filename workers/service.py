@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import CursorResult, and_, func, or_, update
 
 from llmgw.runtime import Runtime
 from monitoring.metrics import PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
@@ -85,7 +86,7 @@ def claim_job(runtime: Runtime, job_id: str) -> Call | None:
         Job.status == "queued", and_(Job.status == "running", Job.updated_at < lease_expired)
     )
     with runtime.sessions() as session:
-        claimed = session.execute(
+        claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Job)
             .where(Job.id == job_id, claimable)
             .values(
@@ -99,7 +100,7 @@ def claim_job(runtime: Runtime, job_id: str) -> Call | None:
         if claimed.rowcount != 1:
             log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
             return None
-        job = session.get(Job, job_id)
+        job = session.get_one(Job, job_id)
         job.upstream_id = current_upstream(runtime, job)
         session.commit()
         return Call(
@@ -134,6 +135,7 @@ def build_request(job: Job) -> CompletionRequest:
         temperature=body.get("temperature"),
         max_tokens=body.get("max_tokens"),
         top_p=body.get("top_p"),
+        repetition_penalty=body.get("repetition_penalty"),
         request_id=job.id,
         stream=bool(body.get("stream")),
     )
@@ -143,7 +145,7 @@ def record_success(
     runtime: Runtime, call: Call, result: CompletionResult, *, started: datetime, latency_ms: float
 ) -> Outcome:
     with runtime.sessions() as session:
-        job = session.get(Job, call.job_id, with_for_update=True)
+        job = session.get_one(Job, call.job_id, with_for_update=True)
         session.add(attempt_row(call, started, latency_ms, "succeeded", result=result))
         if not still_ours(job, call):
             session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -79,6 +80,12 @@ def test_request_body_matches_the_wire_format(rsps, provider):
             {"role": "user", "text": "Привет"},
         ],
     }
+
+
+def test_temperature_above_the_upstream_range_is_sent_as_one(rsps, provider):
+    rsps.post(COMPLETION, json=answer())
+    provider.complete(dataclasses.replace(REQUEST, temperature=1.7))
+    assert sent(rsps.calls[0])["completionOptions"]["temperature"] == 1.0
 
 
 def test_unset_options_are_left_out_and_full_uris_pass_through(rsps, provider):
