@@ -25,10 +25,10 @@ from api.auth import Principal, authenticate
 from api.errors import ApiError
 from api.jobs import idempotency_key, json_body
 from api.schemas import JobCreate, MessageIn
-from api.service import TERMINAL, job_view, load_job, submit_job, wait_for_job
+from api.service import job_view, load_job, submit_job, wait_for_job
 from llmgw.runtime import Runtime
 from storage import keys
-from storage.models import Job
+from storage.models import TERMINAL_STATUSES, Job
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ def ended_row(runtime: Runtime, principal: Principal, job_id: str) -> dict[str, 
     """The job's end as its row tells it, or None while it runs."""
     with runtime.sessions() as session:
         job = load_job(session, principal, job_id)
-        if job.status not in TERMINAL:
+        if job.status not in TERMINAL_STATUSES:
             return None
         return {
             "status": job.status,

@@ -20,11 +20,10 @@ from monitoring.metrics import JOBS_SUBMITTED
 from routing.cache import resolver_for
 from routing.plan import FallbackPlan, FallbackPolicy
 from storage import keys
-from storage.models import Job, utcnow
+from storage.models import TERMINAL_STATUSES, Job, utcnow
 from workers.dispatch import publish_job
 
 log = logging.getLogger(__name__)
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "incomplete"})
 
 
 def submit_job(
@@ -150,7 +149,7 @@ def wait_for_job(runtime: Runtime, principal: Principal, job_id: str, timeout: f
             with runtime.sessions() as session:
                 job = load_job(session, principal, job_id)
             remaining = deadline - time.monotonic()
-            if job.status in TERMINAL or remaining <= 0:
+            if job.status in TERMINAL_STATUSES or remaining <= 0:
                 return job
             # Re-read the row at least every 5 s in case a notification was lost.
             pubsub.get_message(timeout=min(remaining, 5.0))

@@ -77,6 +77,10 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+# A job ends in exactly one of these; `running` and `queued` are the only other states.
+TERMINAL_STATUSES = frozenset({"succeeded", "incomplete", "failed", "cancelled"})
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_status_updated_at", "status", "updated_at"),)

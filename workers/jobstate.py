@@ -14,7 +14,6 @@ from storage import keys
 from storage.models import Attempt, Job, utcnow
 
 log = logging.getLogger(__name__)
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "incomplete"})
 
 
 @dataclass(frozen=True)

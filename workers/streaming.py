@@ -22,10 +22,10 @@ from llmgw.runtime import Runtime
 from providers.base import CompletionResult, StreamChunk, Usage
 from providers.errors import ProviderError, StreamInterrupted
 from storage import keys
-from storage.models import utcnow
+from storage.models import TERMINAL_STATUSES, utcnow
 from workers import service
 from workers.fallback import fail_job, record_failure
-from workers.jobstate import TERMINAL, Call, Outcome, attempt_row
+from workers.jobstate import Call, Outcome, attempt_row
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def after_failure(
         session.add(attempt_row(call, started, latency_ms, "failed", error=error))
         session.commit()
     outcome = fail_job(runtime, call, error) if published else record_failure(runtime, call, error)
-    if outcome.status in TERMINAL:
+    if outcome.status in TERMINAL_STATUSES:
         code = error.reason if outcome.status == "failed" else outcome.status
         publish_safely(stream, "error", code=code, message=error.message)
     return outcome
@@ -128,7 +128,7 @@ def publish_end(stream: JobStream, call: Call, outcome: Outcome, result: Complet
         payload = service.result_payload(call, result)
         del payload["content"]
         publish_safely(stream, "done", status=outcome.status, **payload)
-    elif outcome.status in TERMINAL:
+    elif outcome.status in TERMINAL_STATUSES:
         message = f"The job ended as {outcome.status}."
         publish_safely(stream, "error", code=outcome.status, message=message)
 
