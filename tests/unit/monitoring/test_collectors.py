@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from llmgw.settings import Settings
-from monitoring.collectors import RedisStateCollector
+from monitoring.collectors import CatalogueCircuits, RedisStateCollector
 from monitoring.metrics import exposition
 from routing.breaker import CircuitBreaker
 from workers.celery_app import make_celery
@@ -166,3 +166,24 @@ def _registry(collector) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(collector)
     return registry
+
+
+def test_catalogue_circuits_are_reread_after_the_ttl_and_kept_on_failure(unit_runtime, monkeypatch):
+    now = [0.0]
+    circuits = CatalogueCircuits(unit_runtime, ttl=60, clock=lambda: now[0])
+    first = circuits()
+    assert "yandexgpt:yandexgpt:rc" in first
+
+    reads = []
+
+    def unreadable(runtime):
+        reads.append(runtime)
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr("routing.cache.resolver_for", unreadable)
+    now[0] = 30.0
+    assert circuits() == first
+    assert reads == []  # within the TTL: not re-read
+    now[0] = 61.0
+    assert circuits() == first  # the re-read failed: the last good list stays
+    assert reads == [unit_runtime]
