@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import desc, select
 
-from api.auth import Principal, authenticate
+from api.auth import require_admin
 from api.errors import ApiError
 from api.models import model_view
 from routing import ops, stats
@@ -63,13 +63,6 @@ class KeyPolicyIn(_Body):
     )
 
 
-def _admin() -> Principal:
-    principal = authenticate()
-    if not principal.is_admin:
-        raise ApiError(403, "forbidden", "This endpoint needs an admin API key.")
-    return principal
-
-
 def _body(schema: type[_Body]) -> Any:
     return schema.model_validate(request.get_json(silent=True) or {})
 
@@ -85,7 +78,7 @@ def _target(name: str, channel: str | None) -> str:
 
 @bp.get("")
 def list_models():
-    _admin()
+    require_admin()
     with current_app.extensions["llmgw"].sessions() as session:
         catalogue = load_catalogue(session)
     models = sorted(catalogue.models.values(), key=lambda m: m.name.lower())
@@ -94,7 +87,7 @@ def list_models():
 
 @bp.get("/<name>")
 def show_model(name: str):
-    _admin()
+    require_admin()
     with current_app.extensions["llmgw"].sessions() as session:
         model = load_catalogue(session).find(name)
         events = recent_events(session, model.name, limit=20)
@@ -103,7 +96,7 @@ def show_model(name: str):
 
 @bp.get("/<name>/events")
 def modelrecent_events(name: str):
-    _admin()
+    require_admin()
     limit = request.args.get("limit", default=100, type=int)
     with current_app.extensions["llmgw"].sessions() as session:
         model = ops.find_model(session, name)
@@ -127,7 +120,7 @@ def _days(raw: str | None) -> float:
 
 @bp.get("/<name>/compare")
 def compare(name: str):
-    _admin()
+    require_admin()
     channels = request.args.getlist("channel") or ["rc", "latest"]
     days = _days(request.args.get("days"))
     with current_app.extensions["llmgw"].sessions() as session:
@@ -136,7 +129,7 @@ def compare(name: str):
 
 @bp.post("/<name>/promote")
 def promote(name: str):
-    actor, body = _admin().id, _body(PromoteIn)
+    actor, body = require_admin().id, _body(PromoteIn)
     return _apply(
         ops.promote, name, actor=actor, deprecation_days=body.deprecation_days, reason=body.reason
     )
@@ -144,13 +137,13 @@ def promote(name: str):
 
 @bp.post("/<name>/rollback")
 def rollback(name: str):
-    actor, body = _admin().id, _body(_Body)
+    actor, body = require_admin().id, _body(_Body)
     return _apply(ops.rollback, name, actor=actor, reason=body.reason)
 
 
 @bp.post("/<name>/deprecate")
 def deprecate(name: str):
-    actor, body = _admin().id, _body(DeprecateIn)
+    actor, body = require_admin().id, _body(DeprecateIn)
     return _apply(
         ops.deprecate,
         _target(name, body.channel),
@@ -163,13 +156,13 @@ def deprecate(name: str):
 
 @bp.post("/<name>/retire")
 def retire(name: str):
-    actor, body = _admin().id, _body(TargetIn)
+    actor, body = require_admin().id, _body(TargetIn)
     return _apply(ops.retire, _target(name, body.channel), actor=actor, reason=body.reason)
 
 
 @bp.post("/<name>/pin")
 def pin(name: str):
-    actor, body = _admin().id, _body(PinIn)
+    actor, body = require_admin().id, _body(PinIn)
     return _apply(
         ops.pin,
         name,
@@ -183,7 +176,7 @@ def pin(name: str):
 
 @bp.post("/<name>/policy")
 def policy(name: str):
-    actor, body = _admin().id, _body(PolicyIn)
+    actor, body = require_admin().id, _body(PolicyIn)
     fields = body.model_dump(exclude={"reason"})
     return _apply(ops.set_policy, name, actor=actor, reason=body.reason, **fields)
 
@@ -215,7 +208,7 @@ def recent_events(session, model: str, *, limit: int) -> list[dict[str, Any]]:  
 
 @keys_bp.put("/keys/<key_id>")
 def set_key_policy(key_id: str):
-    actor, body = _admin().id, _body(KeyPolicyIn)
+    actor, body = require_admin().id, _body(KeyPolicyIn)
     return _apply(
         ops.set_key_policy,
         key_id,
@@ -227,7 +220,7 @@ def set_key_policy(key_id: str):
 
 @keys_bp.get("/keys/<key_id>")
 def get_key_policy(key_id: str):
-    _admin()
+    require_admin()
     with current_app.extensions["llmgw"].sessions() as session:
         row = session.get(KeyRoutingPolicy, key_id)
         return {"key_id": key_id, "cross_provider": row.cross_provider if row else None}
@@ -236,7 +229,7 @@ def get_key_policy(key_id: str):
 @keys_bp.get("/circuits")
 def list_circuits():
     """Every channel's circuit: state, deadline and the current window's counts."""
-    _admin()
+    require_admin()
     runtime = current_app.extensions["llmgw"]
     with runtime.sessions() as session:
         catalogue = load_catalogue(session)
@@ -254,7 +247,7 @@ def list_circuits():
 @keys_bp.post("/circuits/<key>/reset")
 def reset_circuit(key: str):
     """Close a circuit by hand (logged, not audited: circuits are not catalogue state)."""
-    principal = _admin()
+    principal = require_admin()
     had_state = CircuitBreaker(current_app.extensions["llmgw"].redis).reset(key)
     log.warning("circuit %s reset by %s", key, principal.id)
     return {"key": key, "reset": had_state}

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 
 from flask import current_app, g, request
-from sqlalchemy import select
 
 from api.errors import ApiError
-from storage.models import ApiKey
+from storage.apikeys import find_active_key, hash_key
 
 
 @dataclass(frozen=True)
 class Principal:
     id: str
     is_admin: bool
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _bearer_token() -> str:
@@ -38,16 +32,23 @@ def authenticate() -> Principal:
     if "principal" in g:
         return g.principal
     runtime = current_app.extensions["llmgw"]
-    digest = hash_key(_bearer_token())
+    token = _bearer_token()
     master = runtime.settings.master_key
-    if master is not None and hmac.compare_digest(digest, hash_key(master.get_secret_value())):
+    if master is not None and hmac.compare_digest(
+        hash_key(token), hash_key(master.get_secret_value())
+    ):
         g.principal = Principal(id="master", is_admin=True)
         return g.principal
     with runtime.sessions() as session:
-        key = session.scalar(
-            select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-        )
+        key = find_active_key(session, token)
     if key is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.")
     g.principal = Principal(id=key.id, is_admin=key.is_admin)
     return g.principal
+
+
+def require_admin() -> Principal:
+    principal = authenticate()
+    if not principal.is_admin:
+        raise ApiError(403, "forbidden", "This endpoint needs an admin API key.")
+    return principal

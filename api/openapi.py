@@ -16,6 +16,7 @@ import llmgw
 from api.admin import DeprecateIn, KeyPolicyIn, PinIn, PolicyIn, PromoteIn, TargetIn
 from api.chat import ChatCompletionRequest
 from api.feedback import FeedbackIn
+from api.keys import KeyCreate, KeyCreated, KeyOut
 from api.schemas import ErrorBody, JobCreate, JobOut
 
 
@@ -197,6 +198,31 @@ OPERATIONS += (
             (NAME,),
         )
         for verb, summary, body in _ADMIN_POSTS
+    ),
+)
+
+
+KEY_PATH = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
+OPERATIONS += (
+    Operation(
+        "post",
+        "/v1/admin/keys",
+        "Admin: create an API key (its secret is shown once)",
+        KeyCreate,
+        KeyCreated,
+        201,
+        (400, 401, 403),
+    ),
+    Operation("get", "/v1/admin/keys", "Admin: API keys (never their secrets)", errors=(401, 403)),
+    Operation(
+        "delete",
+        "/v1/admin/keys/{key_id}",
+        "Admin: revoke an API key at once",
+        None,
+        KeyOut,
+        200,
+        (401, 403, 404),
+        (KEY_PATH,),
     ),
 )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from llmgw.cli_keys import keys
 from llmgw.cli_models import models
 from llmgw.settings import load_settings
 
@@ -173,6 +174,7 @@ def db_current() -> None:
 
 
 main.add_command(models)
+main.add_command(keys)
 
 
 if __name__ == "__main__":

@@ -91,3 +91,16 @@ def test_readyz_sees_redis_and_the_database(client):
     response = client.get("/readyz")
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["checks"] == {"redis": "ok", "database": "ok"}
+
+
+def test_a_job_belongs_to_the_key_that_created_it(worker, client, auth):
+    def new_key(name: str) -> dict:
+        response = client.post("/v1/admin/keys", json={"name": name}, headers=auth)
+        return {"Authorization": f"Bearer {response.get_json()['key']}"}
+
+    alice, bob = new_key("alice"), new_key("bob")
+    job = submit(client, alice, "GigaChat").get_json()
+    assert client.get(f"/v1/jobs/{job['id']}", headers=bob).status_code == 404
+    assert client.delete(f"/v1/jobs/{job['id']}", headers=bob).status_code == 404
+    assert wait_for_end(client, alice, job["id"])["status"] == "succeeded"
+    assert client.get(f"/v1/jobs/{job['id']}", headers=auth).status_code == 200  # admin

@@ -1,0 +1,45 @@
+"""API keys: created with a random secret that is shown once; only its SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import ApiKey, utcnow
+
+KEY_PREFIX = "llmgw_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_api_key(session: Session, name: str, *, is_admin: bool = False) -> tuple[ApiKey, str]:
+    """A new key row and the plaintext key; the caller commits and shows the key once."""
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=secrets.token_hex(8), name=name, key_hash=hash_key(plaintext), is_admin=is_admin
+    )
+    session.add(key)
+    return key, plaintext
+
+
+def find_active_key(session: Session, plaintext: str) -> ApiKey | None:
+    return session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))
+    )
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+
+def revoke_api_key(session: Session, key_id: str) -> ApiKey | None:
+    """Revoke at once (the next request with it is a 401); None if there is no such key."""
+    key = session.get(ApiKey, key_id)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
