@@ -1,0 +1,27 @@
+"""Labels stay bounded: a new label must be added here on purpose, never a job id or key."""
+
+from __future__ import annotations
+
+from tests.unit.monitoring.promql import exported_samples
+
+BOUNDED = {
+    "method",
+    "endpoint",  # the Flask rule, not the URL
+    "status",
+    "provider",
+    "model",
+    "channel",
+    "priority",
+    "outcome",
+    "error_class",
+    "kind",
+    "reason",
+    "queue",
+    "le",
+    *(f"{side}_{part}" for side in ("from", "to") for part in ("provider", "model", "channel")),
+}
+
+
+def test_every_label_is_a_known_bounded_one():
+    used = set().union(*exported_samples().values())
+    assert used <= BOUNDED, used - BOUNDED
