@@ -71,8 +71,8 @@ class RedisStateCollector(Collector):
         depth, circuits, up = (_family(name) for name in FAMILIES)
         try:
             depths, states = self.read()
-        except Exception:  # Redis down or a catalogue error: report it, never fail the scrape
-            log.warning("queue and circuit state unreadable", exc_info=True)
+        except Exception as exc:  # Redis down: report it as a gauge, never fail the scrape
+            log.warning("queue and circuit state unreadable: %r", exc)
             up.add_metric([], 0)
             return iter((depth, circuits, up))
         for queue, count in depths.items():
