@@ -67,7 +67,15 @@ def _multiprocess_metrics_dir(port: int) -> None:
 @click.option("--concurrency", "-c", default=None, type=int, help="threads (default: settings)")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--metrics-port", default=0, show_default=True, help="Prometheus port (0: none)")
-def worker(queues: str | None, concurrency: int | None, loglevel: str, metrics_port: int) -> None:
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address for the metrics port (0.0.0.0 in a container)",
+)
+def worker(
+    queues: str | None, concurrency: int | None, loglevel: str, metrics_port: int, metrics_host: str
+) -> None:
     """Run a Celery worker (thread pool) on some or all provider queues."""
     from workers.celery_app import make_celery
     from workers.queues import all_queue_names
@@ -76,7 +84,7 @@ def worker(queues: str | None, concurrency: int | None, loglevel: str, metrics_p
     if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=metrics_host)
     app = make_celery(settings)
     app.worker_main(
         [
