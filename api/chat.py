@@ -128,11 +128,14 @@ def chat_completions():
 
 
 def llmgw_headers(job: Job) -> dict[str, str]:
+    calls = sum(1 for attempt in job.attempts if attempt.outcome != "skipped")
     headers = {
         "x-llmgw-job-id": job.id,
         "x-llmgw-provider": job.provider,
         "x-llmgw-model": f"{job.model}:{job.channel}",
-        "x-llmgw-attempts": str(len(job.attempts)),
+        "x-llmgw-attempts": str(calls),
+        "x-llmgw-fallbacks": str(len(job.fallbacks or [])),
+        **job.request.get("deprecation_headers", {}),
     }
     if job.result:
         headers["x-llmgw-model-version"] = job.result["model_version"]
@@ -172,6 +175,7 @@ def completion_body(job: Job) -> dict[str, Any]:
         ],
         "usage": result.usage.model_dump(),
         "system_fingerprint": f"{job.provider}:{result.model_version}",
+        "warnings": job.request.get("warnings", []),
     }
 
 

@@ -331,3 +331,20 @@ def test_a_promote_is_seen_by_the_worker_for_jobs_already_queued(worker, client,
     with runtime.sessions() as session:
         [attempt] = session.scalars(select(Attempt).where(Attempt.job_id == job.id)).all()
     assert attempt.upstream_id == "GigaChat-Max-preview"
+
+
+def test_a_deprecated_version_says_so(worker, client, auth, live_api):
+    from openai import OpenAI
+
+    from tests.integration.conftest import MASTER_KEY
+
+    job = submit(client, auth, model="yandexgpt-lite:deprecated")
+    assert job.headers["Deprecation"] and job.headers["Sunset"]
+    assert [w["code"] for w in job.get_json()["warnings"]] == ["model_deprecated"]
+    sdk = OpenAI(base_url=f"{live_api}/v1", api_key=MASTER_KEY, max_retries=0)
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="yandexgpt-lite:deprecated", messages=HELLO
+    )
+    assert raw.headers["Deprecation"] and raw.headers["Sunset"]
+    assert raw.headers["x-llmgw-fallbacks"] == "0"
+    assert raw.parse().model_extra["warnings"][0]["code"] == "model_deprecated"
