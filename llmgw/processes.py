@@ -43,7 +43,11 @@ def redis_server_binary() -> str:
 
 
 def start_redis(directory: Path, port: int, *, log_file: Path | None = None) -> subprocess.Popen:
-    """An embedded Redis on 127.0.0.1:<port> with an append-only file in `directory`."""
+    """An embedded Redis on 127.0.0.1:<port> with an append-only file in `directory`.
+
+    Paths are made absolute: redis-server changes into `--dir` before opening its log."""
+    directory = directory.resolve()
+    log_file = log_file.resolve() if log_file else None
     directory.mkdir(parents=True, exist_ok=True)
     args = [
         redis_server_binary(),

@@ -144,6 +144,7 @@ Press Ctrl-C to stop.
 
 
 def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
+    var_dir = var_dir.resolve()
     stack = Stack(host=host, api_port=api_port, flower_port=flower_port, var_dir=var_dir)
     var_dir.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _interrupt)

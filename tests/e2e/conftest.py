@@ -34,16 +34,17 @@ def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120
 def start_stack(tmp: Path) -> dict:
     api_port, flower_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    env.update(LLMGW_MASTER_KEY=MASTER_KEY, LLMGW_DATABASE_URL=f"sqlite:///{tmp / 'llmgw.db'}")
+    env.update(LLMGW_MASTER_KEY=MASTER_KEY)
     log = tmp / "up.log"
-    cmd = [sys.executable, "-m", "llmgw.cli", "up", "--var-dir", str(tmp / "var")]
+    # As `make run` does: the default var/ and SQLite path, relative to the working directory.
+    cmd = [sys.executable, "-m", "llmgw.cli", "up"]
     cmd += ["--api-port", str(api_port), "--flower-port", str(flower_port)]
     with log.open("w") as out:
         proc = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{api_port}"
-    stack = {"url": url, "proc": proc, "log": log, "api_port": api_port}
+    stack = {"url": url, "proc": proc, "log": log, "api_port": api_port, "dir": tmp}
     stack["flower_port"] = flower_port
     try:
         wait_ready(url, proc, log)

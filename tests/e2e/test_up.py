@@ -41,6 +41,8 @@ def test_job_succeeds_over_http(stack, model):
 def test_banner_and_flower(stack):
     text = stack["log"].read_text()
     assert "llmgw is up" in text and "curl -s -X POST" in text
+    assert (stack["dir"] / "var" / "llmgw.db").is_file()  # the defaults, as `make run` uses
+    assert list((stack["dir"] / "var" / "redis").iterdir())  # the embedded Redis's data
     flower = requests.get(f"http://127.0.0.1:{stack['flower_port']}/", timeout=10)
     assert flower.status_code == 200
 
