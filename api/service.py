@@ -35,9 +35,14 @@ def submit_job(
         existing = reserve_idempotency_key(runtime, principal, idempotency_key, body, job.id)
         if existing is not None:
             return existing, False
-    with runtime.sessions() as session:
-        session.add(job)
-        session.commit()
+    try:
+        with runtime.sessions() as session:
+            session.add(job)
+            session.commit()
+    except Exception:
+        if idempotency_key:  # nothing was created: the key must not point at a ghost
+            runtime.redis.delete(keys.idempotency_key(principal.id, idempotency_key))
+        raise
     dispatch(runtime, job)
     JOBS_SUBMITTED.labels(job.provider, job.model, job.channel, body.priority).inc()
     return job, True
