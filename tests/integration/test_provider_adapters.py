@@ -6,10 +6,6 @@ tests); Redis is the real one from the integration fixtures where sharing matter
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,7 +14,6 @@ import fakeredis
 import pytest
 import redis
 import requests
-from aiohttp import web
 
 from llmgw.settings import Settings
 from providers.base import CompletionRequest, Message
@@ -39,6 +34,7 @@ from providers.errors import (
 )
 from providers.gigachat import GigaChatProvider, token_cache_key
 from providers.yandexgpt import YandexGPTProvider
+from tests.tls import make_test_ca, server_context
 
 pytestmark = pytest.mark.integration
 
@@ -380,92 +376,17 @@ def test_giga_count_tokens_and_models(giga):
 # -- TLS: the CA bundle is used, and verification is never off --------------------------------
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def test_ca(tmp_path_factory) -> Path:
-    """A throwaway root CA and a server certificate for 127.0.0.1 signed by it."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test CA")
-    tmp = tmp_path_factory.mktemp("tls")
-    (tmp / "ext.cnf").write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
-    )
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=llmgw test root CA",
-        cwd=tmp,
-    )
-    _openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-        cwd=tmp,
-    )
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        cwd=tmp,
-    )
-    return tmp
+    return make_test_ca(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")
 def giga_tls(test_ca):
     """The GigaChat emulator behind HTTPS, like the real hosts behind the Russian root CA."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(test_ca / "server.pem", test_ca / "server.key")
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(gigachat.create_app())
-
-    async def start() -> str:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        return f"https://127.0.0.1:{runner.addresses[0][1]}"
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    url = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    yield url
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    server = start_in_thread(gigachat.create_app(), ssl_context=server_context(test_ca))
+    yield server.url
+    server.stop()
 
 
 def test_giga_tls_with_the_ca_bundle(giga_tls, test_ca):

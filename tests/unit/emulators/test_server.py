@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -13,8 +11,10 @@ import time
 import pytest
 import requests
 
+from llmgw.processes import free_port
 from providers.emulators import yandexgpt
 from providers.emulators.server import start_in_thread
+from tests.tls import make_test_ca, server_context
 
 SERVE = (
     "import sys\n"
@@ -22,12 +22,6 @@ SERVE = (
     "from providers.emulators.server import serve\n"
     "serve(gigachat.create_app(), '127.0.0.1', int(sys.argv[1]))\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(port: int, timeout: float = 20) -> None:
@@ -80,70 +74,13 @@ def test_serve_exits_cleanly_on_signal(sig):
     assert b"Traceback" not in stderr
 
 
-def _openssl(tmp_path, *args: str) -> None:
-    subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
-
-
 @pytest.fixture()
 def test_ca(tmp_path):
-    """A throwaway root CA and a certificate for 127.0.0.1 signed by it."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test CA")
-    (tmp_path / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-    _openssl(
-        tmp_path,
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=emulator test CA",
-    )
-    _openssl(
-        tmp_path,
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    )
-    _openssl(
-        tmp_path,
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-    )
-    return tmp_path
+    return make_test_ca(tmp_path)
 
 
 def test_https_mode_is_verified_against_the_test_ca(test_ca):
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(test_ca / "server.pem", test_ca / "server.key")
-    server = start_in_thread(yandexgpt.create_app(), ssl_context=context)
+    server = start_in_thread(yandexgpt.create_app(), ssl_context=server_context(test_ca))
     try:
         assert server.url.startswith("https://127.0.0.1:")
         stats = f"{server.url}/_emulator/stats"
