@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, func, or_, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 
 from llmgw.runtime import Runtime
 from monitoring.metrics import PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
@@ -23,7 +23,7 @@ from routing.errors import RoutingError
 from storage.models import Job, utcnow
 from workers import streaming
 from workers.fallback import move_on, record_failure
-from workers.jobstate import Call, Outcome, attempt_row, notify_done, still_ours
+from workers.jobstate import Call, Outcome, attempt_row, notify_done
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,16 @@ def observe_call(
 
 
 def claim_job(runtime: Runtime, job_id: str) -> Call | None:
-    """Atomically move a queued (or orphaned running) job to running; None if not ours."""
+    """Atomically move a queued (or orphaned running) job to running; None if not ours.
+
+    One UPDATE … RETURNING: the claim and the row the call needs in a single statement."""
     now = utcnow()
     lease_expired = now - timedelta(seconds=runtime.settings.job_lease_seconds)
     claimable = or_(
         Job.status == "queued", and_(Job.status == "running", Job.updated_at < lease_expired)
     )
     with runtime.sessions() as session:
-        claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        row = session.execute(
             update(Job)
             .where(Job.id == job_id, claimable)
             .values(
@@ -95,48 +97,52 @@ def claim_job(runtime: Runtime, job_id: str) -> Call | None:
                 started_at=func.coalesce(Job.started_at, now),
                 updated_at=now,
             )
-        )
-        session.commit()
-        if claimed.rowcount != 1:
+            .returning(
+                Job.attempt_count,
+                Job.provider,
+                Job.model,
+                Job.channel,
+                Job.upstream_id,
+                Job.request,
+            )
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if row is None:
+            session.commit()
             log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
             return None
-        job = session.get_one(Job, job_id)
-        job.upstream_id = current_upstream(runtime, job)
+        upstream = current_upstream(runtime, row.provider, row.model, row.channel, row.upstream_id)
+        if upstream != row.upstream_id:
+            session.execute(update(Job).where(Job.id == job_id).values(upstream_id=upstream))
         session.commit()
-        return Call(
-            job.id,
-            job.attempt_count,
-            job.provider,
-            job.model,
-            job.channel,
-            job.upstream_id,
-            build_request(job),
-        )
+    request = request_from(job_id, upstream, row.request)
+    return Call(job_id, row.attempt_count, row.provider, row.model, row.channel, upstream, request)
 
 
-def current_upstream(runtime: Runtime, job: Job) -> str:
+def current_upstream(runtime: Runtime, provider: str, model: str, channel: str, stored: str) -> str:
     """What `model:channel` means now: a promote made after submission is honoured (the
     cached resolver sees a catalogue change on its next read). A channel that no longer
     resolves keeps the route fixed at submission."""
     try:
-        route = resolver_for(runtime).resolve(f"{job.model}:{job.channel}")
+        route = resolver_for(runtime).resolve(f"{model}:{channel}")
     except RoutingError:
-        return job.upstream_id
-    if route.provider != job.provider:
-        return job.upstream_id
-    return route.upstream_id
+        return stored
+    return route.upstream_id if route.provider == provider else stored
 
 
 def build_request(job: Job) -> CompletionRequest:
-    body = job.request
+    return request_from(job.id, job.upstream_id, job.request)
+
+
+def request_from(job_id: str, upstream_id: str, body: dict[str, Any]) -> CompletionRequest:
     return CompletionRequest(
-        upstream_model=job.upstream_id,
+        upstream_model=upstream_id,
         messages=tuple(Message(m["role"], m["content"]) for m in body["messages"]),
         temperature=body.get("temperature"),
         max_tokens=body.get("max_tokens"),
         top_p=body.get("top_p"),
         repetition_penalty=body.get("repetition_penalty"),
-        request_id=job.id,
+        request_id=job_id,
         stream=bool(body.get("stream")),
     )
 
@@ -144,19 +150,35 @@ def build_request(job: Job) -> CompletionRequest:
 def record_success(
     runtime: Runtime, call: Call, result: CompletionResult, *, started: datetime, latency_ms: float
 ) -> Outcome:
+    """Log the attempt and, if the job is still this attempt's, end it — one conditional
+    UPDATE, so a cancel or a re-claim in the meantime wins and only the attempt is kept."""
+    # A reply cut by max_tokens is kept, as `incomplete`: the caller asked for the cut.
+    status = "incomplete" if result.finish_reason == "length" else "succeeded"
+    now = utcnow()
     with runtime.sessions() as session:
-        job = session.get_one(Job, call.job_id, with_for_update=True)
         session.add(attempt_row(call, started, latency_ms, "succeeded", result=result))
-        if not still_ours(job, call):
+        ended: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(Job)
+            .where(
+                Job.id == call.job_id,
+                Job.status == "running",
+                Job.attempt_count == call.number,
+            )
+            .values(
+                status=status,
+                finished_at=now,
+                updated_at=now,
+                result=result_payload(call, result),
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+                total_tokens=result.usage.total_tokens,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if ended.rowcount != 1:
+            status = session.scalar(select(Job.status).where(Job.id == call.job_id)) or "missing"
             session.commit()
-            return Outcome(status=job.status)
-        # A reply cut by max_tokens is kept, as `incomplete`: the caller asked for the cut.
-        status = "incomplete" if result.finish_reason == "length" else "succeeded"
-        job.status, job.finished_at = status, utcnow()
-        job.result = result_payload(call, result)
-        job.prompt_tokens = result.usage.prompt_tokens
-        job.completion_tokens = result.usage.completion_tokens
-        job.total_tokens = result.usage.total_tokens
+            return Outcome(status=status)
         session.commit()
     notify_done(runtime, call, status)
     return Outcome(status=status)
