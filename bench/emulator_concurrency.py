@@ -19,13 +19,13 @@ import contextlib
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import time
 import uuid
 
 import aiohttp
 
+from llmgw.processes import free_port, port_open, wait_until
 from providers.emulators import gigachat, yandexgpt
 from providers.emulators.server import serve
 
@@ -82,21 +82,8 @@ def serve_emulator(provider: str, latency: float, limit: int, port: int) -> None
         serve(build_app(provider, latency, limit), "127.0.0.1", port)  # stdout: JSON only
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"emulator did not listen on port {port}")
+    wait_until(lambda: port_open(port), timeout=timeout, what=f"emulator on port {port}")
 
 
 def cpu_seconds(pid: int) -> float | None:

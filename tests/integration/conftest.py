@@ -4,8 +4,10 @@ provider emulators over HTTP, and a real Celery worker process (thread pool)."""
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
+from werkzeug.serving import make_server
 
 from api.app import create_app
 from llmgw.processes import stop_process
@@ -82,6 +84,16 @@ def worker(settings, runtime, tmp_path_factory):
         yield proc
     finally:
         stop_process(proc)
+
+
+@pytest.fixture()
+def live_api(runtime):
+    """The API over real HTTP (SDK clients, SSE), served from a thread."""
+    server = make_server("127.0.0.1", 0, create_app(runtime=runtime), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
 
 
 @pytest.fixture()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
-from api.app import create_app
 from storage.models import Attempt, Job, utcnow
 from workers.dispatch import publish_job
 from workers.sweeper import expire_results, sweep
@@ -265,16 +262,6 @@ def test_results_expire_after_the_retention_period(worker, client, auth, runtime
     assert job["status"] == "succeeded" and len(job["attempts"]) == 1
     with runtime.sessions() as session:
         assert session.get(Job, job_id).request["messages"] == []
-
-
-@pytest.fixture()
-def live_api(runtime):
-    """The API over real HTTP (for SDK clients), served from a thread."""
-    server = make_server("127.0.0.1", 0, create_app(runtime=runtime), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def test_openai_sdk_against_the_sync_endpoint(worker, live_api):

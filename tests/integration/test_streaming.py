@@ -22,16 +22,6 @@ PROMPT = [{"role": "user", "content": "Расскажи коротко, как �
 
 
 @pytest.fixture()
-def live_api(runtime):
-    """The API over real HTTP (SSE needs a real server), served from a thread."""
-    server = make_server("127.0.0.1", 0, create_app(runtime=runtime), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture()
 def faults(emulators, runtime):
     """Add a fault rule to an emulator. After the test every rule is cleared, and the circuits
     the faults counted against are closed, so that other tests see healthy routes."""

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
-from llmgw.processes import free_port
+from llmgw.processes import free_port, port_open, wait_until
 from providers.emulators import yandexgpt
 from providers.emulators.server import start_in_thread
 from tests.tls import make_test_ca, server_context
@@ -25,14 +23,7 @@ SERVE = (
 
 
 def wait_for(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port}")
+    wait_until(lambda: port_open(port), timeout=timeout, what=f"a server on {port}")
 
 
 def test_start_in_thread_reports_the_bound_port_and_stop_frees_it():
