@@ -15,7 +15,6 @@ from api.auth import require_admin
 from api.errors import ApiError
 from api.models import model_view
 from routing import ops, stats
-from routing.breaker import CircuitBreaker
 from routing.snapshot import load_catalogue
 from storage.models import CatalogueEvent, KeyRoutingPolicy
 
@@ -233,7 +232,7 @@ def list_circuits():
     runtime = current_app.extensions["llmgw"]
     with runtime.sessions() as session:
         catalogue = load_catalogue(session)
-    breaker = CircuitBreaker(runtime.redis)
+    breaker = runtime.breaker
     keys = sorted(
         f"{m.provider}:{m.name}:{v.channel}" for m in catalogue.models.values() for v in m.versions
     )
@@ -248,6 +247,6 @@ def list_circuits():
 def reset_circuit(key: str):
     """Close a circuit by hand (logged, not audited: circuits are not catalogue state)."""
     principal = require_admin()
-    had_state = CircuitBreaker(current_app.extensions["llmgw"].redis).reset(key)
+    had_state = current_app.extensions["llmgw"].breaker.reset(key)
     log.warning("circuit %s reset by %s", key, principal.id)
     return {"key": key, "reset": had_state}

@@ -1,21 +1,20 @@
-"""The Flask application factory."""
+"""The Flask application factory. The composition root (`llmgw.app.create_app`) passes the
+services; this package never builds them."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from api import admin, chat, feedback, health, jobs, keys, models
+from api.context import ApiServices
 from api.errors import register_error_handlers
 from api.observability import register_request_metrics
-from llmgw.runtime import Runtime
-from llmgw.settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
-    settings = settings or (runtime.settings if runtime else load_settings())
+def create_app(services: ApiServices) -> Flask:
     app = Flask("llmgw")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["llmgw"] = runtime or Runtime(settings)
+    app.extensions["llmgw"] = services
     register_error_handlers(app)
     register_request_metrics(app)
     app.register_blueprint(health.bp)

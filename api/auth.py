@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from flask import current_app, g, request
+from flask import g, request
 
+from api.context import services
 from api.errors import ApiError
 from storage.apikeys import find_active_key, hash_key
 
@@ -31,15 +32,15 @@ def authenticate() -> Principal:
     """Resolve the caller from the request, once per request."""
     if "principal" in g:
         return g.principal
-    runtime = current_app.extensions["llmgw"]
+    app = services()
     token = _bearer_token()
-    master = runtime.settings.master_key
+    master = app.api_config.master_key
     if master is not None and hmac.compare_digest(
         hash_key(token), hash_key(master.get_secret_value())
     ):
         g.principal = Principal(id="master", is_admin=True)
         return g.principal
-    with runtime.sessions() as session:
+    with app.sessions() as session:
         key = find_active_key(session, token)
     if key is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.")

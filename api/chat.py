@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
+from functools import partial
 from typing import Any, Literal
 
-import redis
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.auth import Principal, authenticate
+from api.auth import authenticate
+from api.context import ApiServices, services
 from api.errors import ApiError
-from api.jobs import idempotency_key, json_body
+from api.jobs import idempotency_key, json_body, visible_to
 from api.schemas import JobCreate, MessageIn
-from api.service import job_view, load_job, submit_job, wait_for_job
-from llmgw.runtime import Runtime
-from storage import keys
-from storage.models import TERMINAL_STATUSES, Job
+from api.service import deprecation_headers, job_view
+from jobs.events import Event, job_events, stream_error
+from jobs.service import load_job, read_end, wait_for_job
+from jobs.status import ACTIVE, ANSWERED
+from storage.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,6 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class StreamedJobCreate(JobCreate):
-    """A chat job whose answer is streamed: `stream` is kept in the job's request JSON, where
-    the worker reads it (`/v1/jobs` itself does not accept it)."""
-
-    stream: Literal[True] = True
-
-
 class ChatCompletionRequest(BaseModel):
     """The OpenAI request; parameters llmgw does not use are accepted and ignored."""
 
@@ -98,8 +92,7 @@ class ChatCompletionRequest(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
 
     def as_job(self) -> JobCreate:
-        job_type = StreamedJobCreate if self.stream else JobCreate
-        return job_type(
+        return JobCreate(
             model=self.model,
             messages=[m.as_message() for m in self.messages],
             temperature=self.temperature,
@@ -112,17 +105,21 @@ class ChatCompletionRequest(BaseModel):
 @bp.post("/chat/completions")
 def chat_completions():
     principal = authenticate()
-    runtime = current_app.extensions["llmgw"]
+    app = services()
     chat = ChatCompletionRequest.model_validate(json_body())
-    job, _ = submit_job(runtime, principal, chat.as_job(), idempotency_key=idempotency_key())
+    submitted = app.submitter.submit(
+        principal.id, chat.as_job(), stream=chat.stream, idempotency_key=idempotency_key()
+    )
+    owner = visible_to(principal)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-        return stream_response(runtime, principal, job, include_usage=include_usage)
-    job = wait_for_job(runtime, principal, job.id, runtime.settings.sync_timeout_seconds)
-    with runtime.sessions() as session:
-        job = load_job(session, principal, job.id)
+        return stream_response(app, owner, submitted.job_id, include_usage=include_usage)
+    timeout = app.api_config.sync_timeout_seconds
+    wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
+    with app.sessions() as session:
+        job = load_job(session, submitted.job_id, owner)
         headers = llmgw_headers(job)
-        if job.status not in ("succeeded", "incomplete"):  # incomplete: finish_reason length
+        if job.status not in ANSWERED:  # incomplete: finish_reason length
             raise_for_job(job, headers)
         return completion_body(job), 200, headers
 
@@ -135,7 +132,7 @@ def llmgw_headers(job: Job) -> dict[str, str]:
         "x-llmgw-model": f"{job.model}:{job.channel}",
         "x-llmgw-attempts": str(calls),
         "x-llmgw-fallbacks": str(len(job.fallbacks or [])),
-        **job.request.get("deprecation_headers", {}),
+        **deprecation_headers(job),
     }
     if job.result:
         headers["x-llmgw-model-version"] = job.result["model_version"]
@@ -143,7 +140,7 @@ def llmgw_headers(job: Job) -> dict[str, str]:
 
 
 def raise_for_job(job: Job, headers: dict[str, str]) -> None:
-    if job.status in ("queued", "running"):
+    if job.status in ACTIVE:
         raise ApiError(
             504,
             "job_timeout",
@@ -175,24 +172,19 @@ def completion_body(job: Job) -> dict[str, Any]:
         ],
         "usage": result.usage.model_dump(),
         "system_fingerprint": f"{job.provider}:{result.model_version}",
-        "warnings": job.request.get("warnings", []),
+        "warnings": job_view(job).warnings,
     }
 
 
 # -- stream: true -----------------------------------------------------------------------------
 
-# XREAD blocks in slices this long (below the Redis client's socket timeout); between slices a
-# quiet stream is checked against the job's row, so that a job that ended without a stream
-# event (every candidate skipped, cancelled while queued, a replay whose stream expired) ends
-# the response too.
-STREAM_BLOCK_SECONDS = 2.0
-Event = tuple[str, dict[str, Any]]
-
 
 def stream_response(
-    runtime: Runtime, principal: Principal, job: Job, *, include_usage: bool
+    app: ApiServices, owner: str | None, job_id: str, *, include_usage: bool
 ) -> Response:
     """Server-sent `chat.completion.chunk` events relayed from the job's Redis stream."""
+    with app.sessions() as session:
+        job = load_job(session, job_id, owner)
     headers = {
         "x-llmgw-job-id": job.id,
         "x-llmgw-provider": job.provider,
@@ -201,7 +193,8 @@ def stream_response(
         "X-Accel-Buffering": "no",
     }
     chunks = ChunkMaker(job.id, job.model_requested, created_at(job), include_usage)
-    events = job_events(runtime, principal, job.id, runtime.settings.sync_timeout_seconds)
+    end = partial(read_end, app.sessions, job_id, owner)
+    events = job_events(app.redis, job_id, end, app.api_config.sync_timeout_seconds)
     return Response(sse_body(chunks, events), mimetype="text/event-stream", headers=headers)
 
 
@@ -257,90 +250,6 @@ class ChunkMaker:
         if self.include_usage:
             yield sse(self.chunk({}) | {"choices": [], "usage": done["usage"]})
         yield sse("[DONE]")
-
-
-def job_events(runtime: Runtime, principal: Principal, job_id: str, idle: float) -> Iterator[Event]:
-    """The job's stream events in order, ending with `done` or `error` (with `job_id`).
-
-    `idle` bounds the wait for each event (the first included), not the whole answer. A quiet
-    stream whose job's row has ended gets one more read, then its end is taken from the row.
-    """
-    reader = StreamReader(runtime.redis, job_id)
-    quiet_since, row = time.monotonic(), None
-    while time.monotonic() - quiet_since < idle:
-        batch = reader.read(STREAM_BLOCK_SECONDS)
-        if batch:
-            quiet_since = time.monotonic()
-            yield from batch
-            if reader.ended:
-                return
-        elif row is not None:
-            yield from events_from_row(job_id, row, reader.text)
-            return
-        else:
-            row = ended_row(runtime, principal, job_id)
-    message = f"Nothing more of the answer came for {idle:g} s; poll the job for its result."
-    yield "error", stream_error(job_id, "job_timeout", message)
-
-
-class StreamReader:
-    """Reads one job's stream from its start; keeps the text so far and whether it ended."""
-
-    def __init__(self, client: redis.Redis, job_id: str) -> None:
-        self._redis, self._job_id = client, job_id
-        self._key, self._last = keys.job_stream(job_id), "0-0"
-        self.text, self.ended = "", False
-
-    def read(self, block_seconds: float) -> list[Event]:
-        """The next events, up to and including an end (`done`/`error`); [] when quiet."""
-        reply: Any = self._redis.xread({self._key: self._last}, block=int(block_seconds * 1000))
-        events: list[Event] = []
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                self._last = entry_id
-                events.append(self._event(fields[b"event"].decode(), json.loads(fields[b"data"])))
-                if self.ended:
-                    return events
-        return events
-
-    def _event(self, event: str, data: dict[str, Any]) -> Event:
-        if event == "delta":
-            self.text += data["content"]
-        else:
-            self.ended = True
-        return event, (data | {"job_id": self._job_id} if event == "error" else data)
-
-
-def ended_row(runtime: Runtime, principal: Principal, job_id: str) -> dict[str, Any] | None:
-    """The job's end as its row tells it, or None while it runs."""
-    with runtime.sessions() as session:
-        job = load_job(session, principal, job_id)
-        if job.status not in TERMINAL_STATUSES:
-            return None
-        return {
-            "status": job.status,
-            "result": job.result,
-            "code": job.error_code or job.status,
-            "message": job.error_message or f"The job ended as {job.status}.",
-        }
-
-
-def events_from_row(job_id: str, row: dict[str, Any], sent: str) -> Iterator[Event]:
-    """The rest of the answer from a finished job's row, when its stream has no end."""
-    result = row["result"]
-    if row["status"] not in ("succeeded", "incomplete"):
-        yield "error", stream_error(job_id, row["code"], row["message"])
-    elif result is None or not result["content"].startswith(sent):
-        message = "The job's stream is no longer available; read the job for its result."
-        yield "error", stream_error(job_id, "stream_unavailable", message)
-    else:
-        if result["content"] != sent:
-            yield "delta", {"content": result["content"][len(sent) :]}
-        yield "done", {k: v for k, v in result.items() if k != "content"}
-
-
-def stream_error(job_id: str, code: str, message: str) -> dict[str, str]:
-    return {"code": code, "message": message, "job_id": job_id}
 
 
 def created_at(job: Job) -> int:

@@ -9,8 +9,17 @@ from flask import Flask, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from jobs.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    JobError,
+    JobNotCancellable,
+    JobNotFound,
+    QueueUnavailable,
+)
 from routing.errors import (
     CatalogueConflict,
+    ContextTooLong,
     MalformedModelId,
     ModelSunset,
     NoRouteAvailable,
@@ -39,7 +48,15 @@ ROUTING_ERRORS: dict[type[RoutingError], tuple[int, str]] = {
     UnknownVersion: (404, "version_not_found"),
     ModelSunset: (410, "model_sunset"),
     NoRouteAvailable: (503, "no_route_available"),
+    ContextTooLong: (400, "context_length_exceeded"),
     CatalogueConflict: (409, "catalogue_conflict"),
+}
+JOB_ERRORS: dict[type[JobError], int] = {
+    JobNotFound: 404,
+    JobNotCancellable: 409,
+    IdempotencyKeyReused: 409,
+    IdempotencyKeyInUse: 409,
+    QueueUnavailable: 503,
 }
 
 
@@ -56,6 +73,10 @@ def register_error_handlers(app: Flask) -> None:
     def _routing_error(exc: RoutingError):
         status, code = ROUTING_ERRORS.get(type(exc), (400, "invalid_model"))
         return error_response(status, code, exc.message, choices=exc.choices, **exc.details)
+
+    @app.errorhandler(JobError)
+    def _job_error(exc: JobError):
+        return error_response(JOB_ERRORS.get(type(exc), 400), exc.code, exc.message, **exc.details)
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):

@@ -7,11 +7,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import authenticate
 from api.errors import ApiError
-from api.service import load_job
+from api.jobs import visible_to
+from jobs.service import load_job
+from jobs.status import JobStatus
 from storage.models import JobFeedback, utcnow
 
 bp = Blueprint("feedback", __name__, url_prefix="/v1/jobs")
-FINISHED = frozenset({"succeeded", "failed", "incomplete"})
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.INCOMPLETE})
 
 
 class FeedbackIn(BaseModel):
@@ -26,7 +28,7 @@ def leave_feedback(job_id: str):
     principal = authenticate()
     body = FeedbackIn.model_validate(request.get_json(silent=True) or {})
     with current_app.extensions["llmgw"].sessions() as session:
-        job = load_job(session, principal, job_id)
+        job = load_job(session, job_id, visible_to(principal))
         if job.status not in FINISHED:
             raise ApiError(409, "job_not_finished", f"Job {job_id} is {job.status}; rate it later.")
         feedback = session.get(JobFeedback, job.id) or JobFeedback(job_id=job.id)

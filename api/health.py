@@ -17,10 +17,9 @@ def healthz():
 
 @bp.get("/metrics")
 def metrics():
-    from monitoring.collectors import redis_state_collector
     from monitoring.metrics import exposition
 
-    body, content_type = exposition(redis_state_collector(current_app.extensions["llmgw"]))
+    body, content_type = exposition(current_app.extensions["llmgw"].collector)
     return body, 200, {"Content-Type": content_type}
 
 

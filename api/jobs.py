@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
-from api.auth import authenticate
+from api.auth import Principal, authenticate
+from api.context import services
 from api.errors import ApiError
 from api.schemas import JobCreate
-from api.service import cancel_job, job_view, load_job, submit_job, wait_for_job
+from api.service import deprecation_headers, job_view
+from jobs.service import cancel_job, load_job, wait_for_job
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 
@@ -40,7 +42,7 @@ def wait_seconds() -> float:
         seconds = float(raw)
     except ValueError:
         seconds = -1.0
-    limit = current_app.extensions["llmgw"].settings.max_wait_seconds
+    limit = services().api_config.max_wait_seconds
     if not 0 <= seconds <= limit:
         raise ApiError(
             400, "invalid_wait", f"wait must be a number of seconds between 0 and {limit:g}."
@@ -48,37 +50,42 @@ def wait_seconds() -> float:
     return seconds
 
 
+def visible_to(principal: Principal) -> str | None:
+    """The owner whose jobs this caller sees; None for an admin (every job)."""
+    return None if principal.is_admin else principal.id
+
+
+def job_response(job_id: str, principal: Principal, status: int, headers: dict[str, str]):
+    with services().sessions() as session:
+        job = load_job(session, job_id, visible_to(principal))
+        headers = {**deprecation_headers(job), **headers}
+        return job_view(job).model_dump(mode="json"), status, headers
+
+
 @bp.post("")
 def create_job():
     principal = authenticate()
     body = JobCreate.model_validate(json_body())
-    runtime = current_app.extensions["llmgw"]
-    job, created = submit_job(runtime, principal, body, idempotency_key=idempotency_key())
-    headers = {"Location": f"/v1/jobs/{job.id}", **job.request.get("deprecation_headers", {})}
-    if not created:
+    submitted = services().submitter.submit(principal.id, body, idempotency_key=idempotency_key())
+    headers = {"Location": f"/v1/jobs/{submitted.job_id}"}
+    if not submitted.created:
         headers["Idempotent-Replayed"] = "true"
-    with runtime.sessions() as session:
-        view = job_view(load_job(session, principal, job.id))
-    return view.model_dump(mode="json"), 202, headers
+    return job_response(submitted.job_id, principal, 202, headers)
 
 
 @bp.get("/<job_id>")
 def get_job(job_id: str):
     principal = authenticate()
-    runtime = current_app.extensions["llmgw"]
     seconds = wait_seconds()
     if seconds > 0:
-        wait_for_job(runtime, principal, job_id, seconds)
-    with runtime.sessions() as session:
-        job = load_job(session, principal, job_id)
-        headers = job.request.get("deprecation_headers", {})
-        return job_view(job).model_dump(mode="json"), 200, headers
+        app = services()
+        wait_for_job(app.sessions, app.redis, job_id, visible_to(principal), seconds)
+    return job_response(job_id, principal, 200, {})
 
 
 @bp.delete("/<job_id>")
 def delete_job(job_id: str):
     principal = authenticate()
-    runtime = current_app.extensions["llmgw"]
-    cancel_job(runtime, principal, job_id)
-    with runtime.sessions() as session:
-        return job_view(load_job(session, principal, job_id)).model_dump(mode="json")
+    app = services()
+    cancel_job(app.sessions, app.redis, job_id, visible_to(principal))
+    return job_response(job_id, principal, 200, {})

@@ -9,8 +9,6 @@ from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import authenticate
-from routing.breaker import CircuitBreaker
-from routing.cache import resolver_for
 from routing.plan import FallbackPolicy
 from routing.snapshot import ModelEntry
 from storage.models import utcnow
@@ -66,7 +64,7 @@ def _iso(value) -> str | None:  # noqa: ANN001 - datetime | None
 @bp.get("")
 def list_models():
     authenticate()
-    catalogue = resolver_for(current_app.extensions["llmgw"]).catalogue()
+    catalogue = current_app.extensions["llmgw"].resolver.catalogue()
     models = sorted(catalogue.models.values(), key=lambda m: m.name.lower())
     return {"object": "list", "data": [model_view(m) for m in models]}
 
@@ -74,7 +72,7 @@ def list_models():
 @bp.get("/<model_id>")
 def get_model(model_id: str):
     authenticate()
-    resolver = resolver_for(current_app.extensions["llmgw"])
+    resolver = current_app.extensions["llmgw"].resolver
     route = resolver.resolve(model_id)
     return model_view(resolver.catalogue().find(route.model))
 
@@ -88,11 +86,11 @@ def resolve_model(model_id: str):
     )
     runtime = current_app.extensions["llmgw"]
     policy = FallbackPolicy(cross_provider=query.cross_provider, explicit=tuple(query.fallback))
-    plan = resolver_for(runtime).plan(
+    plan = runtime.resolver.plan(
         model_id,
         policy,
         estimated_tokens=query.estimated_tokens,
-        breaker=CircuitBreaker(runtime.redis),
+        breaker=runtime.breaker,
         key_id=principal.id,
     )
     body = {"object": "routing.plan", "key": principal.id, **plan.as_dict()}

@@ -5,37 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "incomplete"]
+from jobs.spec import JobRequest
+from jobs.spec import MessageIn as MessageIn  # re-exported: the chat request converts to it
+from jobs.status import JobStatus
 
-
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(min_length=1, max_length=1_000_000)
-
-
-class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(min_length=1, max_length=200, examples=["yandexgpt-lite:latest"])
-    messages: list[MessageIn] = Field(min_length=1, max_length=1000)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0, le=128_000)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    repetition_penalty: float | None = Field(
-        default=None, gt=0, le=10, description="GigaChat only; YandexGPT ignores it"
-    )
-    priority: Literal["interactive", "batch"] = "interactive"
-    fallback: list[str] = Field(
-        default_factory=list, max_length=5, description="model ids to try after the version chain"
-    )
-    cross_provider: bool = Field(
-        default=False, description="allow the equivalent model of the other provider as a fallback"
-    )
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
+# The body of `POST /v1/jobs` is the job's own request type.
+JobCreate = JobRequest
 
 
 class RouteOut(BaseModel):

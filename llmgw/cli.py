@@ -77,7 +77,7 @@ def worker(
     queues: str | None, concurrency: int | None, loglevel: str, metrics_port: int, metrics_host: str
 ) -> None:
     """Run a Celery worker (thread pool) on some or all provider queues."""
-    from workers.celery_app import make_celery
+    from llmgw.celery import make_celery
     from workers.queues import all_queue_names
 
     settings = load_settings()
@@ -100,7 +100,7 @@ def worker(
 @click.option("--schedule", default="var/celerybeat-schedule", show_default=True)
 def beat(schedule: str) -> None:
     """Run celery beat: the periodic sweeper that re-dispatches stranded jobs."""
-    from workers.celery_app import make_celery
+    from llmgw.celery import make_celery
 
     Path(schedule).parent.mkdir(parents=True, exist_ok=True)
     app = make_celery(load_settings())
@@ -112,7 +112,7 @@ def beat(schedule: str) -> None:
 @click.option("--port", default=5555, show_default=True)
 def flower(address: str, port: int) -> None:
     """Run Flower, the Celery monitor, against the configured broker."""
-    from workers.celery_app import make_celery
+    from llmgw.celery import make_celery
 
     app = make_celery(load_settings())
     app.start(["flower", f"--address={address}", f"--port={port}"])

@@ -10,7 +10,7 @@ from llmgw.settings import load_settings
 
 
 def _sessions():  # noqa: ANN202 - a sessionmaker
-    from llmgw.runtime import Runtime
+    from llmgw.container import Container as Runtime
 
     return Runtime(load_settings()).sessions
 

@@ -13,7 +13,7 @@ from llmgw.settings import load_settings
 
 
 def _runtime(ctx: click.Context):  # noqa: ANN202 - llmgw.runtime.Runtime, imported lazily
-    from llmgw.runtime import Runtime
+    from llmgw.container import Container as Runtime
 
     if not isinstance(ctx.obj, Runtime):
         ctx.obj = Runtime(load_settings())

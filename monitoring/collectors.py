@@ -11,17 +11,16 @@ a queue as a list named like it, plus one list per priority step, `<queue>\\x06\
 (steps 3, 6, 9; step 0 is the bare name). Reserved (prefetched, unacked) messages are not
 waiting and are not counted.
 
-Circuit state per catalogue circuit whose key `llmgw:cb:<provider>:<model>:<channel>`
-exists: 0 closed (counting calls), 1 half-open (probing, or open past its deadline so the
-next call probes), 2 open (refusing). No key means closed and idle: no series.
+Circuit state per catalogue circuit whose hash (`storage.keys.circuit`) exists, decoded by
+`routing.breaker.observed_state`: 0 closed (counting calls), 1 half-open (probing, or open
+past its deadline so the next call probes), 2 open (refusing). No key means closed and
+idle: no series.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import redis
@@ -31,7 +30,8 @@ from prometheus_client.registry import Collector
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from routing.breaker import PREFIX as CIRCUIT_PREFIX
+from routing.breaker import STATE_FIELDS, observed_state
+from storage import keys as redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class RedisStateCollector(Collector):
             for name in self.priority_lists(queue):
                 pipe.llen(name)
         for key in keys:
-            pipe.hmget(CIRCUIT_PREFIX + key, "state", "open_until")
+            pipe.hmget(redis_keys.circuit(key), *STATE_FIELDS)
         replies = iter(pipe.execute())
         steps = len(self.priority_steps)
         depths = {q: sum(int(next(replies)) for _ in range(steps)) for q in self.queues}
@@ -109,35 +109,24 @@ def _family(name: str) -> GaugeMetricFamily:
 
 
 def _circuit_value(raw: list, now: float) -> int | None:
-    state, open_until = (v.decode() if isinstance(v, bytes) else v for v in raw)
-    if state is None:
-        return None
-    if state == "open" and now >= float(open_until or 0):
-        return CIRCUIT_VALUES["half_open"]
-    return CIRCUIT_VALUES.get(state, CIRCUIT_VALUES["closed"])
+    state = observed_state(raw, now)
+    return None if state is None else CIRCUIT_VALUES[state]
 
 
-def redis_state_collector(runtime) -> RedisStateCollector:  # llmgw.runtime.Runtime
-    """The collector for one process: every Celery queue, every catalogue circuit."""
-    from workers.queues import all_queue_names
-
-    with _LOCK:
-        if runtime not in _SCRAPE_STATE:
-            # The runtime's pool, without redis-py's retries: a scrape of a down Redis
-            # answers at once with llmgw_redis_up 0 instead of backing off for seconds.
-            fast = redis.Redis(connection_pool=runtime.redis.connection_pool, retry=_NO_RETRY)
-            _SCRAPE_STATE[runtime] = (fast, CatalogueCircuits(runtime))
-        client, circuits = _SCRAPE_STATE[runtime]
-    queues = [*all_queue_names(), runtime.celery.conf.task_default_queue]
-    return RedisStateCollector(lambda: client, queues, circuits)
+def redis_state_collector(client: redis.Redis, resolver, queues: Sequence[str]):
+    """The collector for one process: every Celery queue, every catalogue circuit. It reads
+    through the process's pool without redis-py's retries: a scrape of a down Redis answers
+    at once with llmgw_redis_up 0 instead of backing off for seconds."""
+    fast = redis.Redis(connection_pool=client.connection_pool, retry=_NO_RETRY)
+    return RedisStateCollector(lambda: fast, queues, CatalogueCircuits(resolver))
 
 
 class CatalogueCircuits:
     """Circuit keys of the catalogue, re-read at most every `ttl` seconds (so most scrapes
     touch Redis once); the last good list is kept if the catalogue cannot be read."""
 
-    def __init__(self, runtime, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic):
-        self.runtime, self.ttl, self.clock = runtime, ttl, clock
+    def __init__(self, resolver, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.resolver, self.ttl, self.clock = resolver, ttl, clock
         self._keys: list[str] = []
         self._read_at: float | None = None
 
@@ -152,16 +141,12 @@ class CatalogueCircuits:
         return self._keys
 
     def _read(self) -> list[str]:
-        from routing.cache import resolver_for
-
-        catalogue = resolver_for(self.runtime).catalogue()
+        catalogue = self.resolver.catalogue()
         return sorted(
-            f"{m.provider}:{m.name}:{v.channel}"
+            redis_keys.circuit_id(m.provider, m.name, v.channel)
             for m in catalogue.models.values()
             for v in m.versions
         )
 
 
 _NO_RETRY = Retry(NoBackoff(), 0)
-_SCRAPE_STATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()

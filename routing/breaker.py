@@ -17,9 +17,9 @@ Semantics (clock = the caller's `time.time`, seconds):
   `probe_timeout_seconds`, then another caller may probe); its success closes the circuit
   with a fresh window, its failure opens it again.
 
-Redis key: `llmgw:cb:<provider>:<model>:<channel>` — hash {state, open_until, probe_until,
-win_start, calls, fails}; TTL `ttl_seconds` (1 h), refreshed on every write, so an idle
-circuit disappears (= closed).
+Redis key: `storage.keys.circuit(circuit_id)`, `llmgw:cb:<provider>:<model>:<channel>` —
+hash {state, open_until, probe_until, win_start, calls, fails}; TTL `ttl_seconds` (1 h),
+refreshed on every write, so an idle circuit disappears (= closed).
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ from dataclasses import dataclass
 
 import redis
 
-PREFIX = "llmgw:cb:"
+from storage import keys as redis_keys
+
+# What a reader that takes no probe needs (`observed_state`): the metrics collector.
+STATE_FIELDS = ("state", "open_until")
 
 _ALLOW = """
 local s = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
@@ -108,7 +111,9 @@ class CircuitBreaker:
     def allow(self, key: str) -> bool:
         """May a call go to this circuit now? In half-open, True for the one probe only."""
         return bool(
-            self._allow(keys=[PREFIX + key], args=[self.clock(), self.probe_timeout, self.ttl])
+            self._allow(
+                keys=[redis_keys.circuit(key)], args=[self.clock(), self.probe_timeout, self.ttl]
+            )
         )
 
     def record_success(self, key: str) -> str:
@@ -120,11 +125,11 @@ class CircuitBreaker:
 
     def _record_outcome(self, key: str, *, ok: bool) -> str:
         args = [self.clock(), int(ok), self.window, self.min_calls, self.failure_rate]
-        state = self._record(keys=[PREFIX + key], args=[*args, self.cooldown, self.ttl])
+        state = self._record(keys=[redis_keys.circuit(key)], args=[*args, self.cooldown, self.ttl])
         return _text(state) or "closed"
 
     def state(self, key: str) -> BreakerState:
-        raw = self.redis.hmget(PREFIX + key, "state", "open_until", "calls", "fails")
+        raw = self.redis.hmget(redis_keys.circuit(key), "state", "open_until", "calls", "fails")
         state, open_until, calls, fails = (_text(v) for v in raw)
         return BreakerState(
             state=state or "closed",
@@ -138,7 +143,7 @@ class CircuitBreaker:
         keys = list(keys)
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
-            pipe.hmget(PREFIX + key, "state", "open_until", "probe_until")
+            pipe.hmget(redis_keys.circuit(key), "state", "open_until", "probe_until")
         now = self.clock()
         return {k for k, raw in zip(keys, pipe.execute(), strict=True) if _refuses(raw, now)}
 
@@ -147,7 +152,18 @@ class CircuitBreaker:
 
     def reset(self, key: str) -> bool:
         """Close a circuit by hand (an operator's override); True if it had state."""
-        return bool(self.redis.delete(PREFIX + key))
+        return bool(self.redis.delete(redis_keys.circuit(key)))
+
+
+def observed_state(raw: list, now: float) -> str | None:
+    """A circuit's state from its `STATE_FIELDS` as a scrape sees it: `open` past its
+    deadline is `half_open` (the next call probes); None when the circuit has no state."""
+    state, open_until = (_text(v) for v in raw[:2])
+    if state is None:
+        return None
+    if state == "open" and now >= float(open_until or 0):
+        return "half_open"
+    return state if state in ("open", "half_open") else "closed"
 
 
 def _refuses(raw: list, now: float) -> bool:

@@ -1,6 +1,6 @@
 """The resolution cache: the catalogue snapshot in Redis and in-process, keyed by a version.
 
-Redis keys:
+Redis keys (built in `storage.keys`):
 - `llmgw:catalogue:version` — integer, no TTL: bumped (INCR) after every committed catalogue
   change (`bump_catalogue_version`); read once per request.
 - `llmgw:catalogue:snapshot:<version>` — string, JSON of `Catalogue.to_json()`, TTL 60 s:
@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,13 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from routing.plan import FallbackPlan, FallbackPolicy, plan_in
 from routing.service import Route, resolve_in
 from routing.snapshot import Catalogue, load_catalogue
-
-if TYPE_CHECKING:
-    from llmgw.runtime import Runtime
+from storage import keys
 
 log = logging.getLogger(__name__)
-VERSION_KEY = "llmgw:catalogue:version"
-SNAPSHOT_PREFIX = "llmgw:catalogue:snapshot:"
+VERSION_KEY = keys.CATALOGUE_VERSION
 SNAPSHOT_TTL_SECONDS = 60
 LOCAL_TTL_SECONDS = 5.0
 
@@ -87,27 +82,15 @@ class Resolver:
         return catalogue
 
     def _from_redis(self, stamp: str) -> Catalogue | None:
-        raw = self.redis.get(SNAPSHOT_PREFIX + stamp)
+        raw = self.redis.get(keys.catalogue_snapshot(stamp))
         return Catalogue.from_json(json.loads(raw)) if raw else None
 
     def _load_and_store(self, stamp: str) -> Catalogue:
         catalogue = self._load(stamp)
         payload = json.dumps(catalogue.to_json(), ensure_ascii=False)
-        self.redis.set(SNAPSHOT_PREFIX + stamp, payload, ex=SNAPSHOT_TTL_SECONDS)
+        self.redis.set(keys.catalogue_snapshot(stamp), payload, ex=SNAPSHOT_TTL_SECONDS)
         return catalogue
 
     def _load(self, stamp: str) -> Catalogue:
         with self.sessions() as session:
             return load_catalogue(session, stamp=stamp)
-
-
-_RESOLVERS: weakref.WeakKeyDictionary[Runtime, Resolver] = weakref.WeakKeyDictionary()
-_RESOLVERS_LOCK = threading.Lock()
-
-
-def resolver_for(runtime: Runtime) -> Resolver:
-    """The process's resolver for this runtime (one per runtime, built on first use)."""
-    with _RESOLVERS_LOCK:
-        if runtime not in _RESOLVERS:
-            _RESOLVERS[runtime] = Resolver(runtime.sessions, runtime.redis)
-        return _RESOLVERS[runtime]

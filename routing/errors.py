@@ -41,5 +41,10 @@ class NoRouteAvailable(RoutingError):
     """503 no_route_available: every candidate of the plan was skipped."""
 
 
+class ContextTooLong(NoRouteAvailable):
+    """400 context_length_exceeded: the request is too large for every candidate's window
+    (the client's mistake, not an outage)."""
+
+
 class CatalogueConflict(RoutingError):
     """409 catalogue_conflict: an operation that the catalogue's state does not allow."""

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from routing.errors import ModelSunset, NoRouteAvailable
+from routing.errors import ContextTooLong, ModelSunset, NoRouteAvailable
 from routing.model_id import parse_model_id
 from routing.service import Route, build_route, resolve_in
 from routing.snapshot import Catalogue, ModelEntry, load_catalogue
@@ -79,10 +79,17 @@ class FallbackPlan:
     def primary(self) -> Route:
         """The first route to try; NoRouteAvailable when every candidate was skipped."""
         if not self.candidates:
-            reasons = sorted({s.reason for s in self.skipped})
+            reasons = sorted({s.reason for s in self.skipped} - {"duplicate"})
+            skipped = [s.as_dict() for s in self.skipped]
+            if reasons == ["context_too_small"]:
+                raise ContextTooLong(
+                    f"The request is too large for every version that could serve "
+                    f"{self.requested!r}: shorten the messages or lower max_tokens.",
+                    skipped=skipped,
+                )
             raise NoRouteAvailable(
                 f"No route can serve {self.requested!r} now ({', '.join(reasons)}).",
-                skipped=[s.as_dict() for s in self.skipped],
+                skipped=skipped,
             )
         return self.candidates[0].route
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from routing.errors import ModelSunset, UnknownChannel, UnknownVersion
 from routing.model_id import ModelRef, parse_model_id, queue_name
 from routing.snapshot import Catalogue, ModelEntry, VersionEntry, load_catalogue
+from storage import keys
 from storage.models import utcnow
 
 MAX_REDIRECTS = 3
@@ -47,7 +48,7 @@ class Route:
     @property
     def breaker_key(self) -> str:
         """Circuit-breaker key: one circuit per provider + model + channel."""
-        return f"{self.provider}:{self.model}:{self.channel}"
+        return keys.circuit_id(self.provider, self.model, self.channel)
 
     @property
     def deprecated(self) -> bool:

@@ -1,16 +1,23 @@
-"""The Redis key schema. Every key starts with `llmgw:`; shapes and TTLs are documented here.
+"""The Redis key schema: every key llmgw writes is built here. Each starts with `llmgw:`.
 
-- `llmgw:job:<job_id>:done` — pub/sub channel, no TTL: a job's terminal status, published
-  after commit; long-polls wait on it.
-- `llmgw:job:<job_id>:stream` — stream, capped near `JOB_STREAM_MAXLEN` entries, TTL 1 h
-  (renewed by each write): a `stream: true` job's answer as it is generated. Each entry has
-  `event` and `data` (JSON): `delta` `{content}` per piece of text, then exactly one of
-  `done` (the result payload without `content`, plus `status`; written after the result is
-  committed) or `error` `{code, message}`. Written by `workers.streaming`, read with XREAD
-  by `api.chat`.
-- `llmgw:idem:<owner>:<sha256(key)>` — string, JSON `{job_id, body_sha256}`, TTL 24 h:
-  Idempotency-Key → job.
-- `llmgw:sweeper:lock` — string, TTL 60 s: one sweeper run at a time.
+- `llmgw:job:<job_id>:done` — pub/sub channel: a job's terminal status, published after
+  commit; long-polls wait on it. Writer and reader: `jobs.events`.
+- `llmgw:job:<job_id>:stream` — stream, TTL 1 h (renewed by each write), capped near
+  `JOB_STREAM_MAXLEN`: a `stream: true` job's answer, `delta` `{content}` events then exactly
+  one of `done` (the result without `content`, plus `status`; after commit) or `error`
+  `{code, message}`. Writer and reader: `jobs.events`.
+- `llmgw:idem:<owner>:<sha256(key)>` — string JSON `{job_id, body_sha256}`, TTL 24 h:
+  Idempotency-Key → job. `jobs.submit`.
+- `llmgw:sweeper:lock` — string, TTL 60 s: one sweeper run at a time. `workers.sweeper`.
+- `llmgw:cb:<provider>:<model>:<channel>` — hash, TTL 1 h (renewed by writes): a circuit
+  breaker. `routing.breaker` writes and decodes it (the metrics collector reads through it).
+- `llmgw:catalogue:version` — integer, no TTL: bumped after every committed catalogue
+  change; `llmgw:catalogue:snapshot:<version>` — string JSON, TTL 60 s. `routing.cache`.
+- `llmgw:yandexgpt:iam:<sha256[:16]>`, `llmgw:gigachat:token:<sha256[:16]>` — string, TTL
+  the token's life: cached provider access tokens. `providers.yandexgpt`, `providers.gigachat`.
+
+Celery's own keys (kombu's queue lists `<queue>` and `<queue>\\x06\\x16<step>`, `unacked*`)
+are kombu's schema, not ours; `monitoring.collectors` reads the queue lists.
 """
 
 from __future__ import annotations
@@ -23,6 +30,11 @@ JOB_STREAM_TTL_SECONDS = 3600
 # Far above the deltas of any one answer (at most one per token); only a runaway is trimmed.
 JOB_STREAM_MAXLEN = 200_000
 
+SWEEPER_LOCK = f"{PREFIX}sweeper:lock"
+CIRCUIT_PREFIX = f"{PREFIX}cb:"
+CATALOGUE_VERSION = f"{PREFIX}catalogue:version"
+CATALOGUE_SNAPSHOT_PREFIX = f"{PREFIX}catalogue:snapshot:"
+
 
 def job_done_channel(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}:done"
@@ -33,8 +45,27 @@ def job_stream(job_id: str) -> str:
 
 
 def idempotency_key(owner: str, key: str) -> str:
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-    return f"{PREFIX}idem:{owner}:{digest}"
+    return f"{PREFIX}idem:{owner}:{_digest(key)}"
 
 
-SWEEPER_LOCK = f"{PREFIX}sweeper:lock"
+def circuit_id(provider: str, model: str, channel: str) -> str:
+    """The name of one circuit (also its metric labels): `<provider>:<model>:<channel>`."""
+    return f"{provider}:{model}:{channel}"
+
+
+def circuit(circuit_name: str) -> str:
+    """The Redis hash of the circuit named by `circuit_id`."""
+    return CIRCUIT_PREFIX + circuit_name
+
+
+def catalogue_snapshot(version: str) -> str:
+    return CATALOGUE_SNAPSHOT_PREFIX + version
+
+
+def provider_token(provider: str, kind: str, secret: str) -> str:
+    """A cached provider token, keyed by a digest of the credential it was issued for."""
+    return f"{PREFIX}{provider}:{kind}:{_digest(secret)[:16]}"
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()

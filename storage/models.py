@@ -77,17 +77,16 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
-# A job ends in exactly one of these; `running` and `queued` are the only other states.
-TERMINAL_STATUSES = frozenset({"succeeded", "incomplete", "failed", "cancelled"})
-
-
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_status_updated_at", "status", "updated_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner: Mapped[str] = mapped_column(String(32), index=True)
+    # `jobs.status.JobStatus`; written only by `jobs.lifecycle`.
     status: Mapped[str] = mapped_column(String(16))
+    # "interactive" or "batch": the message priority on the job's queue.
+    priority: Mapped[str] = mapped_column(String(16), server_default="interactive")
     model_requested: Mapped[str] = mapped_column(String(200))
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(100))

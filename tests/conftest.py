@@ -5,8 +5,8 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from api.app import create_app
-from llmgw.runtime import Runtime
+from llmgw.app import create_app
+from llmgw.container import Container
 from llmgw.settings import Settings
 from tests.helpers import reset_database, seed
 
@@ -27,15 +27,15 @@ def unit_settings(tmp_path) -> Settings:
 
 
 @pytest.fixture()
-def unit_runtime(unit_settings) -> Runtime:
-    runtime = Runtime(unit_settings)
+def unit_runtime(unit_settings) -> Container:
+    runtime = Container(unit_settings)
     runtime.__dict__["redis"] = fakeredis.FakeRedis()
     return runtime
 
 
 @pytest.fixture()
 def unit_client(unit_runtime):
-    return create_app(runtime=unit_runtime).test_client()
+    return create_app(container=unit_runtime).test_client()
 
 
 @pytest.fixture()

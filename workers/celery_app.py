@@ -1,21 +1,48 @@
-"""The Celery app factory. Settings and their reasons: docs/architecture.md, section Workers."""
+"""The Celery app: broker settings, queue topology, the beat schedule and the tasks.
+
+Settings and their reasons: docs/architecture.md, section Workers. The composition root
+(`llmgw.celery`) calls `configure_celery` with plain values and a factory of the process's
+`WorkerContext`, which the tasks reach through the app (`app.llmgw_context()`).
+"""
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from llmgw.runtime import Runtime
-from llmgw.settings import Settings
+from celery import Celery
+from celery.signals import after_setup_logger
+
+from workers.context import WorkerContext
+from workers.logcontext import JobIdFilter
 from workers.queues import MAINTENANCE_QUEUE, task_queues
+from workers.tasks import SWEEP_TASK, register_tasks
 
 # Longer than the longest time a message sits unacked: a provider call (read timeout)
 # plus the largest retry countdown. Shorter would run jobs twice; longer slows recovery.
 VISIBILITY_TIMEOUT = 1800
+LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] job=%(job_id)s %(name)s: %(message)s"
 
 
-def make_celery(settings: Settings, *, runtime: Runtime | None = None) -> Celery:
-    app = Celery("llmgw", broker=settings.redis_url, set_as_current=False)
-    app.llmgw_runtime = runtime or Runtime(settings)  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class CeleryConfig:
+    broker_url: str | None
+    concurrency: int = 100
+    sweeper_interval_seconds: float = 60.0
+
+
+def configure_celery(config: CeleryConfig, context: Callable[[], WorkerContext]) -> Celery:
+    app = Celery("llmgw", broker=config.broker_url, set_as_current=False)
+    app.llmgw_context = context  # type: ignore[attr-defined]
+    app.conf.update(celery_settings(config))
+    register_tasks(app)
+    after_setup_logger.connect(_add_job_id, weak=False, dispatch_uid="llmgw-job-id")
+    return app
+
+
+def celery_settings(config: CeleryConfig) -> dict[str, Any]:
     transport = {
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "socket_timeout": 10,
@@ -23,36 +50,38 @@ def make_celery(settings: Settings, *, runtime: Runtime | None = None) -> Celery
         "socket_keepalive": True,
         "health_check_interval": 25,
     }
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options=transport,
-        visibility_timeout=VISIBILITY_TIMEOUT,
-        task_ignore_result=True,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
-        worker_hijack_root_logger=False,
-        task_queues=task_queues(),
-        task_default_queue="llmgw.default",
-        task_create_missing_queues=True,
-        broker_pool_limit=settings.worker_concurrency,
-        beat_schedule={
+    return {
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": transport,
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "task_ignore_result": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "worker_log_format": LOG_FORMAT,
+        "task_queues": task_queues(),
+        "task_default_queue": "llmgw.default",
+        "task_create_missing_queues": True,
+        "broker_pool_limit": config.concurrency,
+        "beat_schedule": {
             "sweep-stranded-jobs": {
-                "task": "llmgw.sweep",
-                "schedule": settings.sweeper_interval_seconds,
+                "task": SWEEP_TASK,
+                "schedule": config.sweeper_interval_seconds,
                 "options": {
                     "queue": MAINTENANCE_QUEUE,
-                    "expires": settings.sweeper_interval_seconds,
+                    "expires": config.sweeper_interval_seconds,
                 },
             }
         },
-    )
-    from workers.tasks import register_tasks
+    }
 
-    register_tasks(app)
-    return app
+
+def _add_job_id(logger: logging.Logger, **_: Any) -> None:
+    for handler in logger.handlers:
+        handler.addFilter(JobIdFilter())

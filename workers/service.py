@@ -1,190 +1,170 @@
-"""Running one job: claim it, call the provider (no DB session held), record the attempt.
+"""Running one job: claim it, call the provider (no DB session held), record, decide.
 
-Idempotent by job id: the claim is one conditional UPDATE, so a duplicate or redelivered
-message for a job that is finished, cancelled or being run by a live worker does nothing.
-What happens after a failure lives in `workers.fallback`.
+Idempotent by job id: the claim is one conditional UPDATE (`jobs.lifecycle.claim`), so a
+duplicate or redelivered message for a job that is finished, cancelled or being run by a
+live worker does nothing. After the call the attempt and the job's transition are committed
+first; the breaker, the metrics and the wake-ups come after, each guarded, so nothing that
+touches Redis for bookkeeping stands between a provider's answer and the database.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from llmgw.runtime import Runtime
-from monitoring.metrics import PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
+from jobs import attempts, events, lifecycle
+from jobs.events import JobStream
+from jobs.lifecycle import Claimed
+from jobs.spec import JobSpec
+from jobs.status import TERMINAL, JobStatus
+from monitoring.metrics import FALLBACKS, JOBS_FINISHED
 from providers.base import CompletionRequest, CompletionResult, Message
-from providers.errors import ProviderError, RateLimited
-from routing.cache import resolver_for
+from providers.errors import ProviderError, StreamInterrupted
 from routing.errors import RoutingError
+from routing.service import Route
+from storage import keys
 from storage.models import Job, utcnow
-from workers import streaming
-from workers.fallback import move_on, record_failure
-from workers.jobstate import Call, Outcome, attempt_row, notify_done
+from workers import policy
+from workers.attempt import AttemptRun, circuit_allows, observe, run_attempt
+from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
 
-def execute_job(runtime: Runtime, job_id: str) -> Outcome:
-    call = claim_job(runtime, job_id)
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """What one provider call is about, detached from any database session."""
+
+    job_id: str
+    number: int
+    provider: str
+    model: str
+    channel: str
+    upstream_id: str
+    priority: str
+    spec: JobSpec
+    request: CompletionRequest
+
+    @property
+    def circuit(self) -> str:
+        return keys.circuit_id(self.provider, self.model, self.channel)
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return (self.provider, self.model, self.channel)
+
+
+def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
+    call = claim_call(ctx, job_id)
     if call is None:
         return Outcome(status="skipped")
-    if not runtime.breaker.allow(call.breaker_key):
-        return move_on(runtime, call, None, skipped_reason="circuit_open")
-    if call.request.stream:
-        return streaming.stream_job(runtime, call)
-    started, t0 = utcnow(), time.perf_counter()
-    try:
-        result = runtime.provider(call.provider).complete(call.request)
-    except ProviderError as exc:
-        error: ProviderError = exc
-    except Exception as exc:  # a bug in an adapter must still end the job, not strand it
-        log.exception("job %s: unexpected error calling %s", job_id, call.provider)
-        error = ProviderError(f"Unexpected {type(exc).__name__} in the provider adapter.")
+    if not circuit_allows(ctx.breaker, call.circuit):
+        return move_on(ctx, call, None, skipped_reason="circuit_open")
+    stream = JobStream(ctx.redis, job_id) if call.spec.stream else None
+    if stream is not None and stream.started():
+        lost = StreamInterrupted("The worker streaming this job was lost mid-stream.")
+        run = AttemptRun(utcnow(), 0.0, error=lost, published=True)
     else:
-        latency = (time.perf_counter() - t0) * 1000
-        observe_call(runtime, call, latency, result=result)
-        return record_success(runtime, call, result, started=started, latency_ms=latency)
-    latency = (time.perf_counter() - t0) * 1000
-    observe_call(runtime, call, latency, error=error)
-    with runtime.sessions() as session:
-        session.add(attempt_row(call, started, latency, "failed", error=error))
-        session.commit()
-    return record_failure(runtime, call, error)
+        run = run_attempt(ctx.providers(call.provider), call.request, stream)
+    if run.error is None:
+        assert run.result is not None
+        outcome = record_success(ctx, call, run, run.result)
+        observe(ctx.breaker, call.circuit, call.labels, run)
+        finished(ctx, call, outcome, stream, run.result)
+        return outcome
+    record_failed_call(ctx, call, run, run.error)
+    observe(ctx.breaker, call.circuit, call.labels, run)
+    outcome = after_failure(ctx, call, run.error, published=run.published)
+    if stream is not None and outcome.status in TERMINAL:
+        code = run.error.reason if outcome.status == JobStatus.FAILED else outcome.status
+        stream.publish_safely("error", code=code, message=run.error.message)
+    return outcome
 
 
-def observe_call(
-    runtime: Runtime,
-    call: Call,
-    latency_ms: float,
-    *,
-    result: CompletionResult | None = None,
-    error: ProviderError | None = None,
-) -> None:
-    if error is None:
-        runtime.breaker.record_success(call.breaker_key)
-    elif error.retryable and not isinstance(error, RateLimited):
-        # Only upstream health counts: a content filter is no outage, and a 429 is our own
-        # quota, paced by Retry-After rather than by switching the route off.
-        runtime.breaker.record_failure(call.breaker_key)
-    outcome = "succeeded" if error is None else "failed"
-    PROVIDER_CALLS.labels(*call.labels, outcome, error.reason if error else "").inc()
-    PROVIDER_LATENCY.labels(*call.labels).observe(latency_ms / 1000)
-    if result is not None:
-        TOKENS.labels(*call.labels, "prompt").inc(result.usage.prompt_tokens)
-        TOKENS.labels(*call.labels, "completion").inc(result.usage.completion_tokens)
-
-
-def claim_job(runtime: Runtime, job_id: str) -> Call | None:
-    """Atomically move a queued (or orphaned running) job to running; None if not ours.
-
-    One UPDATE … RETURNING: the claim and the row the call needs in a single statement."""
-    now = utcnow()
-    lease_expired = now - timedelta(seconds=runtime.settings.job_lease_seconds)
-    claimable = or_(
-        Job.status == "queued", and_(Job.status == "running", Job.updated_at < lease_expired)
-    )
-    with runtime.sessions() as session:
-        row = session.execute(
-            update(Job)
-            .where(Job.id == job_id, claimable)
-            .values(
-                status="running",
-                attempt_count=Job.attempt_count + 1,
-                started_at=func.coalesce(Job.started_at, now),
-                updated_at=now,
-            )
-            .returning(
-                Job.attempt_count,
-                Job.provider,
-                Job.model,
-                Job.channel,
-                Job.upstream_id,
-                Job.request,
-            )
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        if row is None:
+def claim_call(ctx: WorkerContext, job_id: str) -> Call | None:
+    """Claim the job and settle which upstream this attempt calls."""
+    with ctx.sessions() as session:
+        claimed = lifecycle.claim(session, job_id, ctx.sweep.lease_seconds)
+        if claimed is None:
             session.commit()
             log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
             return None
-        upstream = current_upstream(runtime, row.provider, row.model, row.channel, row.upstream_id)
-        if upstream != row.upstream_id:
-            session.execute(update(Job).where(Job.id == job_id).values(upstream_id=upstream))
+        upstream = current_upstream(ctx.resolver, claimed)
+        if upstream != claimed.upstream_id:
+            lifecycle.set_upstream(session, job_id, claimed.number, upstream)
         session.commit()
-    request = request_from(job_id, upstream, row.request)
-    return Call(job_id, row.attempt_count, row.provider, row.model, row.channel, upstream, request)
+    return Call(
+        job_id,
+        claimed.number,
+        claimed.provider,
+        claimed.model,
+        claimed.channel,
+        upstream,
+        claimed.priority,
+        claimed.spec,
+        request_from(job_id, upstream, claimed.spec),
+    )
 
 
-def current_upstream(runtime: Runtime, provider: str, model: str, channel: str, stored: str) -> str:
+def current_upstream(resolver: Any, claimed: Claimed) -> str:
     """What `model:channel` means now: a promote made after submission is honoured (the
     cached resolver sees a catalogue change on its next read). A channel that no longer
     resolves keeps the route fixed at submission."""
     try:
-        route = resolver_for(runtime).resolve(f"{model}:{channel}")
+        route = resolver.resolve(f"{claimed.model}:{claimed.channel}")
     except RoutingError:
-        return stored
-    return route.upstream_id if route.provider == provider else stored
+        return claimed.upstream_id
+    return route.upstream_id if route.provider == claimed.provider else claimed.upstream_id
 
 
-def build_request(job: Job) -> CompletionRequest:
-    return request_from(job.id, job.upstream_id, job.request)
-
-
-def request_from(job_id: str, upstream_id: str, body: dict[str, Any]) -> CompletionRequest:
+def request_from(job_id: str, upstream_id: str, spec: JobSpec) -> CompletionRequest:
     return CompletionRequest(
         upstream_model=upstream_id,
-        messages=tuple(Message(m["role"], m["content"]) for m in body["messages"]),
-        temperature=body.get("temperature"),
-        max_tokens=body.get("max_tokens"),
-        top_p=body.get("top_p"),
-        repetition_penalty=body.get("repetition_penalty"),
+        messages=tuple(Message(m.role, m.content) for m in spec.messages),
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+        top_p=spec.top_p,
+        repetition_penalty=spec.repetition_penalty,
         request_id=job_id,
-        stream=bool(body.get("stream")),
+        stream=spec.stream,
     )
 
 
 def record_success(
-    runtime: Runtime, call: Call, result: CompletionResult, *, started: datetime, latency_ms: float
+    ctx: WorkerContext, call: Call, run: AttemptRun, result: CompletionResult
 ) -> Outcome:
-    """Log the attempt and, if the job is still this attempt's, end it — one conditional
-    UPDATE, so a cancel or a re-claim in the meantime wins and only the attempt is kept."""
-    # A reply cut by max_tokens is kept, as `incomplete`: the caller asked for the cut.
-    status = "incomplete" if result.finish_reason == "length" else "succeeded"
-    now = utcnow()
-    with runtime.sessions() as session:
-        session.add(attempt_row(call, started, latency_ms, "succeeded", result=result))
-        ended: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Job)
-            .where(
-                Job.id == call.job_id,
-                Job.status == "running",
-                Job.attempt_count == call.number,
-            )
-            .values(
-                status=status,
-                finished_at=now,
-                updated_at=now,
-                result=result_payload(call, result),
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
-                total_tokens=result.usage.total_tokens,
-            )
-            .execution_options(synchronize_session=False)
+    """Log the attempt and, if the job is still this attempt's, end it, in one transaction;
+    a cancel or a re-claim in the meantime wins and only the attempt is kept."""
+    status = JobStatus.INCOMPLETE if result.finish_reason == "length" else JobStatus.SUCCEEDED
+    with ctx.sessions() as session:
+        attempts.record_call(
+            session, call.job_id, call.number, call, run.started, run.latency_ms, result=result
         )
-        if ended.rowcount != 1:
-            status = session.scalar(select(Job.status).where(Job.id == call.job_id)) or "missing"
-            session.commit()
-            return Outcome(status=status)
+        ended = lifecycle.finish(
+            session,
+            call.job_id,
+            call.number,
+            status,
+            result=result_payload(call, result),
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            total_tokens=result.usage.total_tokens,
+        )
         session.commit()
-    notify_done(runtime, call, status)
-    return Outcome(status=status)
+        return Outcome(status=status if ended else current_status(session, call.job_id))
 
 
-def result_payload(call: Call, result: CompletionResult) -> dict:
+def result_payload(call: Call, result: CompletionResult) -> dict[str, Any]:
     return {
         "content": result.content,
         "finish_reason": result.finish_reason,
@@ -198,3 +178,161 @@ def result_payload(call: Call, result: CompletionResult) -> dict:
         "channel": call.channel,
         "model_version": result.model_version,
     }
+
+
+def finished(
+    ctx: WorkerContext,
+    call: Call,
+    outcome: Outcome,
+    stream: JobStream | None,
+    result: CompletionResult | None = None,
+) -> None:
+    """After a terminal transition is committed: count it, wake waiters, end the stream."""
+    if outcome.status not in TERMINAL:
+        return
+    JOBS_FINISHED.labels(*call.labels, outcome.status).inc()
+    events.notify_done(ctx.redis, call.job_id, outcome.status)
+    if stream is None or result is None:
+        return
+    if outcome.status in (JobStatus.SUCCEEDED, JobStatus.INCOMPLETE):
+        payload = result_payload(call, result)
+        del payload["content"]
+        stream.publish_safely("done", status=outcome.status, **payload)
+    else:
+        message = f"The job ended as {outcome.status}."
+        stream.publish_safely("error", code=outcome.status, message=message)
+
+
+def record_failed_call(ctx: WorkerContext, call: Call, run: AttemptRun, error: ProviderError):
+    with ctx.sessions() as session:
+        attempts.record_call(
+            session, call.job_id, call.number, call, run.started, run.latency_ms, error=error
+        )
+        session.commit()
+
+
+def after_failure(
+    ctx: WorkerContext, call: Call, error: ProviderError, *, published: bool
+) -> Outcome:
+    """Retry, move to the next candidate, or fail; text already streamed cannot be retried."""
+    log.info("job %s attempt %d failed: %s", call.job_id, call.number, error.reason)
+    if published:
+        return fail_job(ctx, call, error)
+    with ctx.sessions() as session:
+        failed_here, calls = attempts.call_counts(session, call.job_id, call)
+        created = session.scalar(select(Job.created_at).where(Job.id == call.job_id))
+        age = (utcnow() - created).total_seconds() if created else 0.0
+        decision = policy.decide(
+            error, failed_here=failed_here, calls=calls, age_seconds=age, policy=ctx.retry
+        )
+        if decision.action == "retry":
+            if not lifecycle.retry_later(session, call.job_id, call.number):
+                return Outcome(status=current_status(session, call.job_id))
+            session.commit()
+            return Outcome(status=JobStatus.QUEUED, retry_in=decision.delay)
+    if decision.action == "move_on":
+        return move_on(ctx, call, error)
+    return fail_job(ctx, call, error)
+
+
+def fail_job(ctx: WorkerContext, call: Call, error: ProviderError) -> Outcome:
+    with ctx.sessions() as session:
+        ok = lifecycle.fail(session, call.job_id, call.number, error.reason, error.message)
+        session.commit()
+        outcome = Outcome(JobStatus.FAILED if ok else current_status(session, call.job_id))
+    if ok:
+        finished(ctx, call, outcome, None)
+    return outcome
+
+
+def move_on(
+    ctx: WorkerContext,
+    call: Call,
+    error: ProviderError | None,
+    *,
+    skipped_reason: str | None = None,
+) -> Outcome:
+    """Switch the job to the next usable candidate of its plan and publish it on that
+    candidate's queue; candidates passed over are logged as skipped attempts. With no
+    candidate left the job fails with the last error, in the same transaction."""
+    reason = skipped_reason or (error.reason if error else "unknown")
+    with ctx.sessions() as session:
+        if skipped_reason:
+            attempts.record_skip(session, call.job_id, call.number, call, skipped_reason)
+        target, skips = next_candidate(ctx, session, call, bigger=reason == "context_too_long")
+        if target is None:
+            error = error or no_route_error()
+            ok = lifecycle.fail(
+                session, call.job_id, call.number, error.reason, error.message, skipped=skips
+            )
+        else:
+            ok = lifecycle.move_to(
+                session, call.job_id, call.number, target, hop(call, target, reason), skipped=skips
+            )
+        if not ok:
+            session.rollback()
+            return Outcome(status=current_status(session, call.job_id))
+        session.commit()
+    if target is None:
+        outcome = Outcome(status=JobStatus.FAILED)
+        finished(ctx, call, outcome, None)
+        return outcome
+    FALLBACKS.labels(*call.labels, target.provider, target.model, target.channel, reason).inc()
+    ctx.dispatcher.publish(call.job_id, target.queue, call.priority)
+    log.info("job %s falls back to %s (%s)", call.job_id, target.model_id, reason)
+    return Outcome(status=JobStatus.QUEUED)
+
+
+def hop(call: Call, target: Route, reason: str) -> dict[str, str]:
+    return {
+        "from": f"{call.model}:{call.channel}",
+        "to": target.model_id,
+        "reason": reason,
+        "at": utcnow().isoformat(),
+    }
+
+
+def no_route_error() -> ProviderError:
+    error = ProviderError("Every candidate of the fallback plan was skipped.")
+    error.reason = "no_route_available"
+    return error
+
+
+def next_candidate(
+    ctx: WorkerContext, session: Session, call: Call, *, bigger: bool
+) -> tuple[Route | None, int]:
+    """The next route of the plan to try (None: the plan is used up) and how many were
+    skipped on the way; each skip is logged as an attempt numbered after the call's."""
+    routes = call.spec.plan.routes()
+    here = next(
+        (i for i, r in enumerate(routes) if (r.provider, r.model, r.channel) == call.labels),
+        len(routes),
+    )
+    window = (routes[here].context_window or 0) if here < len(routes) else 0
+    skips = 0
+    for route in routes[here + 1 :]:
+        reason = skip_reason(ctx, route, window if bigger else None)
+        if reason is None:
+            return route, skips
+        skips += 1
+        attempts.record_skip(session, call.job_id, call.number + skips, route, reason)
+    return None, skips
+
+
+def skip_reason(ctx: WorkerContext, route: Route, min_window: int | None) -> str | None:
+    if min_window is not None and (route.context_window or 0) <= min_window:
+        return "context_too_small"
+    circuit = keys.circuit_id(route.provider, route.model, route.channel)
+    return None if circuit_allows_peek(ctx, circuit) else "circuit_open"
+
+
+def circuit_allows_peek(ctx: WorkerContext, circuit: str) -> bool:
+    try:
+        return not ctx.breaker.is_open(circuit)
+    except Exception:
+        log.warning("circuit %s unreadable; treating it as closed", circuit, exc_info=True)
+        return True
+
+
+def current_status(session: Session, job_id: str) -> str:
+    return session.scalar(select(Job.status).where(Job.id == job_id)) or "missing"

@@ -1,29 +1,36 @@
-"""Celery wrappers only: each task takes ids and calls a plain service function."""
+"""Celery wrappers only: each task takes ids and calls a plain service function.
+
+`JobTask` is the one base task: it owns the process's `WorkerContext` and binds the job id
+into the log context (`workers.logcontext`) for everything logged while the task runs.
+"""
 
 from __future__ import annotations
 
 from celery import Celery, Task
 
-from llmgw.runtime import Runtime
+from jobs.dispatch import RUN_JOB_TASK
+from workers.context import WorkerContext
+from workers.logcontext import bound_job
 from workers.service import execute_job
 from workers.sweeper import sweep
 
+SWEEP_TASK = "llmgw.sweep"
+
 
 class JobTask(Task):
-    """Owns the process runtime (database, Redis, provider clients) shared by all threads."""
-
     @property
-    def runtime(self) -> Runtime:
-        return self.app.llmgw_runtime  # type: ignore[attr-defined]
+    def context(self) -> WorkerContext:
+        return self.app.llmgw_context()  # type: ignore[attr-defined]
 
 
 def register_tasks(app: Celery) -> None:
-    @app.task(name="llmgw.run_job", bind=True, base=JobTask, max_retries=None)
+    @app.task(name=RUN_JOB_TASK, bind=True, base=JobTask, max_retries=None)
     def run_job(self: JobTask, job_id: str) -> None:
-        outcome = execute_job(self.runtime, job_id)
+        with bound_job(job_id):
+            outcome = execute_job(self.context, job_id)
         if outcome.retry_in is not None:
             raise self.retry(countdown=outcome.retry_in)
 
-    @app.task(name="llmgw.sweep", bind=True, base=JobTask, ignore_result=True)
+    @app.task(name=SWEEP_TASK, bind=True, base=JobTask, ignore_result=True)
     def sweep_jobs(self: JobTask) -> int:
-        return sweep(self.runtime)
+        return sweep(self.context)

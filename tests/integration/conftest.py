@@ -9,9 +9,9 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from api.app import create_app
+from llmgw.app import create_app
+from llmgw.container import Container
 from llmgw.processes import stop_process
-from llmgw.runtime import Runtime
 from llmgw.settings import Settings
 from llmgw.stack import EMULATOR_FOLDER, EMULATOR_GIGACHAT_KEY, EMULATOR_YANDEX_KEY
 from providers.emulators import gigachat, yandexgpt
@@ -71,8 +71,8 @@ def settings(redis_url, database_url, emulators) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def runtime(settings) -> Runtime:
-    return Runtime(settings)
+def runtime(settings) -> Container:
+    return Container(settings)
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +89,7 @@ def worker(settings, runtime, tmp_path_factory):
 @pytest.fixture()
 def live_api(runtime):
     """The API over real HTTP (SDK clients, SSE), served from a thread."""
-    server = make_server("127.0.0.1", 0, create_app(runtime=runtime), threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(container=runtime), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -98,7 +98,7 @@ def live_api(runtime):
 
 @pytest.fixture()
 def client(runtime):
-    return create_app(runtime=runtime).test_client()
+    return create_app(container=runtime).test_client()
 
 
 @pytest.fixture()

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from api.app import create_app
-from llmgw.runtime import Runtime
+from llmgw.app import create_app
+from llmgw.container import Container
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +28,10 @@ def queue_depth(client, queue: str) -> float:
 
 
 def test_a_queued_job_shows_in_queue_depth(settings, redis_url, auth):
-    runtime = Runtime(settings.model_copy(update={"redis_url": other_database(redis_url)}))
+    runtime = Container(settings.model_copy(update={"redis_url": other_database(redis_url)}))
     lists = [QUEUE, *(f"{QUEUE}\x06\x16{step}" for step in (3, 6, 9))]
     runtime.redis.delete(*lists)
-    client = create_app(runtime=runtime).test_client()
+    client = create_app(container=runtime).test_client()
     assert queue_depth(client, QUEUE) == 0
 
     body = {

@@ -9,9 +9,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from jobs.dispatch import CeleryDispatcher
 from storage.models import Attempt, Job, utcnow
-from workers.dispatch import publish_job
-from workers.sweeper import expire_results, sweep
+from workers.sweeper import sweep
 
 pytestmark = pytest.mark.integration
 HELLO = [{"role": "user", "content": "Привет"}]
@@ -237,8 +237,8 @@ def test_idempotent_resubmit_returns_the_same_job(worker, client, auth, runtime)
 
 def test_redelivered_message_for_a_finished_job_does_nothing(worker, client, auth, runtime):
     job = finished(client, auth, submit(client, auth).get_json()["id"])
-    publish_job(runtime.celery, job["id"], job["route"]["queue"])
-    publish_job(runtime.celery, job["id"], job["route"]["queue"])
+    CeleryDispatcher(runtime.celery).publish(job["id"], job["route"]["queue"])
+    CeleryDispatcher(runtime.celery).publish(job["id"], job["route"]["queue"])
     time.sleep(1.5)
     assert attempts_of(runtime, job["id"]) == 1
     assert client.get(f"/v1/jobs/{job['id']}", headers=auth).get_json() == job
@@ -246,7 +246,7 @@ def test_redelivered_message_for_a_finished_job_does_nothing(worker, client, aut
 
 def test_sweeper_redispatches_a_job_whose_message_was_lost(worker, client, auth, runtime):
     job = queued_job_row(runtime, "GigaChat", updated_at=utcnow() - timedelta(hours=1))
-    assert sweep(runtime) >= 1
+    assert sweep(runtime.worker_context) >= 1
     done = finished(client, auth, job.id)
     assert done["status"] == "succeeded"
 
@@ -256,7 +256,7 @@ def test_results_expire_after_the_retention_period(worker, client, auth, runtime
     with runtime.sessions() as session:
         session.get(Job, job_id).finished_at = utcnow() - timedelta(days=400)
         session.commit()
-    assert expire_results(runtime) >= 1
+    sweep(runtime.worker_context)  # the sweeper also erases results past the retention period
     job = client.get(f"/v1/jobs/{job_id}", headers=auth).get_json()
     assert job["result_expired"] is True and job["result"] is None
     assert job["status"] == "succeeded" and len(job["attempts"]) == 1
@@ -310,7 +310,7 @@ def test_a_promote_is_seen_by_the_worker_for_jobs_already_queued(worker, client,
     ops.apply_op(runtime.sessions, runtime.redis, ops.promote, "GigaChat-Max", actor="it")
     try:
         time.sleep(1.0)
-        publish_job(runtime.celery, job.id, "gigachat.latest")
+        CeleryDispatcher(runtime.celery).publish(job.id, "gigachat.latest")
         done = finished(client, auth, job.id)
     finally:
         ops.apply_op(runtime.sessions, runtime.redis, ops.rollback, "GigaChat-Max", actor="it")

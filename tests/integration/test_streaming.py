@@ -14,7 +14,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from api.app import create_app
+from llmgw.app import create_app
 from tests.integration.conftest import MASTER_KEY
 
 pytestmark = pytest.mark.integration
@@ -199,11 +199,11 @@ def test_a_replayed_request_streams_the_same_job_again(worker, sdk, client, auth
 def test_no_event_within_the_sync_timeout_ends_as_job_timeout(
     worker, runtime, client, auth, faults
 ):
-    from llmgw.runtime import Runtime
+    from llmgw.container import Container
 
     faults("yandexgpt", kind="timeout", model="yandexgpt-lite", seconds=3, count=1)
-    impatient = Runtime(runtime.settings.model_copy(update={"sync_timeout_seconds": 1.0}))
-    server = make_server("127.0.0.1", 0, create_app(runtime=impatient), threaded=True)
+    impatient = Container(runtime.settings.model_copy(update={"sync_timeout_seconds": 1.0}))
+    server = make_server("127.0.0.1", 0, create_app(container=impatient), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         response, events = raw_events(f"http://127.0.0.1:{server.server_port}", "yandexgpt-lite")

@@ -102,7 +102,7 @@ def test_healthz(unit_client):
 
 
 def test_readyz_reports_the_unreachable_redis(unit_settings):
-    from api.app import create_app
+    from llmgw.app import create_app
 
     client = create_app(unit_settings).test_client()
     response = client.get("/readyz")

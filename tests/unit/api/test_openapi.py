@@ -31,6 +31,6 @@ def test_every_reference_resolves():
 
 
 def test_job_create_schema_comes_from_the_model():
-    schema = build_openapi()["components"]["schemas"]["JobCreate"]
+    schema = build_openapi()["components"]["schemas"]["JobRequest"]
     assert set(schema["required"]) == {"model", "messages"}
     assert schema["properties"]["priority"]["enum"] == ["interactive", "batch"]

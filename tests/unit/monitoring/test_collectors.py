@@ -14,12 +14,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from jobs.dispatch import CeleryDispatcher
+from llmgw.celery import make_celery
 from llmgw.settings import Settings
 from monitoring.collectors import CatalogueCircuits, RedisStateCollector
 from monitoring.metrics import exposition
 from routing.breaker import CircuitBreaker
-from workers.celery_app import make_celery
-from workers.dispatch import publish_job
 from workers.queues import all_queue_names
 
 NOW = 1_000_000.0
@@ -58,8 +58,8 @@ def samples(collector, name: str) -> dict[tuple, float]:
 
 def test_queue_depth_sums_the_priority_lists_kombu_writes(client, celery_on_fakeredis):
     for priority in ("interactive", "interactive", "batch"):
-        publish_job(celery_on_fakeredis, "job", "yandexgpt.latest", priority)
-    publish_job(celery_on_fakeredis, "job", "gigachat.rc", "batch")
+        CeleryDispatcher(celery_on_fakeredis).publish("job", "yandexgpt.latest", priority)
+    CeleryDispatcher(celery_on_fakeredis).publish("job", "gigachat.rc", "batch")
     assert client.exists("yandexgpt.latest\x06\x169")  # the layout we rely on
 
     depth = samples(RedisStateCollector(lambda: client, all_queue_names()), "llmgw_queue_depth")
@@ -170,17 +170,17 @@ def _registry(collector) -> CollectorRegistry:
 
 def test_catalogue_circuits_are_reread_after_the_ttl_and_kept_on_failure(unit_runtime, monkeypatch):
     now = [0.0]
-    circuits = CatalogueCircuits(unit_runtime, ttl=60, clock=lambda: now[0])
+    circuits = CatalogueCircuits(unit_runtime.resolver, ttl=60, clock=lambda: now[0])
     first = circuits()
     assert "yandexgpt:yandexgpt:rc" in first
 
     reads = []
 
-    def unreadable(runtime):
-        reads.append(runtime)
+    def unreadable():
+        reads.append(unit_runtime)
         raise RuntimeError("database down")
 
-    monkeypatch.setattr("routing.cache.resolver_for", unreadable)
+    monkeypatch.setattr(unit_runtime.resolver, "catalogue", unreadable)
     now[0] = 30.0
     assert circuits() == first
     assert reads == []  # within the TTL: not re-read

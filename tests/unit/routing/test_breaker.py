@@ -7,7 +7,8 @@ import threading
 import fakeredis
 import pytest
 
-from routing.breaker import PREFIX, CircuitBreaker
+from routing.breaker import CircuitBreaker
+from storage import keys
 
 KEY = "yandexgpt:yandexgpt:rc"
 
@@ -133,8 +134,8 @@ def test_circuits_are_independent_and_keyed_in_the_llmgw_namespace(breaker):
     open_it(breaker)
     assert breaker.allow("yandexgpt:yandexgpt:latest")
     assert breaker.open_keys([KEY, "gigachat:GigaChat:rc"]) == {KEY}
-    assert breaker.redis.exists(PREFIX + KEY) and PREFIX.startswith("llmgw:")
-    assert 0 < breaker.redis.ttl(PREFIX + KEY) <= 3600
+    assert breaker.redis.exists(keys.circuit(KEY)) and keys.circuit(KEY).startswith("llmgw:cb:")
+    assert 0 < breaker.redis.ttl(keys.circuit(KEY)) <= 3600
 
 
 def test_route_breaker_key(unit_runtime):

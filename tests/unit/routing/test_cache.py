@@ -8,13 +8,12 @@ import redis
 
 from routing import ops
 from routing.cache import (
-    SNAPSHOT_PREFIX,
     SNAPSHOT_TTL_SECONDS,
     VERSION_KEY,
     Resolver,
     bump_catalogue_version,
-    resolver_for,
 )
+from storage import keys
 
 
 class Clock:
@@ -39,9 +38,9 @@ def test_cached_resolution_matches_the_database(unit_runtime):
         "yandexgpt/rc",
         "22.05.2025",
     )
-    raw = unit_runtime.redis.get(SNAPSHOT_PREFIX + "0")
+    raw = unit_runtime.redis.get(keys.CATALOGUE_SNAPSHOT_PREFIX + "0")
     assert "yandexgpt" in {m["name"] for m in json.loads(raw)["models"]}
-    assert 0 < unit_runtime.redis.ttl(SNAPSHOT_PREFIX + "0") <= SNAPSHOT_TTL_SECONDS
+    assert 0 < unit_runtime.redis.ttl(keys.CATALOGUE_SNAPSHOT_PREFIX + "0") <= SNAPSHOT_TTL_SECONDS
 
 
 def test_a_change_is_invisible_until_the_version_is_bumped(unit_runtime):
@@ -69,7 +68,7 @@ def test_in_process_copy_expires_after_local_ttl(unit_runtime):
     resolver = Resolver(unit_runtime.sessions, unit_runtime.redis, local_ttl=5, clock=clock)
     resolver.resolve("yandexgpt")
     edit_without_bump(unit_runtime)
-    unit_runtime.redis.delete(SNAPSHOT_PREFIX + "0")  # as if its TTL ran out
+    unit_runtime.redis.delete(keys.CATALOGUE_SNAPSHOT_PREFIX + "0")  # as if its TTL ran out
     clock.now = 4.9
     assert resolver.resolve("yandexgpt").upstream_id == "yandexgpt/latest"
     clock.now = 5.1
@@ -77,18 +76,18 @@ def test_in_process_copy_expires_after_local_ttl(unit_runtime):
 
 
 def test_redis_down_falls_back_to_the_database(unit_settings):
-    from llmgw.runtime import Runtime
+    from llmgw.container import Container
 
-    runtime = Runtime(unit_settings)
+    runtime = Container(unit_settings)
     runtime.__dict__["redis"] = redis.Redis(port=1, socket_connect_timeout=0.2)
     resolver = Resolver(runtime.sessions, runtime.redis)
     assert resolver.resolve("GigaChat").upstream_id == "GigaChat"
 
 
 def test_plan_through_the_resolver(unit_runtime):
-    result = resolver_for(unit_runtime).plan("yandexgpt:rc")
+    result = unit_runtime.resolver.plan("yandexgpt:rc")
     assert [c.route.channel for c in result.candidates] == ["rc", "latest", "deprecated"]
-    assert resolver_for(unit_runtime) is resolver_for(unit_runtime)
+    assert unit_runtime.resolver is unit_runtime.resolver
 
 
 def test_the_redis_snapshot_round_trips_everything_resolution_reads(unit_runtime):

@@ -30,9 +30,9 @@ def test_models_list_needs_a_key(unit_client):
 
 
 def test_the_openai_sdk_lists_and_retrieves_models(unit_runtime, user_auth):
-    from api.app import create_app
+    from llmgw.app import create_app
 
-    app = create_app(runtime=unit_runtime)
+    app = create_app(container=unit_runtime)
     http = httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://llmgw")
     client = openai.OpenAI(api_key=USER_KEY, base_url="http://llmgw/v1", http_client=http)
     ids = [m.id for m in client.models.list()]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from storage.models import Job
-from workers.service import build_request
+from jobs.spec import JobSpec
+from workers.service import request_from
 
 
 def test_every_generation_parameter_reaches_the_provider_request():
-    job = Job(
-        id="j1",
-        upstream_id="GigaChat-Pro-preview",
-        request={
+    spec = JobSpec.load(
+        {
             "model": "GigaChat-Pro:rc",
             "messages": [
                 {"role": "system", "content": "Кратко."},
@@ -21,9 +19,9 @@ def test_every_generation_parameter_reaches_the_provider_request():
             "top_p": 0.9,
             "repetition_penalty": 1.1,
             "stream": True,
-        },
+        }
     )
-    request = build_request(job)
+    request = request_from("j1", "GigaChat-Pro-preview", spec)
     assert request.upstream_model == "GigaChat-Pro-preview"
     assert [(m.role, m.content) for m in request.messages] == [
         ("system", "Кратко."),

@@ -1,0 +1,50 @@
+"""What the API's views use, as a protocol: the composition root passes an object that has
+these (its container), and nothing in api/ knows more of it than this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flask import current_app
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs.submit import Submitter
+from monitoring.collectors import RedisStateCollector
+from routing.breaker import CircuitBreaker
+from routing.cache import Resolver
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    master_key: SecretStr | None = None
+    # Seconds a `GET /v1/jobs/<id>?wait=` may hold a request.
+    max_wait_seconds: float = 30.0
+    # How long `POST /v1/chat/completions` waits for its job before answering 504.
+    sync_timeout_seconds: float = 120.0
+
+
+class ApiServices(Protocol):
+    @property
+    def api_config(self) -> ApiConfig: ...
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def redis(self) -> Any: ...
+    @property
+    def resolver(self) -> Resolver: ...
+    @property
+    def breaker(self) -> CircuitBreaker: ...
+    @property
+    def submitter(self) -> Submitter: ...
+    @property
+    def collector(self) -> RedisStateCollector: ...
+
+
+def services() -> ApiServices:
+    """The services of the app handling the current request."""
+    return current_app.extensions["llmgw"]

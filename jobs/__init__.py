@@ -1,0 +1,1 @@
+"""The job: its statuses, its typed spec, every transition, the one submission path, events."""

@@ -1,0 +1,30 @@
+"""Publishing a job's message: the one place that knows the task's name and the priorities.
+
+The worker registers its task under `RUN_JOB_TASK`; everything that publishes (submission,
+fallback, the sweeper) goes through a `Dispatcher`, so none of them needs the Celery app.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+RUN_JOB_TASK = "llmgw.run_job"
+# Redis transport: priority 0 is served first, so batch traffic waits behind every
+# interactive message on every queue a worker consumes.
+PRIORITIES = {"interactive": 0, "batch": 9}
+
+
+class Dispatcher(Protocol):
+    def publish(self, job_id: str, queue: str, priority: str = "interactive") -> None: ...
+
+
+class CeleryDispatcher:
+    """Publishes through a Celery app's producer pool (`send_task`: no task import needed)."""
+
+    def __init__(self, celery: Any) -> None:
+        self.celery = celery
+
+    def publish(self, job_id: str, queue: str, priority: str = "interactive") -> None:
+        self.celery.send_task(
+            RUN_JOB_TASK, args=[job_id], queue=queue, priority=PRIORITIES[priority]
+        )

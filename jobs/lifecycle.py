@@ -1,0 +1,222 @@
+"""Every transition of a job's status: the only code that writes `jobs.status`.
+
+Each transition is one conditional UPDATE whose WHERE clause is the state it leaves, so two
+processes racing for a job (a redelivered message, the sweeper, a cancel) cannot both win:
+the loser's UPDATE matches no row and it learns so from the return value. Callers own the
+transaction (attempt rows are written in the same one) and commit.
+
+    queued ──claim──▶ running ──finish──▶ succeeded | incomplete
+      ▲                 │ ├──retry_later / move_to──▶ queued
+      │                 │ └──fail──▶ failed
+      └─requeue_stale───┘          (cancel: queued | running ──▶ cancelled)
+
+`attempt_count` numbers the job's calls and skips; a worker's claim returns its number, and
+every later transition of that worker names it (`running AND attempt_count = number`), so a
+worker whose job was re-claimed, cancelled or moved meanwhile changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from jobs.spec import JobSpec
+from jobs.status import ACTIVE, JobStatus
+from routing.service import Route
+from storage.models import Job, utcnow
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job this worker now runs, as attempt `number`."""
+
+    job_id: str
+    number: int
+    provider: str
+    model: str
+    channel: str
+    upstream_id: str
+    priority: str
+    spec: JobSpec
+
+
+def create(
+    session: Session, job_id: str, owner: str, route: Route, spec: JobSpec, priority: str
+) -> None:
+    """Write a new job, `queued` on `route`'s queue (the caller publishes after commit)."""
+    now = utcnow()
+    session.execute(
+        insert(Job).values(
+            id=job_id,
+            owner=owner,
+            status=JobStatus.QUEUED,
+            priority=priority,
+            model_requested=spec.model,
+            provider=route.provider,
+            model=route.model,
+            channel=route.channel,
+            upstream_id=route.upstream_id,
+            queue=route.queue,
+            request=spec.dump(),
+            attempt_count=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def claim(session: Session, job_id: str, lease_seconds: float) -> Claimed | None:
+    """queued (or running past its lease: its worker died) → running, as the next attempt."""
+    now = utcnow()
+    lease_expired = now - timedelta(seconds=lease_seconds)
+    claimable = or_(
+        Job.status == JobStatus.QUEUED,
+        and_(Job.status == JobStatus.RUNNING, Job.updated_at < lease_expired),
+    )
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, claimable)
+        .values(
+            status=JobStatus.RUNNING,
+            attempt_count=Job.attempt_count + 1,
+            started_at=func.coalesce(Job.started_at, now),
+            updated_at=now,
+        )
+        .returning(
+            Job.attempt_count,
+            Job.provider,
+            Job.model,
+            Job.channel,
+            Job.upstream_id,
+            Job.priority,
+            Job.request,
+        )
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None:
+        return None
+    spec = JobSpec.load(row.request)
+    return Claimed(job_id, row[0], row[1], row[2], row[3], row[4], row[5], spec)
+
+
+def set_upstream(session: Session, job_id: str, number: int, upstream_id: str) -> bool:
+    """A promote since submission: the running attempt calls the channel's new upstream."""
+    return _update(session, _ours(job_id, number), upstream_id=upstream_id)
+
+
+def finish(session: Session, job_id: str, number: int, status: JobStatus, **result: Any) -> bool:
+    """running → succeeded | incomplete, with the result and its token counts."""
+    assert status in (JobStatus.SUCCEEDED, JobStatus.INCOMPLETE)
+    now = utcnow()
+    return _update(
+        session, _ours(job_id, number), status=status, finished_at=now, updated_at=now, **result
+    )
+
+
+def retry_later(session: Session, job_id: str, number: int) -> bool:
+    """running → queued on the same route; the worker's task retries it with a countdown."""
+    return _update(session, _ours(job_id, number), status=JobStatus.QUEUED, updated_at=utcnow())
+
+
+def move_to(
+    session: Session, job_id: str, number: int, route: Route, hop: dict[str, Any], *, skipped: int
+) -> bool:
+    """running → queued on the plan's next candidate; `hop` joins the job's fallbacks. The
+    `skipped` candidates passed over on the way were logged as attempts after `number`."""
+    fallbacks = session.scalar(select(Job.fallbacks).where(Job.id == job_id)) or []
+    return _update(
+        session,
+        _ours(job_id, number),
+        status=JobStatus.QUEUED,
+        provider=route.provider,
+        model=route.model,
+        channel=route.channel,
+        upstream_id=route.upstream_id,
+        queue=route.queue,
+        attempt_count=number + skipped,
+        fallbacks=[*fallbacks, hop],
+        updated_at=utcnow(),
+    )
+
+
+def fail(
+    session: Session, job_id: str, number: int, code: str, message: str, *, skipped: int = 0
+) -> bool:
+    """running (this attempt) → failed; `skipped` candidates were logged after `number`."""
+    values = _failed(code, message) | {"attempt_count": number + skipped}
+    return _update(session, _ours(job_id, number), **values)
+
+
+def fail_dispatch(session: Session, job_id: str) -> bool:
+    """queued → failed: the message could not be published (the broker is down)."""
+    where = and_(Job.id == job_id, Job.status == JobStatus.QUEUED)
+    return _update(session, where, **_failed("dispatch_failed", "The job could not be queued."))
+
+
+def cancel(session: Session, job_id: str) -> bool:
+    """queued | running → cancelled; a call in flight is logged, its result dropped."""
+    now = utcnow()
+    where = and_(Job.id == job_id, Job.status.in_(ACTIVE))
+    return _update(session, where, status=JobStatus.CANCELLED, finished_at=now, updated_at=now)
+
+
+def requeue_stale(
+    session: Session, job_id: str, queued_before: datetime, running_before: datetime
+) -> bool:
+    """A job stranded as queued or running (still stale: re-checked in the same UPDATE) →
+    queued with its clock restarted, so the next sweep leaves it alone and a worker that was
+    merely slow finds it is no longer its own."""
+    stale = or_(
+        and_(Job.status == JobStatus.QUEUED, Job.updated_at < queued_before),
+        and_(Job.status == JobStatus.RUNNING, Job.updated_at < running_before),
+    )
+    return _update(
+        session, and_(Job.id == job_id, stale), status=JobStatus.QUEUED, updated_at=utcnow()
+    )
+
+
+def expire_results(session: Session, finished_before: datetime, limit: int) -> int:
+    """Erase the prompts and results of jobs finished before the cutoff; the rows, their
+    usage and their attempt log stay (accounting, version statistics)."""
+    rows = session.execute(
+        select(Job.id, Job.request)
+        .where(Job.finished_at < finished_before, Job.result_expired_at.is_(None))
+        .limit(limit)
+    ).all()
+    now = utcnow()
+    for job_id, request in rows:
+        erased = JobSpec.load(request).erased()
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(result=None, request=erased, result_expired_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows)
+
+
+def _ours(job_id: str, number: int) -> ColumnElement[bool]:
+    """The job is still running this very attempt (not cancelled, re-claimed or moved)."""
+    return and_(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempt_count == number)
+
+
+def _failed(code: str, message: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "status": JobStatus.FAILED,
+        "error_code": code,
+        "error_message": message,
+        "finished_at": now,
+        "updated_at": now,
+    }
+
+
+def _update(session: Session, where: ColumnElement[bool], **values: Any) -> bool:
+    done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Job).where(where).values(**values).execution_options(synchronize_session=False)
+    )
+    return done.rowcount == 1

@@ -1,0 +1,52 @@
+"""Reading, waiting for and cancelling a job, on behalf of its owner (or an admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs import events, lifecycle
+from jobs.errors import JobNotCancellable, JobNotFound
+from jobs.status import JobStatus
+from storage.models import Job
+
+
+def load_job(session: Session, job_id: str, owner: str | None) -> Job:
+    """The job, if `owner` may see it (None: an admin, who sees every job)."""
+    job = session.get(Job, job_id)
+    if job is None or (owner is not None and job.owner != owner):
+        raise JobNotFound(f"No job with id {job_id!r}.")
+    return job
+
+
+def job_status(sessions: sessionmaker[Session], job_id: str, owner: str | None) -> str:
+    with sessions() as session:
+        return load_job(session, job_id, owner).status
+
+
+def wait_for_job(
+    sessions: sessionmaker[Session], redis: Any, job_id: str, owner: str | None, timeout: float
+) -> None:
+    """Return once the job has ended or `timeout` passed (404 first if it is not visible)."""
+    job_status(sessions, job_id, owner)
+    events.wait_until_ended(redis, job_id, lambda: job_status(sessions, job_id, owner), timeout)
+
+
+def cancel_job(sessions: sessionmaker[Session], redis: Any, job_id: str, owner: str | None):
+    """Cancel a queued or running job; 409 with its status if it has already ended."""
+    with sessions() as session:
+        load_job(session, job_id, owner)
+        cancelled = lifecycle.cancel(session, job_id)
+        session.commit()
+        status = session.get_one(Job, job_id, populate_existing=True).status
+    if not cancelled:
+        raise JobNotCancellable(f"The job has already ended ({status}).", job_status=status)
+    events.notify_done(redis, job_id, JobStatus.CANCELLED)
+
+
+def read_end(sessions: sessionmaker[Session], job_id: str, owner: str | None):
+    """The job's end for a stream reader (`events.ended_row`), None while it runs."""
+    with sessions() as session:
+        job = load_job(session, job_id, owner)
+        return events.ended_row(job.status, job.result, job.error_code, job.error_message)

@@ -1,0 +1,101 @@
+"""What a job is asked to do: the request a client sends, and the spec a job row keeps.
+
+`JobRequest` is the body of `POST /v1/jobs` (strict: unknown fields are refused).
+`JobSpec` is what `jobs.request` holds once the job is written: the same parameters plus
+what submission decided — the fallback plan (typed by `routing.plan`'s own candidates, so a
+worker reads back routes, not dicts), the warnings and deprecation headers of the route, and
+the stream flag. Priority is a column of its own (`jobs.priority`), not part of the spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from routing.plan import Candidate, FallbackPlan, Skipped
+from routing.service import Route
+
+Priority = Literal["interactive", "batch"]
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(min_length=1, max_length=1_000_000)
+
+
+class CompletionParams(BaseModel):
+    """The parameters of one completion, shared by the request and the stored spec."""
+
+    model: str = Field(min_length=1, max_length=200, examples=["yandexgpt-lite:latest"])
+    messages: list[MessageIn] = Field(min_length=1, max_length=1000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0, le=128_000)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    repetition_penalty: float | None = Field(
+        default=None, gt=0, le=10, description="GigaChat only; YandexGPT ignores it"
+    )
+    fallback: list[str] = Field(
+        default_factory=list, max_length=5, description="model ids to try after the version chain"
+    )
+    cross_provider: bool = Field(
+        default=False, description="allow the equivalent model of the other provider as a fallback"
+    )
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
+
+
+class JobRequest(CompletionParams):
+    model_config = ConfigDict(extra="forbid")
+
+    priority: Priority = "interactive"
+
+
+class StoredPlan(BaseModel):
+    """The fallback plan fixed at submission: candidates in order, and what was left out."""
+
+    candidates: tuple[Candidate, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+
+    @classmethod
+    def of(cls, plan: FallbackPlan) -> StoredPlan:
+        return cls(candidates=plan.candidates, skipped=plan.skipped)
+
+    def routes(self) -> list[Route]:
+        return [candidate.route for candidate in self.candidates]
+
+
+class JobSpec(CompletionParams):
+    """The `jobs.request` column. Lenient on read: rows written by older versions load, and
+    after the retention sweep the messages are gone."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    messages: list[MessageIn] = Field(default_factory=list)
+    stream: bool = False
+    plan: StoredPlan = Field(default_factory=StoredPlan)
+    warnings: list[dict[str, str]] = Field(default_factory=list)
+    deprecation_headers: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def build(cls, request: CompletionParams, plan: FallbackPlan, *, stream: bool) -> JobSpec:
+        params = request.model_dump(include=set(CompletionParams.model_fields))
+        return cls(
+            **params,
+            stream=stream,
+            plan=StoredPlan.of(plan),
+            warnings=plan.route.warnings(),
+            deprecation_headers=plan.route.deprecation_headers(),
+        )
+
+    @classmethod
+    def load(cls, stored: dict[str, Any]) -> JobSpec:
+        return cls.model_validate(stored)
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def erased(self) -> dict[str, Any]:
+        """The stored form with the prompt removed (the retention sweep)."""
+        return {**self.dump(), "messages": []}

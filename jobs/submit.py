@@ -1,0 +1,141 @@
+"""The one submission path: plan → admit → reserve the idempotency key → insert → publish.
+
+Every way a job comes in (`POST /v1/jobs`, `/v1/chat/completions`, later batch lines and the
+CLI) calls `Submitter.submit`; it raises domain errors (`routing.errors`, `jobs.errors`) that
+the API maps to HTTP. The row is committed before the message is published (a crash between
+the two leaves a `queued` row the sweeper re-publishes); a message that cannot be published
+fails the job at once, so no client waits on a job nobody will run.
+
+Admission (limits and quotas) is a hook: `Admission.admit` sees the owner, the request and
+the planned route before anything is written and raises to refuse; the default admits all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs import lifecycle
+from jobs.dispatch import Dispatcher
+from jobs.errors import IdempotencyKeyInUse, IdempotencyKeyReused, QueueUnavailable
+from jobs.spec import JobRequest, JobSpec
+from monitoring.metrics import JOBS_SUBMITTED
+from routing.plan import FallbackPlan, FallbackPolicy, OpenCircuits
+from storage import keys
+from storage.models import Job
+
+log = logging.getLogger(__name__)
+
+
+class Planner(Protocol):
+    def plan(
+        self, model_id: str, policy: FallbackPolicy | None = None, **kw: Any
+    ) -> FallbackPlan: ...
+
+
+class Admission(Protocol):
+    def admit(self, owner: str, request: JobRequest, plan: FallbackPlan) -> None: ...
+
+
+class AdmitAll:
+    def admit(self, owner: str, request: JobRequest, plan: FallbackPlan) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    created: bool  # False: an Idempotency-Key replay of an earlier job
+    deprecation_headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Submitter:
+    sessions: sessionmaker[Session]
+    redis: Any
+    planner: Planner
+    circuits: OpenCircuits
+    dispatcher: Dispatcher
+    admission: Admission = field(default_factory=AdmitAll)
+
+    def submit(
+        self,
+        owner: str,
+        request: JobRequest,
+        *,
+        stream: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Submitted:
+        plan = self.plan(owner, request)
+        route = plan.primary  # NoRouteAvailable / ContextTooLong when every candidate is skipped
+        self.admission.admit(owner, request, plan)
+        spec = JobSpec.build(request, plan, stream=stream)
+        job_id = uuid.uuid4().hex
+        if idempotency_key:
+            earlier = self.reserve(owner, idempotency_key, request, job_id)
+            if earlier is not None:
+                return earlier
+        try:
+            with self.sessions() as session:
+                lifecycle.create(session, job_id, owner, route, spec, request.priority)
+                session.commit()
+        except Exception:
+            if idempotency_key:  # nothing was created: the key must not point at a ghost
+                self.redis.delete(keys.idempotency_key(owner, idempotency_key))
+            raise
+        self.publish(job_id, route.queue, request.priority)
+        JOBS_SUBMITTED.labels(route.provider, route.model, route.channel, request.priority).inc()
+        return Submitted(job_id, True, spec.deprecation_headers)
+
+    def plan(self, owner: str, request: JobRequest) -> FallbackPlan:
+        """The plan for this request under its key's routing policy (cross-provider or not)."""
+        policy = FallbackPolicy(
+            cross_provider=request.cross_provider, explicit=tuple(request.fallback)
+        )
+        return self.planner.plan(
+            request.model,
+            policy,
+            estimated_tokens=estimate_tokens(request),
+            breaker=self.circuits,
+            key_id=owner,
+        )
+
+    def reserve(self, owner: str, key: str, request: JobRequest, job_id: str) -> Submitted | None:
+        """Claim the key for `job_id`; if it was claimed before, the earlier job (or 409)."""
+        body_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+        redis_key = keys.idempotency_key(owner, key)
+        claim = json.dumps({"job_id": job_id, "body_sha256": body_hash})
+        if self.redis.set(redis_key, claim, nx=True, ex=keys.IDEMPOTENCY_TTL_SECONDS):
+            return None
+        earlier = json.loads(self.redis.get(redis_key) or "{}")
+        if earlier.get("body_sha256") != body_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request body."
+            )
+        with self.sessions() as session:
+            job = session.get(Job, earlier["job_id"])
+        if job is None:
+            raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress.")
+        return Submitted(job.id, False, JobSpec.load(job.request).deprecation_headers)
+
+    def publish(self, job_id: str, queue: str, priority: str) -> None:
+        try:
+            self.dispatcher.publish(job_id, queue, priority)
+        except Exception as exc:  # the broker is down: say so, never leave a silent orphan
+            log.exception("could not publish job %s", job_id)
+            with self.sessions() as session:
+                lifecycle.fail_dispatch(session, job_id)
+                session.commit()
+            raise QueueUnavailable("The job queue is unavailable; try again shortly.") from exc
+
+
+def estimate_tokens(request: JobRequest) -> int:
+    """A cheap upper-ish estimate (about 3 characters a token, plus the answer's budget)."""
+    prompt = sum(len(m.content) for m in request.messages) // 3 + 4 * len(request.messages)
+    return prompt + (request.max_tokens or 0)

@@ -1,0 +1,141 @@
+"""The container: one process's services (API, worker or CLI), built from settings on demand.
+
+Nothing here connects at construction: the engine and the Redis client connect on first use.
+This is the only place that knows every service; the domain packages receive the pieces
+they use (`worker_context`, a session factory, the breaker), never this; the API sees it
+only through the `api.context.ApiServices` protocol.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from llmgw.settings import Settings
+from storage.db import make_engine, make_session_factory
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from api.context import ApiConfig
+    from jobs.submit import Submitter
+    from monitoring.collectors import RedisStateCollector
+    from providers.base import Provider
+    from routing.breaker import CircuitBreaker
+    from routing.cache import Resolver
+    from workers.context import WorkerContext
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+class Container:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._providers: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        if not self.settings.redis_url:
+            raise ConfigurationError("LLMGW_REDIS_URL is not set (llmgw up sets it for you).")
+        pool = redis.BlockingConnectionPool.from_url(
+            self.settings.redis_url, max_connections=200, timeout=10, socket_timeout=10
+        )
+        return redis.Redis(connection_pool=pool)
+
+    @cached_property
+    def breaker(self) -> CircuitBreaker:
+        from routing.breaker import CircuitBreaker
+
+        return CircuitBreaker(self.redis)
+
+    @cached_property
+    def resolver(self) -> Resolver:
+        from routing.cache import Resolver
+
+        return Resolver(self.sessions, self.redis)
+
+    def provider(self, name: str) -> Provider:
+        with self._lock:
+            if name not in self._providers:
+                from providers.registry import build_provider
+
+                self._providers[name] = build_provider(name, self.settings, redis=self.redis)
+            return self._providers[name]
+
+    @cached_property
+    def celery(self) -> Celery:
+        from workers.celery_app import CeleryConfig, configure_celery
+
+        config = CeleryConfig(
+            broker_url=self.settings.redis_url,
+            concurrency=self.settings.worker_concurrency,
+            sweeper_interval_seconds=self.settings.sweeper_interval_seconds,
+        )
+        return configure_celery(config, lambda: self.worker_context)
+
+    @cached_property
+    def submitter(self) -> Submitter:
+        from jobs.dispatch import CeleryDispatcher
+        from jobs.submit import Submitter
+
+        return Submitter(
+            sessions=self.sessions,
+            redis=self.redis,
+            planner=self.resolver,
+            circuits=self.breaker,
+            dispatcher=CeleryDispatcher(self.celery),
+        )
+
+    @cached_property
+    def worker_context(self) -> WorkerContext:
+        from jobs.dispatch import CeleryDispatcher
+        from workers.context import RetryPolicy, SweepPolicy, WorkerContext
+
+        s = self.settings
+        return WorkerContext(
+            sessions=self.sessions,
+            redis=self.redis,
+            breaker=self.breaker,
+            resolver=self.resolver,
+            providers=self.provider,
+            dispatcher=CeleryDispatcher(self.celery),
+            retry=RetryPolicy(s.job_max_attempts, s.job_attempt_budget, s.job_deadline_seconds),
+            sweep=SweepPolicy(
+                s.job_lease_seconds, s.job_requeue_after_seconds, s.job_retention_days
+            ),
+        )
+
+    @cached_property
+    def collector(self) -> RedisStateCollector:
+        from monitoring.collectors import redis_state_collector
+        from workers.queues import all_queue_names
+
+        queues = [*all_queue_names(), self.celery.conf.task_default_queue]
+        return redis_state_collector(self.redis, self.resolver, queues)
+
+    @cached_property
+    def api_config(self) -> ApiConfig:
+        from api.context import ApiConfig
+
+        s = self.settings
+        return ApiConfig(
+            master_key=s.master_key,
+            max_wait_seconds=s.max_wait_seconds,
+            sync_timeout_seconds=s.sync_timeout_seconds,
+        )

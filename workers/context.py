@@ -1,0 +1,46 @@
+"""What the worker's code uses, built once per process by the composition root.
+
+The task hands `execute_job` and `sweep` this context; below them every function takes only
+the pieces it needs (a session factory, the breaker, a provider, a number of the policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs.dispatch import Dispatcher
+from providers.base import Provider
+from routing.breaker import CircuitBreaker
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Per candidate `max_attempts` calls for retryable errors; per job `attempt_budget` calls
+    and `deadline_seconds` from submission, across the whole fallback plan."""
+
+    max_attempts: int = 3
+    attempt_budget: int = 8
+    deadline_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    lease_seconds: float = 300.0
+    requeue_after_seconds: float = 900.0
+    retention_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    sessions: sessionmaker[Session]
+    redis: Any
+    breaker: CircuitBreaker
+    resolver: Any  # a `routing.cache.Resolver` (its `resolve`)
+    providers: Callable[[str], Provider]
+    dispatcher: Dispatcher
+    retry: RetryPolicy
+    sweep: SweepPolicy
