@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from providers.base import Provider
+    from providers.config import ProviderConfig
     from routing.breaker import CircuitBreaker
 
 
@@ -62,10 +63,17 @@ class Runtime:
 
         return CircuitBreaker(self.redis)
 
+    @cached_property
+    def provider_configs(self) -> dict[str, ProviderConfig]:
+        from llmgw.provider_configs import provider_configs
+
+        return provider_configs(self.settings)
+
     def provider(self, name: str) -> Provider:
         with self._lock:
             if name not in self._providers:
                 from providers.registry import build_provider
 
-                self._providers[name] = build_provider(name, self.settings, redis=self.redis)
+                config = self.provider_configs[name]
+                self._providers[name] = build_provider(name, config, redis=self.redis)
             return self._providers[name]
