@@ -7,12 +7,12 @@ URL map, so the document cannot drift from the code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-import llmgw
 from api.admin import DeprecateIn, KeyPolicyIn, PinIn, PolicyIn, PromoteIn, TargetIn
 from api.chat import ChatCompletionRequest
 from api.feedback import FeedbackIn
@@ -261,7 +261,7 @@ def build_openapi() -> dict[str, Any]:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "llmgw", "version": llmgw.__version__},
+        "info": {"title": "llmgw", "version": package_version("llmgw")},
         "paths": paths,
         "components": {
             "schemas": schemas.get("$defs", {}),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from jobs.submit import Submitter
     from monitoring.collectors import RedisStateCollector
     from providers.base import Provider
+    from providers.config import ProviderConfig
     from routing.breaker import CircuitBreaker
     from routing.cache import Resolver
     from workers.context import WorkerContext
@@ -70,12 +71,19 @@ class Container:
 
         return Resolver(self.sessions, self.redis)
 
+    @cached_property
+    def provider_configs(self) -> dict[str, ProviderConfig]:
+        from llmgw.provider_configs import provider_configs
+
+        return provider_configs(self.settings)
+
     def provider(self, name: str) -> Provider:
         with self._lock:
             if name not in self._providers:
                 from providers.registry import build_provider
 
-                self._providers[name] = build_provider(name, self.settings, redis=self.redis)
+                config = self.provider_configs[name]
+                self._providers[name] = build_provider(name, config, redis=self.redis)
             return self._providers[name]
 
     @cached_property

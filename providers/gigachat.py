@@ -3,7 +3,7 @@
 Wire facts (docs/provider-apis.md §2): the token answer's `expires_at` is in milliseconds;
 every token request needs a fresh uuid4 `RqUID`; `blacklist` and `length` come with HTTP
 200; the served version is echoed in `model` as `<name>:<version>`; the certificates chain
-to the Russian Trusted Root CA, so `gigachat_ca_bundle` is passed as `verify=`.
+to the Russian Trusted Root CA, so the config's `ca_bundle` is passed as `verify=`.
 
 Decisions:
 - `finish_reason: "blacklist"` raises `ContentFiltered` (permanent, the worker may fall
@@ -22,7 +22,6 @@ Decisions:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -32,9 +31,9 @@ from typing import Any
 
 import requests
 
-from llmgw.settings import Settings
 from providers import http
 from providers.base import CompletionRequest, CompletionResult, Message, StreamChunk, Usage
+from providers.config import GigaChatConfig
 from providers.errors import (
     AuthError,
     ContentFiltered,
@@ -44,6 +43,7 @@ from providers.errors import (
     StreamInterrupted,
     UpstreamServerError,
 )
+from storage import keys
 
 MIN_TEMPERATURE = 0.001
 TOKEN_MARGIN_SECONDS = 60.0
@@ -52,8 +52,7 @@ FINISH_REASONS = {"stop": "stop", "length": "length", "function_call": "tool_cal
 
 
 def token_cache_key(credentials: str) -> str:
-    digest = hashlib.sha256(credentials.encode()).hexdigest()[:16]
-    return f"llmgw:gigachat:token:{digest}"
+    return keys.provider_token("gigachat", "token", credentials)
 
 
 class GigaChatProvider:
@@ -61,19 +60,18 @@ class GigaChatProvider:
 
     def __init__(
         self,
-        settings: Settings,
+        config: GigaChatConfig,
         *,
         redis: Any = None,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
-        self._session = session or http.make_session(settings.worker_concurrency)
-        self._timeout = (settings.provider_connect_timeout, settings.provider_read_timeout)
-        self._base = settings.gigachat_base_url.rstrip("/")
-        ca_bundle = settings.gigachat_ca_bundle
-        self._verify: bool | str = str(ca_bundle) if ca_bundle else True
-        credentials = settings.gigachat_credentials
+        self.config = config
+        self._session = session or http.make_session(config.pool_size)
+        self._timeout = config.timeout
+        self._base = config.base_url.rstrip("/")
+        self._verify: bool | str = str(config.ca_bundle) if config.ca_bundle else True
+        credentials = config.credentials
         key = token_cache_key(credentials.get_secret_value()) if credentials else "unset"
         self._tokens = http.TokenCache(
             key,
@@ -183,7 +181,7 @@ class GigaChatProvider:
         )
 
     def _fetch_token(self) -> http.Token:
-        credentials = self.settings.gigachat_credentials
+        credentials = self.config.credentials
         if credentials is None:
             raise AuthError("LLMGW_GIGACHAT_CREDENTIALS is not set.")
         headers = {
@@ -194,10 +192,10 @@ class GigaChatProvider:
         response = http.send(
             self._session,
             "POST",
-            self.settings.gigachat_auth_url,
+            self.config.auth_url,
             timeout=self._timeout,
             headers=headers,
-            data={"scope": self.settings.gigachat_scope},
+            data={"scope": self.config.scope},
             verify=self._verify,
         )
         if response.status_code >= 400:

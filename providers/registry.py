@@ -1,24 +1,41 @@
-"""Provider name → adapter class. Instances are built from settings, never mutated globals."""
+"""Provider name → factory. Each instance is built from its own config, never a mutated global.
+
+Decisions:
+- A plain dict whose values are the adapter classes: a class already is a factory
+  `(config, *, redis=None) -> Provider`, so no wrapper functions. `PROVIDERS` is also
+  the list of provider names other packages enumerate (`workers.queues`).
+- The config is typed loosely in the dict (it holds factories of different config types)
+  and not checked again here: each adapter reads its config in `__init__`, so a config of
+  the wrong provider fails when the adapter is built, and `llmgw.provider_configs` is
+  unit-tested to hand each name its own type.
+- Nothing here imports `llmgw`: the composition root maps its settings onto configs
+  (`llmgw.provider_configs`) and calls `build_provider`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from llmgw.settings import Settings
 from providers.base import Provider
+from providers.config import ProviderConfig
 from providers.gigachat import GigaChatProvider
 from providers.yandexgpt import YandexGPTProvider
 
-PROVIDERS: dict[str, type[YandexGPTProvider] | type[GigaChatProvider]] = {
+
+class ProviderFactory(Protocol):
+    def __call__(self, config: Any, *, redis: Any = None) -> Provider: ...
+
+
+PROVIDERS: dict[str, ProviderFactory] = {
     "yandexgpt": YandexGPTProvider,
     "gigachat": GigaChatProvider,
 }
 
 
-def build_provider(name: str, settings: Settings, *, redis: Any = None) -> Provider:
+def build_provider(name: str, config: ProviderConfig, *, redis: Any = None) -> Provider:
     """A new adapter for `name`; `redis` (optional) shares cached tokens across processes."""
     try:
-        cls = PROVIDERS[name]
+        factory = PROVIDERS[name]
     except KeyError:
         raise KeyError(f"Unknown provider {name!r}; known: {sorted(PROVIDERS)}") from None
-    return cls(settings, redis=redis)
+    return factory(config, redis=redis)

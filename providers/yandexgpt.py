@@ -29,7 +29,6 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json as json_lib
 import logging
 import re
@@ -40,9 +39,9 @@ from typing import Any
 
 import requests
 
-from llmgw.settings import Settings
 from providers import http
 from providers.base import CompletionRequest, CompletionResult, Message, StreamChunk, Usage
+from providers.config import YandexGPTConfig
 from providers.errors import (
     AuthError,
     BadRequest,
@@ -56,6 +55,7 @@ from providers.errors import (
     StreamInterrupted,
     UpstreamServerError,
 )
+from storage import keys
 
 CONTEXT_TOO_LONG = re.compile(r"number of input tokens must be no more than", re.IGNORECASE)
 # A model or branch that does not exist (or was retired) answers 400, not 404 [doc].
@@ -73,17 +73,17 @@ class YandexGPTProvider:
 
     def __init__(
         self,
-        settings: Settings,
+        config: YandexGPTConfig,
         *,
         session: requests.Session | None = None,
         redis: Any = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self._session = session or http.make_session(settings.worker_concurrency)
-        self._timeout = (settings.provider_connect_timeout, settings.provider_read_timeout)
-        self._base = settings.yandexgpt_base_url.rstrip("/")
+        self.config = config
+        self._session = session or http.make_session(config.pool_size)
+        self._timeout = config.timeout
+        self._base = config.base_url.rstrip("/")
         self._sleep = sleep
         self._clock = clock
         self._iam = self._iam_cache(redis)
@@ -146,12 +146,12 @@ class YandexGPTProvider:
         return f"gpt://{self._folder()}/{upstream_model}"
 
     def _folder(self) -> str:
-        if not self.settings.yandexgpt_folder_id:
+        if not self.config.folder_id:
             raise BadRequest("LLMGW_YANDEXGPT_FOLDER_ID is not set.")
-        return self.settings.yandexgpt_folder_id
+        return self.config.folder_id
 
     def _use_async(self, request: CompletionRequest) -> bool:
-        threshold = self.settings.yandexgpt_async_threshold_tokens
+        threshold = self.config.async_threshold_tokens
         if threshold is None:
             return False
         prompt_chars = sum(len(m.content) for m in request.messages)
@@ -171,12 +171,12 @@ class YandexGPTProvider:
 
     def _wait_for(self, operation: dict[str, Any]) -> dict[str, Any]:
         op_id = _field(operation, "id")
-        deadline = self._clock() + self.settings.yandexgpt_async_deadline_seconds
+        deadline = self._clock() + self.config.async_deadline_seconds
         while not operation.get("done"):
             if self._clock() >= deadline:
                 self._cancel(op_id)
                 raise ProviderTimeout(f"Operation {op_id} was not done before the deadline.")
-            self._sleep(self.settings.yandexgpt_async_poll_interval)
+            self._sleep(self.config.async_poll_interval)
             operation = self._poll(op_id, operation)
         return operation
 
@@ -196,7 +196,7 @@ class YandexGPTProvider:
             self._call("GET", f"{self._operations_url()}/{op_id}:cancel")
 
     def _operations_url(self) -> str:
-        return f"{self.settings.yandexgpt_operations_url.rstrip('/')}/operations"
+        return f"{self.config.operations_url.rstrip('/')}/operations"
 
     # -- transport and auth ----------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class YandexGPTProvider:
         extra = dict(headers or {})
         if request_id:
             extra["x-client-request-id"] = request_id
-        if not self.settings.yandexgpt_data_logging:
+        if not self.config.data_logging:
             extra["x-data-logging-enabled"] = "false"
         credential, response = self._send(method, url, json, extra, stale=None, stream=stream)
         if response.status_code == 401 and self._iam is not None:
@@ -260,33 +260,32 @@ class YandexGPTProvider:
 
     def _credential(self, stale: str | None) -> str:
         """The `Authorization` value; with `stale`, a freshly exchanged IAM token."""
-        api_key = self.settings.yandexgpt_api_key
+        api_key = self.config.api_key
         if api_key is not None:
             return f"Api-Key {api_key.get_secret_value()}"
         if self._iam is not None:
             token = self._iam.refresh(stale.removeprefix("Bearer ")) if stale else self._iam.get()
             return f"Bearer {token}"
-        iam_token = self.settings.yandexgpt_iam_token
+        iam_token = self.config.iam_token
         if iam_token is not None:
             return f"Bearer {iam_token.get_secret_value()}"
         raise AuthError("No YandexGPT credentials configured (API key, OAuth or IAM token).")
 
     def _iam_cache(self, redis: Any) -> http.TokenCache | None:
-        oauth = self.settings.yandexgpt_oauth_token
-        if self.settings.yandexgpt_api_key is not None or oauth is None:
+        oauth = self.config.oauth_token
+        if self.config.api_key is not None or oauth is None:
             return None
-        digest = hashlib.sha256(oauth.get_secret_value().encode()).hexdigest()[:16]
         return http.TokenCache(
-            f"llmgw:yandexgpt:iam:{digest}",
+            keys.provider_token("yandexgpt", "iam", oauth.get_secret_value()),
             self._exchange_iam_token,
             redis=redis,
             lock_timeout=sum(self._timeout) + 5,
         )
 
     def _exchange_iam_token(self) -> http.Token:
-        oauth = self.settings.yandexgpt_oauth_token
+        oauth = self.config.oauth_token
         assert oauth is not None  # only called when configured
-        url = f"{self.settings.yandexgpt_iam_url.rstrip('/')}/iam/v1/tokens"
+        url = f"{self.config.iam_url.rstrip('/')}/iam/v1/tokens"
         body = {"yandexPassportOauthToken": oauth.get_secret_value()}
         response = http.send(self._session, "POST", url, timeout=self._timeout, json=body)
         if response.status_code >= 400:

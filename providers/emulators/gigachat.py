@@ -22,24 +22,21 @@ from aiohttp import web
 
 from providers.emulators import gigachat_wire as wire
 from providers.emulators import unconfirmed
+from providers.emulators.app import EmulatorState, build_app
 from providers.emulators.catalogue import gigachat_versions
 from providers.emulators.common import (
-    MAX_BODY_BYTES,
     ConcurrencySlot,
     EmulatorError,
-    Runtime,
     break_stream,
     count_tokens,
     dumps,
     json_response,
-    make_middleware,
     prune_expired,
     read_json,
     retry_after_header,
     stamp_headers,
 )
-from providers.emulators.control import Control, VersionTable, add_control_routes
-from providers.emulators.faults import FaultBook, apply_transport_fault, path_fault_hook
+from providers.emulators.faults import apply_transport_fault
 
 HEADERS = ("X-Request-Id", "X-Session-Id")
 DEFAULT_KEY = base64.b64encode(b"emu-client:emu-secret").decode()
@@ -76,17 +73,12 @@ class Grant:
     expires_at_ms: int
 
 
-class GigaChatState:
+class GigaChatState(EmulatorState):
     def __init__(self, config: GigaChatEmulatorConfig):
+        super().__init__(config, gigachat_versions())
         self.config = config
-        runtime = Runtime(config.latency, config.latency_jitter, config.stream_chunk_delay)
-        self.control = Control(runtime, FaultBook(), VersionTable(gigachat_versions()))
         self.grants: dict[str, Grant] = {}
         self.oauth_calls: dict[str, deque[float]] = {}
-
-    @property
-    def runtime(self) -> Runtime:
-        return self.control.runtime
 
     def issue_token(self, key: str, scope: str) -> dict:
         token = "eyJjdHkiOiJqd3QiLCJlbmMiOiJBMjU2Q0JDLUhTNTEyIiwiYWxnIjoiUlNBLU9BRVAtMjU2In0."
@@ -144,13 +136,14 @@ routes = web.RouteTableDef()
 
 def create_app(config: GigaChatEmulatorConfig | None = None) -> web.Application:
     state = GigaChatState(config or GigaChatEmulatorConfig())
-    hook = path_fault_hook(state.control.faults, wire.MESSAGES)
-    middleware = make_middleware(state.runtime, wire.render_error, HEADERS, hook)
-    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
-    app[STATE] = state
-    app.add_routes(routes)
-    add_control_routes(app, state.control)
-    return app
+    return build_app(
+        STATE,
+        state,
+        (routes,),
+        messages=wire.MESSAGES,
+        render_error=wire.render_error,
+        headers=HEADERS,
+    )
 
 
 def _oauth_error(status: int, code: int, message: str) -> EmulatorError:

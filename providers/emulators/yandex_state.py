@@ -10,16 +10,15 @@ from aiohttp import web
 
 from providers.emulators import unconfirmed
 from providers.emulators import yandex_wire as wire
+from providers.emulators.app import EmulatorState
 from providers.emulators.catalogue import YANDEX_MODELS, yandex_versions
 from providers.emulators.common import (
     ConcurrencySlot,
     EmulatorError,
-    Runtime,
     prune_expired,
     retry_after_header,
 )
-from providers.emulators.control import Control, VersionTable
-from providers.emulators.faults import FaultBook, apply_transport_fault
+from providers.emulators.faults import apply_transport_fault
 
 HEADERS = ("x-request-id", "x-server-trace-id")
 
@@ -47,17 +46,12 @@ class Operation:
     result: dict
 
 
-class YandexState:
+class YandexState(EmulatorState):
     def __init__(self, config: YandexEmulatorConfig):
+        super().__init__(config, yandex_versions())
         self.config = config
-        runtime = Runtime(config.latency, config.latency_jitter, config.stream_chunk_delay)
-        self.control = Control(runtime, FaultBook(), VersionTable(yandex_versions()))
         self.iam_tokens: dict[str, tuple[str, float]] = {}
         self.operations: dict[str, Operation] = {}
-
-    @property
-    def runtime(self) -> Runtime:
-        return self.control.runtime
 
     def authenticate(self, request: web.Request) -> str:
         """The caller's credential id, or a 401 in the Yandex envelope."""

@@ -17,19 +17,16 @@ from aiohttp import web
 
 from providers.emulators import yandex_openai
 from providers.emulators import yandex_wire as wire
+from providers.emulators.app import build_app
 from providers.emulators.common import (
-    MAX_BODY_BYTES,
     EmulatorError,
     break_stream,
     dumps,
     json_response,
-    make_middleware,
     prune_expired,
     read_json,
     stamp_headers,
 )
-from providers.emulators.control import add_control_routes
-from providers.emulators.faults import path_fault_hook
 from providers.emulators.yandex_state import (
     HEADERS,
     STATE,
@@ -45,14 +42,14 @@ routes = web.RouteTableDef()
 
 def create_app(config: YandexEmulatorConfig | None = None) -> web.Application:
     state = YandexState(config or YandexEmulatorConfig())
-    hook = path_fault_hook(state.control.faults, wire.MESSAGES)
-    middleware = make_middleware(state.runtime, wire.render_error, HEADERS, hook)
-    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
-    app[STATE] = state
-    app.add_routes(routes)
-    app.add_routes(yandex_openai.routes)
-    add_control_routes(app, state.control)
-    return app
+    return build_app(
+        STATE,
+        state,
+        (routes, yandex_openai.routes),
+        messages=wire.MESSAGES,
+        render_error=wire.render_error,
+        headers=HEADERS,
+    )
 
 
 @routes.post("/foundationModels/v1/completion")

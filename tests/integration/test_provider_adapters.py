@@ -15,8 +15,8 @@ import pytest
 import redis
 import requests
 
-from llmgw.settings import Settings
 from providers.base import CompletionRequest, Message
+from providers.config import GigaChatConfig, YandexGPTConfig
 from providers.emulators import gigachat, yandexgpt
 from providers.emulators.server import start_in_thread
 from providers.errors import (
@@ -92,26 +92,26 @@ def _clear_faults(request):
             requests.delete(f"{emulator.url}/_emulator/faults", timeout=5)
 
 
-def yandex_settings(url: str, **overrides) -> Settings:
+def yandex_config(url: str, **overrides) -> YandexGPTConfig:
     values = {
-        "yandexgpt_base_url": url,
-        "yandexgpt_operations_url": url,
-        "yandexgpt_iam_url": url,
-        "yandexgpt_api_key": YANDEX_KEY,
-        "yandexgpt_folder_id": FOLDER,
-        "provider_read_timeout": 10,
+        "base_url": url,
+        "operations_url": url,
+        "iam_url": url,
+        "api_key": YANDEX_KEY,
+        "folder_id": FOLDER,
+        "read_timeout": 10,
     } | overrides
-    return Settings(_env_file=None, **values)
+    return YandexGPTConfig.model_validate(values)
 
 
-def giga_settings(url: str, **overrides) -> Settings:
+def giga_config(url: str, **overrides) -> GigaChatConfig:
     values = {
-        "gigachat_base_url": f"{url}/api/v1",
-        "gigachat_auth_url": f"{url}/api/v2/oauth",
-        "gigachat_credentials": GIGA_KEY,
-        "provider_read_timeout": 10,
+        "base_url": f"{url}/api/v1",
+        "auth_url": f"{url}/api/v2/oauth",
+        "credentials": GIGA_KEY,
+        "read_timeout": 10,
     } | overrides
-    return Settings(_env_file=None, **values)
+    return GigaChatConfig.model_validate(values)
 
 
 # -- YandexGPT ---------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def giga_settings(url: str, **overrides) -> Settings:
 
 @pytest.fixture()
 def yandex(yandex_emu):
-    return YandexGPTProvider(yandex_settings(yandex_emu.url))
+    return YandexGPTProvider(yandex_config(yandex_emu.url))
 
 
 def test_yandex_complete(yandex, yandex_emu):
@@ -169,7 +169,7 @@ def test_yandex_retry_after(yandex, yandex_emu):
 
 
 def test_yandex_read_timeout(yandex_emu):
-    provider = YandexGPTProvider(yandex_settings(yandex_emu.url, provider_read_timeout=0.5))
+    provider = YandexGPTProvider(yandex_config(yandex_emu.url, read_timeout=0.5))
     yandex_emu.fault(kind="timeout", seconds=5, count=1)
     started = time.monotonic()
     with pytest.raises(ProviderTimeout):
@@ -180,18 +180,16 @@ def test_yandex_read_timeout(yandex_emu):
 def test_yandex_unknown_model_and_bad_key(yandex, yandex_emu):
     with pytest.raises(ModelNotFound):
         yandex.complete(CompletionRequest("yandexgpt-huge/latest", HELLO))
-    wrong = YandexGPTProvider(yandex_settings(yandex_emu.url, yandexgpt_api_key="nope-key"))
+    wrong = YandexGPTProvider(yandex_config(yandex_emu.url, api_key="nope-key"))
     with pytest.raises(AuthError) as info:
         wrong.complete(CompletionRequest("yandexgpt-lite/latest", HELLO))
     assert "nope-key" not in str(info.value)
 
 
 def test_yandex_async_completion(yandex_emu):
-    settings = yandex_settings(
-        yandex_emu.url, yandexgpt_async_threshold_tokens=0, yandexgpt_async_poll_interval=0.1
-    )
+    config = yandex_config(yandex_emu.url, async_threshold_tokens=0, async_poll_interval=0.1)
     before = yandex_emu.stats()["requests"]
-    result = YandexGPTProvider(settings).complete(CompletionRequest("yandexgpt/latest", HELLO))
+    result = YandexGPTProvider(config).complete(CompletionRequest("yandexgpt/latest", HELLO))
     assert result.finish_reason == "stop" and result.content
     after = yandex_emu.stats()["requests"]
     assert count(after, ASYNC_ROUTE) == count(before, ASYNC_ROUTE) + 1
@@ -200,31 +198,27 @@ def test_yandex_async_completion(yandex_emu):
 
 
 def test_yandex_async_operation_error(yandex_emu):
-    settings = yandex_settings(
-        yandex_emu.url, yandexgpt_async_threshold_tokens=0, yandexgpt_async_poll_interval=0.1
-    )
+    config = yandex_config(yandex_emu.url, async_threshold_tokens=0, async_poll_interval=0.1)
     yandex_emu.fault(kind="operation_error", count=1)
     with pytest.raises(UpstreamServerError, match="Async completion failed"):
-        YandexGPTProvider(settings).complete(CompletionRequest("yandexgpt/latest", HELLO))
+        YandexGPTProvider(config).complete(CompletionRequest("yandexgpt/latest", HELLO))
 
 
 def test_yandex_async_deadline(yandex_emu):
-    settings = yandex_settings(
+    config = yandex_config(
         yandex_emu.url,
-        yandexgpt_async_threshold_tokens=0,
-        yandexgpt_async_poll_interval=0.05,
-        yandexgpt_async_deadline_seconds=0.1,
+        async_threshold_tokens=0,
+        async_poll_interval=0.05,
+        async_deadline_seconds=0.1,
     )
     with pytest.raises(ProviderTimeout):
-        YandexGPTProvider(settings).complete(CompletionRequest("yandexgpt/latest", HELLO))
+        YandexGPTProvider(config).complete(CompletionRequest("yandexgpt/latest", HELLO))
 
 
 def test_yandex_iam_exchange_reuse_and_refresh_after_401(yandex_emu):
-    settings = yandex_settings(
-        yandex_emu.url, yandexgpt_api_key=None, yandexgpt_oauth_token="emu-oauth-token"
-    )
+    config = yandex_config(yandex_emu.url, api_key=None, oauth_token="emu-oauth-token")
     cache = fakeredis.FakeRedis()
-    provider = YandexGPTProvider(settings, redis=cache)
+    provider = YandexGPTProvider(config, redis=cache)
     issued = yandex_emu.stats()["tokens_issued"]
     provider.complete(CompletionRequest("yandexgpt-lite/latest", HELLO))
     provider.complete(CompletionRequest("yandexgpt-lite/latest", HELLO))
@@ -246,7 +240,7 @@ def test_yandex_count_tokens_and_models(yandex):
 
 @pytest.fixture()
 def giga(giga_emu):
-    return GigaChatProvider(giga_settings(giga_emu.url), redis=fakeredis.FakeRedis())
+    return GigaChatProvider(giga_config(giga_emu.url), redis=fakeredis.FakeRedis())
 
 
 def test_giga_complete_and_token_reuse(giga, giga_emu):
@@ -286,14 +280,14 @@ def test_giga_length_blacklist_and_finish_error(giga):
     ],
 )
 def test_giga_faults(giga_emu, rule, expected):
-    provider = GigaChatProvider(giga_settings(giga_emu.url))  # fresh: the OAuth path is hit
+    provider = GigaChatProvider(giga_config(giga_emu.url))  # fresh: the OAuth path is hit
     giga_emu.fault(**rule, count=1)
     with pytest.raises(expected):
         provider.complete(CompletionRequest("GigaChat", HELLO))
 
 
 def test_giga_retry_after_and_timeout(giga_emu):
-    provider = GigaChatProvider(giga_settings(giga_emu.url, provider_read_timeout=0.5))
+    provider = GigaChatProvider(giga_config(giga_emu.url, read_timeout=0.5))
     provider.count_tokens("GigaChat", HELLO)  # take a token first
     giga_emu.fault(kind="http_429_retry_after", retry_after=2, count=1)
     with pytest.raises(RateLimited) as info:
@@ -313,17 +307,17 @@ def test_giga_validation_errors(giga):
 
 
 def test_giga_bad_credentials(giga_emu):
-    provider = GigaChatProvider(giga_settings(giga_emu.url, gigachat_credentials="bm9wZTpub3Bl"))
+    provider = GigaChatProvider(giga_config(giga_emu.url, credentials="bm9wZTpub3Bl"))
     with pytest.raises(AuthError, match="OAuth"):
         provider.complete(CompletionRequest("GigaChat", HELLO))
 
 
 def test_giga_revoked_token_is_refreshed_once(giga_emu):
-    settings = giga_settings(giga_emu.url)
+    config = giga_config(giga_emu.url)
     cache = fakeredis.FakeRedis()
     cache.set(token_cache_key(GIGA_KEY), "revoked-token")
     issued = giga_emu.stats()["tokens_issued"]
-    result = GigaChatProvider(settings, redis=cache).complete(CompletionRequest("GigaChat", HELLO))
+    result = GigaChatProvider(config, redis=cache).complete(CompletionRequest("GigaChat", HELLO))
     assert result.content
     assert giga_emu.stats()["tokens_issued"] == issued + 1
 
@@ -331,7 +325,7 @@ def test_giga_revoked_token_is_refreshed_once(giga_emu):
 def test_giga_short_lived_token_is_refreshed_before_expiry():
     emulator = Emulator(gigachat.create_app(gigachat.GigaChatEmulatorConfig(token_ttl=1.0)))
     try:
-        provider = GigaChatProvider(giga_settings(emulator.url))
+        provider = GigaChatProvider(giga_config(emulator.url))
         provider.complete(CompletionRequest("GigaChat", HELLO))
         time.sleep(1.1)
         provider.complete(CompletionRequest("GigaChat", HELLO))
@@ -345,10 +339,8 @@ def test_giga_short_lived_token_is_refreshed_before_expiry():
 def test_giga_concurrent_workers_share_one_token_through_real_redis(giga_emu, redis_url):
     client = redis.Redis.from_url(redis_url)
     client.delete(token_cache_key(GIGA_KEY))
-    settings = giga_settings(giga_emu.url)
-    providers = [
-        GigaChatProvider(settings, redis=redis.Redis.from_url(redis_url)) for _ in range(3)
-    ]
+    config = giga_config(giga_emu.url)
+    providers = [GigaChatProvider(config, redis=redis.Redis.from_url(redis_url)) for _ in range(3)]
     issued = giga_emu.stats()["tokens_issued"]
     barrier, errors = threading.Barrier(24), []
 
@@ -390,10 +382,10 @@ def giga_tls(test_ca):
 
 
 def test_giga_tls_with_the_ca_bundle(giga_tls, test_ca):
-    settings = giga_settings(giga_tls, gigachat_ca_bundle=test_ca / "ca.pem")
-    assert GigaChatProvider(settings).complete(CompletionRequest("GigaChat", HELLO)).content
+    config = giga_config(giga_tls, ca_bundle=test_ca / "ca.pem")
+    assert GigaChatProvider(config).complete(CompletionRequest("GigaChat", HELLO)).content
 
 
 def test_giga_tls_without_the_ca_bundle_fails_verification(giga_tls):
     with pytest.raises(ProviderConnectionError, match="(?i)certificate"):
-        GigaChatProvider(giga_settings(giga_tls)).complete(CompletionRequest("GigaChat", HELLO))
+        GigaChatProvider(giga_config(giga_tls)).complete(CompletionRequest("GigaChat", HELLO))

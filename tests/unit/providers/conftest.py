@@ -1,15 +1,14 @@
-"""Fixtures for adapter unit tests: settings passed explicitly, and `responses` as the
+"""Fixtures for adapter unit tests: configs built explicitly, and `responses` as the
 transport-level fake (it replaces `HTTPAdapter.send`, so no socket is ever opened)."""
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
 import responses
 
-from llmgw.settings import Settings
+from providers.config import GigaChatConfig, YandexGPTConfig
 
 YANDEX = "https://llm.test"
 YANDEX_OPS = "https://operation.test"
@@ -19,29 +18,26 @@ GIGA_AUTH = "https://ngw.test:9443/api/v2/oauth"
 FOLDER = "b1gtestfolder"
 
 
-def make_settings(**overrides: object) -> Settings:
+TRANSPORT: dict[str, object] = {"connect_timeout": 2.0, "read_timeout": 7.0, "pool_size": 8}
+
+
+def yandex_config(**overrides: object) -> YandexGPTConfig:
     values: dict[str, object] = {
-        "yandexgpt_base_url": YANDEX,
-        "yandexgpt_operations_url": YANDEX_OPS,
-        "yandexgpt_iam_url": YANDEX_IAM,
-        "yandexgpt_folder_id": FOLDER,
-        "gigachat_base_url": GIGA,
-        "gigachat_auth_url": GIGA_AUTH,
-        "gigachat_credentials": "Z2lnYS1jbGllbnQ6Z2lnYS1zZWNyZXQ=",
-        "provider_connect_timeout": 2.0,
-        "provider_read_timeout": 7.0,
-        "worker_concurrency": 8,
+        "base_url": YANDEX,
+        "operations_url": YANDEX_OPS,
+        "iam_url": YANDEX_IAM,
+        "folder_id": FOLDER,
     }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+    return YandexGPTConfig.model_validate(TRANSPORT | values | overrides)
 
 
-@pytest.fixture(autouse=True)
-def _no_llmgw_env(monkeypatch):
-    """Settings must come from the test, not from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("LLMGW_"):
-            monkeypatch.delenv(name)
+def giga_config(**overrides: object) -> GigaChatConfig:
+    values: dict[str, object] = {
+        "base_url": GIGA,
+        "auth_url": GIGA_AUTH,
+        "credentials": "Z2lnYS1jbGllbnQ6Z2lnYS1zZWNyZXQ=",
+    }
+    return GigaChatConfig.model_validate(TRANSPORT | values | overrides)
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ from providers.errors import (
     UpstreamServerError,
 )
 from providers.gigachat import GigaChatProvider
-from tests.unit.providers.conftest import GIGA, GIGA_AUTH, calls_to, make_settings
+from tests.unit.providers.conftest import GIGA, GIGA_AUTH, calls_to, giga_config
 
 CHAT = f"{GIGA}/chat/completions"
 CREDENTIALS = "Z2lnYS1jbGllbnQ6Z2lnYS1zZWNyZXQ="
@@ -69,7 +69,7 @@ def error(status, message):
 
 @pytest.fixture()
 def provider():
-    return GigaChatProvider(make_settings())
+    return GigaChatProvider(giga_config())
 
 
 @pytest.fixture()
@@ -127,7 +127,7 @@ def test_ca_bundle_is_passed_as_verify(authed, tmp_path):
     bundle = tmp_path / "russian_trusted_root_ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     authed.post(CHAT, json=chat())
-    GigaChatProvider(make_settings(gigachat_ca_bundle=bundle)).complete(REQUEST)
+    GigaChatProvider(giga_config(ca_bundle=bundle)).complete(REQUEST)
     assert [c.request.req_kwargs["verify"] for c in authed.calls] == [str(bundle)] * 2
 
 
@@ -154,7 +154,7 @@ def test_token_is_cached_between_calls(authed, provider):
 
 def test_token_is_refreshed_before_expiry_with_a_fresh_rquid(rsps):
     now = [time.time()]
-    provider = GigaChatProvider(make_settings(), clock=lambda: now[0])
+    provider = GigaChatProvider(giga_config(), clock=lambda: now[0])
     rsps.post(GIGA_AUTH, json=token("tok-1", ttl=1800))
     rsps.post(GIGA_AUTH, json=token("tok-2", ttl=1800))
     rsps.post(CHAT, json=chat())
@@ -223,7 +223,7 @@ def test_oauth_error_does_not_leak_the_credentials(rsps, provider):
 
 def test_missing_credentials(rsps):
     with pytest.raises(AuthError, match="CREDENTIALS"):
-        GigaChatProvider(make_settings(gigachat_credentials=None)).complete(REQUEST)
+        GigaChatProvider(giga_config(credentials=None)).complete(REQUEST)
 
 
 def test_malformed_token_answer(rsps, provider):

@@ -16,7 +16,7 @@ from providers.errors import (
     UpstreamServerError,
 )
 from providers.gigachat import GigaChatProvider
-from tests.unit.providers.conftest import GIGA, GIGA_AUTH, make_settings
+from tests.unit.providers.conftest import GIGA, GIGA_AUTH, giga_config
 from tests.unit.providers.test_yandexgpt_stream import BrokenBody
 
 CHAT = f"{GIGA}/chat/completions"
@@ -42,7 +42,7 @@ WHOLE = event("Раз", role=True) + event(", два") + event("", "stop") + DON
 def provider(rsps):
     expires = int((time.time() + 1800) * 1000)
     rsps.post(GIGA_AUTH, json={"access_token": "tok-1", "expires_at": expires})
-    return GigaChatProvider(make_settings())
+    return GigaChatProvider(giga_config())
 
 
 def test_deltas_then_the_final_chunk_after_done(rsps, provider):

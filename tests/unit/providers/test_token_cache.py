@@ -12,7 +12,7 @@ import redis
 from providers.errors import AuthError, ProviderConnectionError
 from providers.gigachat import GigaChatProvider, token_cache_key
 from providers.http import FAILURE_HOLD_SECONDS, Token, TokenCache
-from tests.unit.providers.conftest import GIGA, GIGA_AUTH, calls_to, make_settings
+from tests.unit.providers.conftest import GIGA, GIGA_AUTH, calls_to, giga_config
 from tests.unit.providers.test_gigachat import REQUEST, chat
 
 N_THREADS = 16
@@ -122,10 +122,8 @@ def test_concurrent_forced_refresh_after_401_causes_one_fetch():
 
 def test_gigachat_threads_and_processes_share_one_oauth_call(rsps):
     server = fakeredis.FakeServer()
-    settings = make_settings()
-    workers = [
-        GigaChatProvider(settings, redis=fakeredis.FakeRedis(server=server)) for _ in range(3)
-    ]
+    config = giga_config()
+    workers = [GigaChatProvider(config, redis=fakeredis.FakeRedis(server=server)) for _ in range(3)]
 
     def slow_token(request):
         time.sleep(0.2)
@@ -140,7 +138,7 @@ def test_gigachat_threads_and_processes_share_one_oauth_call(rsps):
     assert all(r.content == "Здравствуйте!" for r in results)
     auths = {c.request.headers["Authorization"] for c in calls_to(rsps, f"{GIGA}/chat/completions")}
     assert auths == {"Bearer shared"}
-    key = token_cache_key(settings.gigachat_credentials.get_secret_value())
+    key = token_cache_key(config.credentials.get_secret_value())
     assert key.startswith("llmgw:gigachat:token:") and len(key.rsplit(":", 1)[1]) == 16
     assert fakeredis.FakeRedis(server=server).get(key) == b"shared"
 

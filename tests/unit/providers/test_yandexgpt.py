@@ -22,7 +22,7 @@ from providers.errors import (
     UpstreamServerError,
 )
 from providers.yandexgpt import YandexGPTProvider
-from tests.unit.providers.conftest import FOLDER, YANDEX, make_settings
+from tests.unit.providers.conftest import FOLDER, YANDEX, yandex_config
 
 COMPLETION = f"{YANDEX}/foundationModels/v1/completion"
 REQUEST = CompletionRequest(
@@ -58,7 +58,7 @@ def envelope(http_code, message, grpc_code=3):
 
 @pytest.fixture()
 def provider():
-    return YandexGPTProvider(make_settings(yandexgpt_api_key="yc-key"))
+    return YandexGPTProvider(yandex_config(api_key="yc-key"))
 
 
 def sent(call) -> dict:
@@ -108,8 +108,8 @@ def test_headers_timeout_and_request_id(rsps, provider):
 
 def test_data_logging_opt_out(rsps):
     rsps.post(COMPLETION, json=answer())
-    settings = make_settings(yandexgpt_api_key="k", yandexgpt_data_logging=False)
-    YandexGPTProvider(settings).complete(REQUEST)
+    config = yandex_config(api_key="k", data_logging=False)
+    YandexGPTProvider(config).complete(REQUEST)
     assert rsps.calls[0].request.headers["x-data-logging-enabled"] == "false"
 
 
@@ -120,7 +120,7 @@ def test_data_logging_header_absent_by_default(rsps, provider):
 
 
 def test_missing_folder_is_a_bad_request():
-    provider = YandexGPTProvider(make_settings(yandexgpt_api_key="k", yandexgpt_folder_id=None))
+    provider = YandexGPTProvider(yandex_config(api_key="k", folder_id=None))
     with pytest.raises(BadRequest, match="FOLDER_ID"):
         provider.complete(REQUEST)
 

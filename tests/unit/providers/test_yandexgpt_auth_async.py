@@ -18,7 +18,7 @@ from providers.errors import (
     UpstreamServerError,
 )
 from providers.yandexgpt import YandexGPTProvider, parse_rfc3339
-from tests.unit.providers.conftest import YANDEX, YANDEX_IAM, YANDEX_OPS, calls_to, make_settings
+from tests.unit.providers.conftest import YANDEX, YANDEX_IAM, YANDEX_OPS, calls_to, yandex_config
 from tests.unit.providers.test_yandexgpt import COMPLETION, answer, envelope
 
 IAM = f"{YANDEX_IAM}/iam/v1/tokens"
@@ -39,26 +39,26 @@ def auth_headers(mock, url=COMPLETION):
 
 
 def test_static_iam_token_is_sent_as_bearer(rsps):
-    provider = YandexGPTProvider(make_settings(yandexgpt_iam_token="t1.static"))
+    provider = YandexGPTProvider(yandex_config(iam_token="t1.static"))
     rsps.post(COMPLETION, json=answer())
     provider.complete(REQUEST)
     assert auth_headers(rsps) == ["Bearer t1.static"]
 
 
 def test_api_key_wins_over_iam_token(rsps):
-    settings = make_settings(yandexgpt_api_key="k", yandexgpt_iam_token="t1.static")
+    config = yandex_config(api_key="k", iam_token="t1.static")
     rsps.post(COMPLETION, json=answer())
-    YandexGPTProvider(settings).complete(REQUEST)
+    YandexGPTProvider(config).complete(REQUEST)
     assert auth_headers(rsps) == ["Api-Key k"]
 
 
 def test_no_credentials_is_an_auth_error():
     with pytest.raises(AuthError, match="No YandexGPT credentials"):
-        YandexGPTProvider(make_settings()).complete(REQUEST)
+        YandexGPTProvider(yandex_config()).complete(REQUEST)
 
 
 def test_oauth_token_is_exchanged_once_and_reused(rsps):
-    provider = YandexGPTProvider(make_settings(yandexgpt_oauth_token="y0_oauth"))
+    provider = YandexGPTProvider(yandex_config(oauth_token="y0_oauth"))
     rsps.post(IAM, json=iam_answer("t1.first"))
     rsps.post(COMPLETION, json=answer())
     provider.complete(REQUEST)
@@ -69,7 +69,7 @@ def test_oauth_token_is_exchanged_once_and_reused(rsps):
 
 
 def test_expired_iam_token_is_refreshed_and_the_call_retried_once(rsps):
-    provider = YandexGPTProvider(make_settings(yandexgpt_oauth_token="y0_oauth"))
+    provider = YandexGPTProvider(yandex_config(oauth_token="y0_oauth"))
     rsps.post(IAM, json=iam_answer("t1.old"))
     rsps.post(IAM, json=iam_answer("t1.new"))
     rsps.post(COMPLETION, json=envelope(401, "IAM token expired", 16), status=401)
@@ -79,7 +79,7 @@ def test_expired_iam_token_is_refreshed_and_the_call_retried_once(rsps):
 
 
 def test_second_401_after_refresh_is_an_auth_error(rsps):
-    provider = YandexGPTProvider(make_settings(yandexgpt_oauth_token="y0_oauth"))
+    provider = YandexGPTProvider(yandex_config(oauth_token="y0_oauth"))
     rsps.post(IAM, json=iam_answer("t1.a"))
     rsps.post(IAM, json=iam_answer("t1.b"))
     rsps.post(COMPLETION, json=envelope(401, "denied", 16), status=401)
@@ -91,9 +91,9 @@ def test_second_401_after_refresh_is_an_auth_error(rsps):
 
 def test_iam_token_is_shared_through_redis(rsps):
     server = fakeredis.FakeServer()
-    settings = make_settings(yandexgpt_oauth_token="y0_oauth")
-    first = YandexGPTProvider(settings, redis=fakeredis.FakeRedis(server=server))
-    second = YandexGPTProvider(settings, redis=fakeredis.FakeRedis(server=server))
+    config = yandex_config(oauth_token="y0_oauth")
+    first = YandexGPTProvider(config, redis=fakeredis.FakeRedis(server=server))
+    second = YandexGPTProvider(config, redis=fakeredis.FakeRedis(server=server))
     rsps.post(IAM, json=iam_answer("t1.shared"))
     rsps.post(COMPLETION, json=answer())
     first.complete(REQUEST)
@@ -104,7 +104,7 @@ def test_iam_token_is_shared_through_redis(rsps):
 
 @pytest.mark.parametrize(("status", "expected"), [(401, AuthError), (503, UpstreamServerError)])
 def test_failed_exchange(rsps, status, expected):
-    provider = YandexGPTProvider(make_settings(yandexgpt_oauth_token="y0_oauth"))
+    provider = YandexGPTProvider(yandex_config(oauth_token="y0_oauth"))
     rsps.post(IAM, json=envelope(status, "nope y0_oauth", 16), status=status)
     with pytest.raises(expected) as info:
         provider.complete(REQUEST)
@@ -129,14 +129,14 @@ class FakeTime:
 
 
 def async_provider(fake: FakeTime, **overrides) -> YandexGPTProvider:
-    settings = make_settings(
-        yandexgpt_api_key="k",
-        yandexgpt_async_threshold_tokens=150,
-        yandexgpt_async_poll_interval=2.0,
-        yandexgpt_async_deadline_seconds=10.0,
+    config = yandex_config(
+        api_key="k",
+        async_threshold_tokens=150,
+        async_poll_interval=2.0,
+        async_deadline_seconds=10.0,
         **overrides,
     )
-    return YandexGPTProvider(settings, sleep=fake.sleep, clock=lambda: fake.now)
+    return YandexGPTProvider(config, sleep=fake.sleep, clock=lambda: fake.now)
 
 
 def operation(done=False, **extra):
@@ -216,7 +216,7 @@ def test_vanished_operation_is_retryable(rsps):
 
 
 def test_iam_expiry_is_capped_at_an_hour(rsps):
-    provider = YandexGPTProvider(make_settings(yandexgpt_oauth_token="y0"))
+    provider = YandexGPTProvider(yandex_config(oauth_token="y0"))
     rsps.post(IAM, json=iam_answer("t1.x", hours=12))
     token = provider._exchange_iam_token()
     assert token.expires_at <= time.time() + 3600

@@ -15,7 +15,7 @@ from providers.errors import (
     StreamInterrupted,
 )
 from providers.yandexgpt import YandexGPTProvider
-from tests.unit.providers.conftest import YANDEX, make_settings
+from tests.unit.providers.conftest import YANDEX, yandex_config
 
 COMPLETION = f"{YANDEX}/foundationModels/v1/completion"
 REQUEST = CompletionRequest("yandexgpt-lite/latest", (Message("user", "Привет"),), stream=True)
@@ -54,7 +54,7 @@ class BrokenBody(io.RawIOBase):
 
 @pytest.fixture()
 def provider():
-    return YandexGPTProvider(make_settings(yandexgpt_api_key="yc-key"))
+    return YandexGPTProvider(yandex_config(api_key="yc-key"))
 
 
 def test_cumulative_lines_become_deltas_and_a_final_chunk(rsps, provider):
