@@ -43,45 +43,37 @@ def record_call(
 ) -> None:
     """A call made: succeeded with `result`, or failed with `error`."""
     outcome = AttemptOutcome.FAILED if error else AttemptOutcome.SUCCEEDED
-    usage = result.usage if result else None
-    session.add(
-        Attempt(
-            job_id=job_id,
-            number=number,
-            provider=route.provider,
-            model=route.model,
-            channel=route.channel,
-            upstream_id=route.upstream_id,
-            outcome=outcome,
-            error_reason=error.reason if error else None,
-            error_message=error.message if error else None,
-            latency_ms=round(latency_ms, 3),
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            model_version=result.model_version if result else None,
-            started_at=started,
-            finished_at=utcnow(),
-        )
-    )
+    row = _row(job_id, number, route, outcome, started, round(latency_ms, 3))
+    if error is not None:
+        row.error_reason, row.error_message = error.reason, error.message
+    if result is not None:
+        row.prompt_tokens = result.usage.prompt_tokens
+        row.completion_tokens = result.usage.completion_tokens
+        row.model_version = result.model_version
+    session.add(row)
 
 
 def record_skip(session: Session, job_id: str, number: int, route: Upstream, reason: str) -> None:
     """A candidate passed over without a call (`routing.plan.SKIP_REASONS`)."""
-    now = utcnow()
-    session.add(
-        Attempt(
-            job_id=job_id,
-            number=number,
-            provider=route.provider,
-            model=route.model,
-            channel=route.channel,
-            upstream_id=route.upstream_id,
-            outcome=AttemptOutcome.SKIPPED,
-            error_reason=reason,
-            latency_ms=0.0,
-            started_at=now,
-            finished_at=now,
-        )
+    row = _row(job_id, number, route, AttemptOutcome.SKIPPED, utcnow(), 0.0)
+    row.error_reason = reason
+    session.add(row)
+
+
+def _row(
+    job_id: str, number: int, route: Upstream, outcome: str, started: datetime, latency_ms: float
+) -> Attempt:
+    return Attempt(
+        job_id=job_id,
+        number=number,
+        provider=route.provider,
+        model=route.model,
+        channel=route.channel,
+        upstream_id=route.upstream_id,
+        outcome=outcome,
+        latency_ms=latency_ms,
+        started_at=started,
+        finished_at=utcnow(),
     )
 
 

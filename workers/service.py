@@ -10,7 +10,7 @@ touches Redis for bookkeeping stands between a provider's answer and the databas
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -42,17 +42,10 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Call:
-    """What one provider call is about, detached from any database session."""
+class Call(Claimed):
+    """What one provider call is about (the claim, the upstream it calls now, the provider
+    request), detached from any database session."""
 
-    job_id: str
-    number: int
-    provider: str
-    model: str
-    channel: str
-    upstream_id: str
-    priority: str
-    spec: JobSpec
     request: CompletionRequest
 
     @property
@@ -103,17 +96,9 @@ def claim_call(ctx: WorkerContext, job_id: str) -> Call | None:
         if upstream != claimed.upstream_id:
             lifecycle.set_upstream(session, job_id, claimed.number, upstream)
         session.commit()
-    return Call(
-        job_id,
-        claimed.number,
-        claimed.provider,
-        claimed.model,
-        claimed.channel,
-        upstream,
-        claimed.priority,
-        claimed.spec,
-        request_from(job_id, upstream, claimed.spec),
-    )
+    claim = {f.name: getattr(claimed, f.name) for f in fields(Claimed)}
+    claim["upstream_id"] = upstream
+    return Call(**claim, request=request_from(job_id, upstream, claimed.spec))
 
 
 def current_upstream(resolver: Any, claimed: Claimed) -> str:
