@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import fakeredis
 import pytest
 
@@ -13,11 +16,21 @@ from tests.helpers import reset_database, seed
 UNIT_MASTER_KEY = "unit-master-key"
 
 
-@pytest.fixture()
-def unit_settings(tmp_path) -> Settings:
-    url = f"sqlite:///{tmp_path / 'unit.db'}"
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path:
+    """One SQLite file built from the Alembic revisions and seeded, once per session."""
+    path = tmp_path_factory.mktemp("template") / "unit.db"
+    url = f"sqlite:///{path}"
     reset_database(url)
     seed(url)
+    return path
+
+
+@pytest.fixture()
+def unit_settings(tmp_path, migrated_template) -> Settings:
+    """A fresh copy of the migrated, seeded database for each test (a copy, not a rebuild)."""
+    shutil.copyfile(migrated_template, tmp_path / "unit.db")
+    url = f"sqlite:///{tmp_path / 'unit.db'}"
     return Settings(
         database_url=url,
         redis_url="redis://unit-tests.invalid:6379/0",
