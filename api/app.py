@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import admin, chat, feedback, health, jobs, keys, models
+from api import admin, chat, docs, feedback, health, jobs, keys, models
 from api.errors import register_error_handlers
 from api.observability import register_request_metrics
 from llmgw.runtime import Runtime
@@ -26,4 +26,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.register_blueprint(admin.keys_bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(keys.bp)
+    app.register_blueprint(docs.bp)
     return app

@@ -22,9 +22,10 @@ from flask import Blueprint, Response, current_app
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import Principal, authenticate
+from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADERS, Header, endpoint
 from api.errors import ApiError
-from api.jobs import idempotency_key, json_body
-from api.schemas import JobCreate, MessageIn
+from api.jobs import idempotency_key
+from api.schemas import JobCreate, MessageIn, UsageOut
 from api.service import job_view, load_job, submit_job, wait_for_job
 from llmgw.runtime import Runtime
 from storage import keys
@@ -109,11 +110,61 @@ class ChatCompletionRequest(BaseModel):
         )
 
 
-@bp.post("/chat/completions")
-def chat_completions():
+class AnswerOut(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChoiceOut(BaseModel):
+    index: int
+    message: AnswerOut
+    finish_reason: str
+    logprobs: None = None
+
+
+class ChatCompletionOut(BaseModel):
+    """The OpenAI `chat.completion` object, plus llmgw's `warnings` (deprecation, redirect)."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChoiceOut]
+    usage: UsageOut
+    system_fingerprint: str
+    warnings: list[dict[str, str]] = Field(default_factory=list)
+
+
+LLMGW_HEADERS = (
+    Header("x-llmgw-job-id", "The job behind the answer (`GET /v1/jobs/<id>`)", required=True),
+    Header("x-llmgw-provider", "The provider that served it", required=True),
+    Header("x-llmgw-model", "The model and channel that served it", required=True),
+    Header("x-llmgw-model-version", "The provider's version of the model (not when streamed)"),
+    Header("x-llmgw-attempts", "Provider calls made (not when streamed)"),
+    Header("x-llmgw-fallbacks", "Switches to another candidate (not when streamed)"),
+)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/chat/completions",
+    summary="OpenAI-compatible completion, synchronous or streamed",
+    description="One JSON answer, or with `stream: true` server-sent `chat.completion.chunk` "
+    "events ending in `data: [DONE]`, or in an error event if cut.",
+    tag="chat",
+    operation_id="createChatCompletion",
+    body=ChatCompletionRequest,
+    response=ChatCompletionOut,
+    also={"text/event-stream": "with `stream: true`: `chat.completion.chunk` events"},
+    headers=(IDEMPOTENCY_KEY,),
+    response_headers=(*LLMGW_HEADERS, *DEPRECATION_HEADERS, *RATE_LIMIT_HEADERS),
+    errors=(404, 409, 410, 429, 502, 503, 504),
+)
+def chat_completions(body: ChatCompletionRequest):
     principal = authenticate()
     runtime = current_app.extensions["llmgw"]
-    chat = ChatCompletionRequest.model_validate(json_body())
+    chat = body
     job, _ = submit_job(runtime, principal, chat.as_job(), idempotency_key=idempotency_key())
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)

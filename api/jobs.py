@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import authenticate
+from api.contract import (
+    DEPRECATION_HEADERS,
+    IDEMPOTENCY_KEY,
+    IDEMPOTENT_REPLAYED,
+    RATE_LIMIT_HEADERS,
+    Header,
+    endpoint,
+    query_error,
+)
 from api.errors import ApiError
-from api.schemas import JobCreate
+from api.schemas import JobCreate, JobOut
 from api.service import cancel_job, job_view, load_job, submit_job, wait_for_job
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 
+LOCATION = Header("Location", "The job's URL, `/v1/jobs/<id>`", required=True)
 
-def json_body() -> object:
-    if not request.is_json:
-        raise ApiError(
-            415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
-        )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.")
-    return body
+
+class JobWaitQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wait: float = Field(
+        default=0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Long-poll: seconds to wait for the job to end (up to the server's bound, "
+        "`LLMGW_MAX_WAIT_SECONDS`).",
+    )
 
 
 def idempotency_key() -> str | None:
@@ -32,26 +45,30 @@ def idempotency_key() -> str | None:
     return key
 
 
-def wait_seconds() -> float:
-    raw = request.args.get("wait")
-    if raw is None:
-        return 0.0
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
+def wait_seconds(query: JobWaitQuery) -> float:
     limit = current_app.extensions["llmgw"].settings.max_wait_seconds
-    if not 0 <= seconds <= limit:
-        raise ApiError(
-            400, "invalid_wait", f"wait must be a number of seconds between 0 and {limit:g}."
-        )
-    return seconds
+    if query.wait > limit:
+        problem = f"Input should be less than or equal to {limit:g}"
+        raise query_error([{"field": "wait", "problem": problem}])
+    return query.wait
 
 
-@bp.post("")
-def create_job():
+@endpoint(
+    bp,
+    "POST",
+    "",
+    summary="Submit a completion job",
+    tag="jobs",
+    operation_id="createJob",
+    body=JobCreate,
+    response=JobOut,
+    status=202,
+    headers=(IDEMPOTENCY_KEY,),
+    response_headers=(LOCATION, IDEMPOTENT_REPLAYED, *DEPRECATION_HEADERS, *RATE_LIMIT_HEADERS),
+    errors=(404, 409, 410, 429, 503),
+)
+def create_job(body: JobCreate):
     principal = authenticate()
-    body = JobCreate.model_validate(json_body())
     runtime = current_app.extensions["llmgw"]
     job, created = submit_job(runtime, principal, body, idempotency_key=idempotency_key())
     headers = {"Location": f"/v1/jobs/{job.id}", **job.request.get("deprecation_headers", {})}
@@ -59,26 +76,47 @@ def create_job():
         headers["Idempotent-Replayed"] = "true"
     with runtime.sessions() as session:
         view = job_view(load_job(session, principal, job.id))
-    return view.model_dump(mode="json"), 202, headers
+    return view, 202, headers
 
 
-@bp.get("/<job_id>")
-def get_job(job_id: str):
+@endpoint(
+    bp,
+    "GET",
+    "/<job_id>",
+    summary="Read (or long-poll) a job",
+    tag="jobs",
+    operation_id="getJob",
+    query=JobWaitQuery,
+    response=JobOut,
+    response_headers=(*DEPRECATION_HEADERS, *RATE_LIMIT_HEADERS),
+    errors=(404,),
+)
+def get_job(job_id: str, query: JobWaitQuery):
     principal = authenticate()
     runtime = current_app.extensions["llmgw"]
-    seconds = wait_seconds()
+    seconds = wait_seconds(query)
     if seconds > 0:
         wait_for_job(runtime, principal, job_id, seconds)
     with runtime.sessions() as session:
         job = load_job(session, principal, job_id)
         headers = job.request.get("deprecation_headers", {})
-        return job_view(job).model_dump(mode="json"), 200, headers
+        return job_view(job), 200, headers
 
 
-@bp.delete("/<job_id>")
+@endpoint(
+    bp,
+    "DELETE",
+    "/<job_id>",
+    summary="Cancel a queued or running job",
+    tag="jobs",
+    operation_id="cancelJob",
+    response=JobOut,
+    response_headers=RATE_LIMIT_HEADERS,
+    errors=(404, 409),
+)
 def delete_job(job_id: str):
     principal = authenticate()
     runtime = current_app.extensions["llmgw"]
     cancel_job(runtime, principal, job_id)
     with runtime.sessions() as session:
-        return job_view(load_job(session, principal, job_id)).model_dump(mode="json")
+        return job_view(load_job(session, principal, job_id))
