@@ -33,7 +33,7 @@ class _Body(BaseModel):
 
 
 class PromoteIn(_Body):
-    deprecation_days: int | None = Field(default=None, ge=1, le=3650)
+    deprecation_days: int | None = Field(default=None, ge=1, le=3650, strict=True)
 
 
 class TargetIn(_Body):
@@ -60,8 +60,9 @@ class PolicyIn(_Body):
 
 class KeyPolicyIn(_Body):
     cross_provider: bool | None = Field(
+        strict=True,
         description="true/false: the key's requests may/may not fall back to another provider; "
-        "null: each request decides"
+        "null: each request decides",
     )
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import redis
 from flask import Blueprint, Response, current_app
@@ -25,7 +25,7 @@ from api.auth import Principal, authenticate
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADERS, Header, endpoint
 from api.errors import ApiError
 from api.jobs import idempotency_key
-from api.schemas import JobCreate, MessageIn, UsageOut
+from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
 from api.service import job_view, load_job, submit_job, wait_for_job
 from llmgw.runtime import Runtime
 from storage import keys
@@ -50,7 +50,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "developer"]
-    content: str | list[dict[str, Any]]
+    content: Annotated[str, Field(min_length=1)] | list[dict[str, Any]]
 
     @field_validator("content")
     @classmethod
@@ -85,7 +85,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(min_length=1, max_length=200)
+    model: str = Field(min_length=1, max_length=200, json_schema_extra=MODEL_ID_SCHEMA)
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=128_000)

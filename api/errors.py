@@ -54,6 +54,11 @@ def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+def _too_long_for_every_route(exc: NoRouteAvailable) -> bool:
+    reasons = {s.get("reason") for s in exc.details.get("skipped", [])}
+    return reasons == {"context_too_small"}
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -62,6 +67,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RoutingError)
     def _routing_error(exc: RoutingError):
         status, code = ROUTING_ERRORS.get(type(exc), (400, "invalid_model"))
+        if isinstance(exc, NoRouteAvailable) and _too_long_for_every_route(exc):
+            status, code = 400, "context_too_long"  # the client's request, not our outage
         return error_response(status, code, exc.message, choices=exc.choices, **exc.details)
 
     @app.errorhandler(ValidationError)

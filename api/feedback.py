@@ -19,7 +19,7 @@ FINISHED = frozenset({"succeeded", "failed", "incomplete"})
 
 
 class FeedbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     score: int = Field(ge=1, le=5, description="1 (bad) … 5 (excellent)")
     comment: str | None = Field(default=None, max_length=4000)

@@ -15,7 +15,7 @@ bp = Blueprint("keys", __name__, url_prefix="/v1/admin/keys")
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=100, examples=["billing-service"])
     admin: bool = False

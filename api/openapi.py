@@ -14,7 +14,10 @@ from werkzeug.routing import Rule
 
 import llmgw
 from api.contract import Contract, contract_of
-from api.schemas import ErrorBody
+from api.schemas import MODEL_ID_SCHEMA, ErrorBody
+from routing.model_id import MODEL_PATTERN
+
+MODEL_NAME_PATTERN = f"^{MODEL_PATTERN}$"
 
 ERROR_DESCRIPTIONS = {
     400: "The request is invalid: body, query, header or model id (`problems` lists fields)",
@@ -35,6 +38,10 @@ PATH_DESCRIPTIONS = {
     "name": "A model's name or alias",
     "key_id": "An API key's id",
     "key": "A circuit's key, `<provider>:<model>:<channel>`",
+}
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "model_id": MODEL_ID_SCHEMA,
+    "name": {"pattern": MODEL_NAME_PATTERN},
 }
 # Static files of the docs page are files, not API operations.
 UNDOCUMENTED_ENDPOINTS = frozenset({"static", "docs.static"})
@@ -108,7 +115,7 @@ def parameters(rule: Rule, contract: Contract) -> list[dict[str, Any]]:
             "in": "path",
             "required": True,
             "description": PATH_DESCRIPTIONS.get(name, name),
-            "schema": {"type": "string"},
+            "schema": {"type": "string", **PATH_SCHEMAS.get(name, {})},
         }
         for name in sorted(rule.arguments)
     ]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -19,17 +20,28 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "incomplete"]
 
 
+MODEL_ID_SCHEMA: JsonDict = {
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
+}
+"""The model-id grammar of `routing/model_id.py`, for the document (the router enforces it)."""
+
+
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["system", "user", "assistant"]
     content: str = Field(min_length=1, max_length=1_000_000)
 
 
 class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    model: str = Field(min_length=1, max_length=200, examples=["yandexgpt-lite:latest"])
+    model: str = Field(
+        min_length=1,
+        max_length=200,
+        examples=["yandexgpt-lite:latest"],
+        json_schema_extra=MODEL_ID_SCHEMA,
+    )
     messages: list[MessageIn] = Field(min_length=1, max_length=1000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=128_000)
@@ -38,7 +50,7 @@ class JobCreate(BaseModel):
         default=None, gt=0, le=10, description="GigaChat only; YandexGPT ignores it"
     )
     priority: Literal["interactive", "batch"] = "interactive"
-    fallback: list[str] = Field(
+    fallback: list[Annotated[str, Field(json_schema_extra=MODEL_ID_SCHEMA)]] = Field(
         default_factory=list, max_length=5, description="model ids to try after the version chain"
     )
     cross_provider: bool = Field(
