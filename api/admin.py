@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import desc, select
 
 from api.auth import require_admin
-from api.errors import ApiError
-from api.models import model_view
+from api.contract import endpoint
+from api.models import ChannelOut, ModelOut, ReleaseOut, model_view
+from api.schemas import ListOf, Out, UtcDatetime
 from routing import ops, stats
 from routing.snapshot import load_catalogue
 from storage.models import CatalogueEvent, KeyRoutingPolicy
@@ -30,7 +32,7 @@ class _Body(BaseModel):
 
 
 class PromoteIn(_Body):
-    deprecation_days: int | None = Field(default=None, ge=1, le=3650)
+    deprecation_days: int | None = Field(default=None, ge=1, le=3650, strict=True)
 
 
 class TargetIn(_Body):
@@ -57,13 +59,102 @@ class PolicyIn(_Body):
 
 class KeyPolicyIn(_Body):
     cross_provider: bool | None = Field(
+        strict=True,
         description="true/false: the key's requests may/may not fall back to another provider; "
-        "null: each request decides"
+        "null: each request decides",
     )
 
 
-def _body(schema: type[_Body]) -> Any:
-    return schema.model_validate(request.get_json(silent=True) or {})
+class EventOut(Out):
+    id: int
+    at: UtcDatetime
+    actor: str
+    action: str
+    model: str
+    reason: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class OpResult(EventOut):
+    """The audit event the operation wrote, and whether every cache was told."""
+
+    cache_invalidated: bool
+
+
+class EventList(ListOf):
+    data: list[EventOut]
+
+
+class AdminChannelOut(ChannelOut):
+    upstream_id: str
+    priority: int
+
+
+class AdminReleaseOut(ReleaseOut):
+    upstream_id: str
+
+
+class AdminModelOut(ModelOut):
+    channels: list[AdminChannelOut]  # type: ignore[assignment]
+    versions: list[AdminReleaseOut]  # type: ignore[assignment]
+    deprecation_days: int | None = None
+    equivalents: list[str]
+
+
+class AdminModelList(ListOf):
+    data: list[AdminModelOut]
+
+
+class AdminModelDetail(AdminModelOut):
+    events: list[EventOut] = Field(description="the 20 most recent audit events")
+
+
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=100, ge=1, le=1000, description="how many events, newest first")
+
+
+class CompareQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: list[str] = Field(
+        default_factory=list, max_length=10, description="channels to compare (rc, latest)"
+    )
+    days: float = Field(
+        default=stats.DEFAULT_DAYS, gt=0, le=366, allow_inf_nan=False, description="window"
+    )
+
+
+class CompareOut(Out):
+    model: str
+    since: UtcDatetime
+    days: float
+    versions: list[dict[str, Any]]
+
+
+class CircuitOut(Out):
+    key: str
+    state: str
+    open_until: float | None = None
+    calls: int
+    fails: int
+    refusing: bool
+
+
+class CircuitList(ListOf):
+    data: list[CircuitOut]
+
+
+class CircuitReset(Out):
+    key: str
+    reset: bool
+
+
+class KeyPolicyOut(Out):
+    key_id: str
+    cross_provider: bool | None
 
 
 def _apply(op, *args: Any, **kwargs: Any):  # noqa: ANN001, ANN202 - an ops function
@@ -75,7 +166,16 @@ def _target(name: str, channel: str | None) -> str:
     return f"{name}:{channel}" if channel else name
 
 
-@bp.get("")
+@endpoint(
+    bp,
+    "GET",
+    "",
+    summary="Admin: the catalogue",
+    tag="admin",
+    operation_id="adminListModels",
+    response=AdminModelList,
+    auth="admin",
+)
 def list_models():
     require_admin()
     with current_app.extensions["llmgw"].sessions() as session:
@@ -84,7 +184,17 @@ def list_models():
     return {"object": "list", "data": [model_detail(m) for m in models]}
 
 
-@bp.get("/<name>")
+@endpoint(
+    bp,
+    "GET",
+    "/<name>",
+    summary="Admin: one model and its recent events",
+    tag="admin",
+    operation_id="adminGetModel",
+    response=AdminModelDetail,
+    auth="admin",
+    errors=(404,),
+)
 def show_model(name: str):
     require_admin()
     with current_app.extensions["llmgw"].sessions() as session:
@@ -93,91 +203,165 @@ def show_model(name: str):
     return {**model_detail(model), "events": events}
 
 
-@bp.get("/<name>/events")
-def modelrecent_events(name: str):
-    require_admin()
-    limit = request.args.get("limit", default=100, type=int)
+@endpoint(
+    bp,
+    "GET",
+    "/<name>/events",
+    summary="Admin: the model's audit log",
+    tag="admin",
+    operation_id="adminListModelEvents",
+    query=EventsQuery,
+    response=EventList,
+    auth="admin",
+    errors=(404,),
+)
+def model_events(name: str, query: EventsQuery):
     with current_app.extensions["llmgw"].sessions() as session:
         model = ops.find_model(session, name)
-        return {
-            "object": "list",
-            "data": recent_events(session, model.name, limit=min(limit, 1000)),
-        }
+        return {"object": "list", "data": recent_events(session, model.name, limit=query.limit)}
 
 
-def _days(raw: str | None) -> float:
-    if raw is None:
-        return stats.DEFAULT_DAYS
-    try:
-        days = float(raw)
-    except ValueError:
-        days = -1.0
-    if not 0 < days <= 366:
-        raise ApiError(400, "invalid_days", "days must be a number of days between 0 and 366.")
-    return days
-
-
-@bp.get("/<name>/compare")
-def compare(name: str):
-    require_admin()
-    channels = request.args.getlist("channel") or ["rc", "latest"]
-    days = _days(request.args.get("days"))
+@endpoint(
+    bp,
+    "GET",
+    "/<name>/compare",
+    summary="Admin: channels side by side (latency, errors, fallbacks, feedback)",
+    tag="admin",
+    operation_id="adminCompareChannels",
+    query=CompareQuery,
+    response=CompareOut,
+    auth="admin",
+    errors=(404,),
+)
+def compare(name: str, query: CompareQuery):
     with current_app.extensions["llmgw"].sessions() as session:
-        return stats.compare(session, name, channels, days=days)
+        return stats.compare(session, name, query.channel or ["rc", "latest"], days=query.days)
 
 
-@bp.post("/<name>/promote")
-def promote(name: str):
-    actor, body = require_admin().id, _body(PromoteIn)
-    return _apply(
-        ops.promote, name, actor=actor, deprecation_days=body.deprecation_days, reason=body.reason
-    )
+# -- catalogue operations: one declared pattern, one row each ------------------------------
 
 
-@bp.post("/<name>/rollback")
-def rollback(name: str):
-    actor, body = require_admin().id, _body(_Body)
-    return _apply(ops.rollback, name, actor=actor, reason=body.reason)
+@dataclass(frozen=True)
+class AdminOp:
+    """One audited catalogue operation: its URL, its body and how the body becomes the call."""
+
+    verb: str
+    summary: str
+    body: type[_Body]
+    call: Callable[[str, str, Any], tuple[dict[str, Any], int]]  # (path arg, actor, body)
+    operation_id: str
+    bp: Blueprint = bp
+    method: str = "POST"
+    rule: str = "/<name>/{verb}"
+    errors: tuple[int, ...] = (404, 409)
 
 
-@bp.post("/<name>/deprecate")
-def deprecate(name: str):
-    actor, body = require_admin().id, _body(DeprecateIn)
-    return _apply(
-        ops.deprecate,
-        _target(name, body.channel),
-        actor=actor,
-        sunset_at=body.sunset_at,
-        successor=body.successor,
-        reason=body.reason,
-    )
+ADMIN_OPS = (
+    AdminOp(
+        "promote",
+        "Promote rc to latest (old latest → deprecated with a sunset)",
+        PromoteIn,
+        lambda name, actor, b: _apply(
+            ops.promote, name, actor=actor, deprecation_days=b.deprecation_days, reason=b.reason
+        ),
+        "adminPromoteModel",
+    ),
+    AdminOp(
+        "rollback",
+        "Undo the last promote",
+        _Body,
+        lambda name, actor, b: _apply(ops.rollback, name, actor=actor, reason=b.reason),
+        "adminRollbackModel",
+    ),
+    AdminOp(
+        "deprecate",
+        "Deprecate a channel or the whole model",
+        DeprecateIn,
+        lambda name, actor, b: _apply(
+            ops.deprecate,
+            _target(name, b.channel),
+            actor=actor,
+            sunset_at=b.sunset_at,
+            successor=b.successor,
+            reason=b.reason,
+        ),
+        "adminDeprecateModel",
+    ),
+    AdminOp(
+        "retire",
+        "Retire a channel or the whole model",
+        TargetIn,
+        lambda name, actor, b: _apply(
+            ops.retire, _target(name, b.channel), actor=actor, reason=b.reason
+        ),
+        "adminRetireModel",
+    ),
+    AdminOp(
+        "pin",
+        "Point a channel at a concrete version",
+        PinIn,
+        lambda name, actor, b: _apply(
+            ops.pin,
+            name,
+            b.channel,
+            b.version,
+            actor=actor,
+            upstream_id=b.upstream_id,
+            reason=b.reason,
+        ),
+        "adminPinVersion",
+    ),
+    AdminOp(
+        "policy",
+        "Set the sunset policy, successor, deprecation days, equivalents",
+        PolicyIn,
+        lambda name, actor, b: _apply(
+            ops.set_policy, name, actor=actor, reason=b.reason, **b.model_dump(exclude={"reason"})
+        ),
+        "adminSetModelPolicy",
+    ),
+    AdminOp(
+        "set_key_policy",
+        "Set a key's cross-provider fallback policy",
+        KeyPolicyIn,
+        lambda key_id, actor, b: _apply(
+            ops.set_key_policy,
+            key_id,
+            actor=actor,
+            cross_provider=b.cross_provider,
+            reason=b.reason,
+        ),
+        "adminSetKeyPolicy",
+        bp=keys_bp,
+        method="PUT",
+        rule="/keys/<key_id>",
+        errors=(409,),
+    ),
+)
 
 
-@bp.post("/<name>/retire")
-def retire(name: str):
-    actor, body = require_admin().id, _body(TargetIn)
-    return _apply(ops.retire, _target(name, body.channel), actor=actor, reason=body.reason)
+def declare_op(op: AdminOp) -> None:
+    def view(body: _Body, **path: str) -> Any:
+        (target,) = path.values()
+        return op.call(target, require_admin().id, body)
+
+    view.__name__ = view.__qualname__ = op.verb
+    endpoint(
+        op.bp,
+        op.method,
+        op.rule.format(verb=op.verb),
+        summary=f"Admin: {op.summary} (audited)",
+        tag="admin",
+        operation_id=op.operation_id,
+        body=op.body,
+        response=OpResult,
+        auth="admin",
+        errors=op.errors,
+    )(view)
 
 
-@bp.post("/<name>/pin")
-def pin(name: str):
-    actor, body = require_admin().id, _body(PinIn)
-    return _apply(
-        ops.pin,
-        name,
-        body.channel,
-        body.version,
-        actor=actor,
-        upstream_id=body.upstream_id,
-        reason=body.reason,
-    )
-
-
-@bp.post("/<name>/policy")
-def policy(name: str):
-    actor, body = require_admin().id, _body(PolicyIn)
-    fields = body.model_dump(exclude={"reason"})
-    return _apply(ops.set_policy, name, actor=actor, reason=body.reason, **fields)
+for _op in ADMIN_OPS:
+    declare_op(_op)
 
 
 def model_detail(model) -> dict[str, Any]:  # noqa: ANN001 - routing.snapshot.ModelEntry
@@ -205,19 +389,16 @@ def recent_events(session, model: str, *, limit: int) -> list[dict[str, Any]]:  
     return [ops.event_view(e) for e in rows]
 
 
-@keys_bp.put("/keys/<key_id>")
-def set_key_policy(key_id: str):
-    actor, body = require_admin().id, _body(KeyPolicyIn)
-    return _apply(
-        ops.set_key_policy,
-        key_id,
-        actor=actor,
-        cross_provider=body.cross_provider,
-        reason=body.reason,
-    )
-
-
-@keys_bp.get("/keys/<key_id>")
+@endpoint(
+    keys_bp,
+    "GET",
+    "/keys/<key_id>",
+    summary="Admin: a key's routing policy",
+    tag="admin",
+    operation_id="adminGetKeyPolicy",
+    response=KeyPolicyOut,
+    auth="admin",
+)
 def get_key_policy(key_id: str):
     require_admin()
     with current_app.extensions["llmgw"].sessions() as session:
@@ -225,7 +406,16 @@ def get_key_policy(key_id: str):
         return {"key_id": key_id, "cross_provider": row.cross_provider if row else None}
 
 
-@keys_bp.get("/circuits")
+@endpoint(
+    keys_bp,
+    "GET",
+    "/circuits",
+    summary="Admin: every circuit's state",
+    tag="admin",
+    operation_id="adminListCircuits",
+    response=CircuitList,
+    auth="admin",
+)
 def list_circuits():
     """Every channel's circuit: state, deadline and the current window's counts."""
     require_admin()
@@ -243,7 +433,16 @@ def list_circuits():
     return {"object": "list", "data": circuits}
 
 
-@keys_bp.post("/circuits/<key>/reset")
+@endpoint(
+    keys_bp,
+    "POST",
+    "/circuits/<key>/reset",
+    summary="Admin: close a circuit by hand",
+    tag="admin",
+    operation_id="adminResetCircuit",
+    response=CircuitReset,
+    auth="admin",
+)
 def reset_circuit(key: str):
     """Close a circuit by hand (logged, not audited: circuits are not catalogue state)."""
     principal = require_admin()

@@ -15,16 +15,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import authenticate
 from api.context import ApiServices, services
+from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADERS, Header, endpoint
 from api.errors import ApiError
-from api.jobs import idempotency_key, json_body, visible_to
-from api.schemas import JobCreate, MessageIn
+from api.jobs import idempotency_key, visible_to
+from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
 from jobs.service import load_job, read_end, wait_for_job
@@ -50,7 +51,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "developer"]
-    content: str | list[dict[str, Any]]
+    content: Annotated[str, Field(min_length=1)] | list[dict[str, Any]]
 
     @field_validator("content")
     @classmethod
@@ -78,7 +79,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(min_length=1, max_length=200)
+    model: str = Field(min_length=1, max_length=200, json_schema_extra=MODEL_ID_SCHEMA)
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=128_000)
@@ -102,11 +103,61 @@ class ChatCompletionRequest(BaseModel):
         )
 
 
-@bp.post("/chat/completions")
-def chat_completions():
+class AnswerOut(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChoiceOut(BaseModel):
+    index: int
+    message: AnswerOut
+    finish_reason: str
+    logprobs: None = None
+
+
+class ChatCompletionOut(BaseModel):
+    """The OpenAI `chat.completion` object, plus llmgw's `warnings` (deprecation, redirect)."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChoiceOut]
+    usage: UsageOut
+    system_fingerprint: str
+    warnings: list[dict[str, str]] = Field(default_factory=list)
+
+
+LLMGW_HEADERS = (
+    Header("x-llmgw-job-id", "The job behind the answer (`GET /v1/jobs/<id>`)", required=True),
+    Header("x-llmgw-provider", "The provider that served it", required=True),
+    Header("x-llmgw-model", "The model and channel that served it", required=True),
+    Header("x-llmgw-model-version", "The provider's version of the model (not when streamed)"),
+    Header("x-llmgw-attempts", "Provider calls made (not when streamed)"),
+    Header("x-llmgw-fallbacks", "Switches to another candidate (not when streamed)"),
+)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/chat/completions",
+    summary="OpenAI-compatible completion, synchronous or streamed",
+    description="One JSON answer, or with `stream: true` server-sent `chat.completion.chunk` "
+    "events ending in `data: [DONE]`, or in an error event if cut.",
+    tag="chat",
+    operation_id="createChatCompletion",
+    body=ChatCompletionRequest,
+    response=ChatCompletionOut,
+    also={"text/event-stream": "with `stream: true`: `chat.completion.chunk` events"},
+    headers=(IDEMPOTENCY_KEY,),
+    response_headers=(*LLMGW_HEADERS, *DEPRECATION_HEADERS, *RATE_LIMIT_HEADERS),
+    errors=(404, 409, 410, 429, 502, 503, 504),
+)
+def chat_completions(body: ChatCompletionRequest):
     principal = authenticate()
     app = services()
-    chat = ChatCompletionRequest.model_validate(json_body())
+    chat = body
     submitted = app.submitter.submit(
         principal.id, chat.as_job(), stream=chat.stream, idempotency_key=idempotency_key()
     )

@@ -64,6 +64,13 @@ def error_response(status: int, code: str, message: str, **details: Any):
     return jsonify({"error": {"code": code, "message": message, **details}}), status
 
 
+def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -80,10 +87,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):
-        problems = [
-            {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
+        problems = validation_problems(exc)
         summary = "; ".join(f"{p['field'] or 'body'}: {p['problem']}" for p in problems)
         return error_response(
             400, "invalid_request", f"The request body is invalid: {summary}", problems=problems
@@ -92,7 +96,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        body, status = error_response(exc.code or 500, code, exc.description or exc.name)
+        kept = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. Allow
+        return body, status, kept
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

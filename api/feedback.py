@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from typing import Literal
+
+from flask import Blueprint, current_app
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import authenticate
+from api.contract import endpoint
 from api.errors import ApiError
 from api.jobs import visible_to
+from api.schemas import UtcDatetime
 from jobs.service import load_job
 from jobs.status import JobStatus
 from storage.models import JobFeedback, utcnow
@@ -17,16 +21,34 @@ FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.INCOMPLET
 
 
 class FeedbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     score: int = Field(ge=1, le=5, description="1 (bad) … 5 (excellent)")
     comment: str | None = Field(default=None, max_length=4000)
 
 
-@bp.post("/<job_id>/feedback")
-def leave_feedback(job_id: str):
+class FeedbackOut(BaseModel):
+    object: Literal["job.feedback"] = "job.feedback"
+    job_id: str
+    score: int
+    comment: str | None
+    created_at: UtcDatetime
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/<job_id>/feedback",
+    summary="Score a finished job's answer (1-5, optional comment)",
+    tag="jobs",
+    operation_id="createJobFeedback",
+    body=FeedbackIn,
+    response=FeedbackOut,
+    status=201,
+    errors=(404, 409),
+)
+def leave_feedback(job_id: str, body: FeedbackIn):
     principal = authenticate()
-    body = FeedbackIn.model_validate(request.get_json(silent=True) or {})
     with current_app.extensions["llmgw"].sessions() as session:
         job = load_job(session, job_id, visible_to(principal))
         if job.status not in FINISHED:
@@ -36,11 +58,10 @@ def leave_feedback(job_id: str):
         feedback.created_at = utcnow()
         session.add(feedback)
         session.commit()
-        view = {
-            "object": "job.feedback",
-            "job_id": job.id,
-            "score": feedback.score,
-            "comment": feedback.comment,
-            "created_at": feedback.created_at.isoformat(),
-        }
+        view = FeedbackOut(
+            job_id=job.id,
+            score=feedback.score,
+            comment=feedback.comment,
+            created_at=feedback.created_at,
+        )
     return view, 201

@@ -2,20 +2,62 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from flask import Blueprint, current_app
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
+from api.contract import endpoint
 from api.errors import error_response
 
 bp = Blueprint("health", __name__)
 
 
-@bp.get("/healthz")
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, str]
+
+
+class OpenApiDocument(BaseModel):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+@endpoint(
+    bp,
+    "GET",
+    "/healthz",
+    summary="Liveness",
+    tag="meta",
+    operation_id="getHealth",
+    response=HealthOut,
+    auth="none",
+)
 def healthz():
     return {"status": "ok"}
 
 
-@bp.get("/metrics")
+@endpoint(
+    bp,
+    "GET",
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    tag="meta",
+    operation_id="getMetrics",
+    media_type="text/plain",
+    auth="none",
+)
 def metrics():
     from monitoring.metrics import exposition
 
@@ -23,14 +65,35 @@ def metrics():
     return body, 200, {"Content-Type": content_type}
 
 
-@bp.get("/openapi.json")
+@endpoint(
+    bp,
+    "GET",
+    "/openapi.json",
+    summary="This document, generated from the declared contracts",
+    tag="meta",
+    operation_id="getOpenApi",
+    response=OpenApiDocument,
+    auth="none",
+)
 def openapi():
     from api.openapi import build_openapi
 
-    return build_openapi()
+    if "openapi" not in current_app.extensions:
+        current_app.extensions["openapi"] = build_openapi(current_app)
+    return current_app.extensions["openapi"]
 
 
-@bp.get("/readyz")
+@endpoint(
+    bp,
+    "GET",
+    "/readyz",
+    summary="Readiness: Redis and the database are reachable",
+    tag="meta",
+    operation_id="getReady",
+    response=ReadyOut,
+    errors=(503,),
+    auth="none",
+)
 def readyz():
     runtime = current_app.extensions["llmgw"]
     checks = {"redis": _check(lambda: runtime.redis.ping()), "database": _check(_db(runtime))}

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, authenticate
 from api.context import services
+from api.contract import (
+    DEPRECATION_HEADERS,
+    IDEMPOTENCY_KEY,
+    IDEMPOTENT_REPLAYED,
+    RATE_LIMIT_HEADERS,
+    Header,
+    endpoint,
+)
 from api.errors import ApiError
-from api.schemas import JobCreate
+from api.schemas import JobCreate, JobOut
 from api.service import deprecation_headers, job_view
 from jobs.service import cancel_job, load_job, wait_for_job
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 
+LOCATION = Header("Location", "The job's URL, `/v1/jobs/<id>`", required=True)
 
-def json_body() -> object:
-    if not request.is_json:
-        raise ApiError(
-            415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
-        )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.")
-    return body
+
+class JobWaitQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wait: float = Field(
+        default=0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Long-poll: seconds to wait for the job to end (up to the server's bound, "
+        "`LLMGW_MAX_WAIT_SECONDS`).",
+    )
 
 
 def idempotency_key() -> str | None:
@@ -34,20 +46,9 @@ def idempotency_key() -> str | None:
     return key
 
 
-def wait_seconds() -> float:
-    raw = request.args.get("wait")
-    if raw is None:
-        return 0.0
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    limit = services().api_config.max_wait_seconds
-    if not 0 <= seconds <= limit:
-        raise ApiError(
-            400, "invalid_wait", f"wait must be a number of seconds between 0 and {limit:g}."
-        )
-    return seconds
+def wait_seconds(query: JobWaitQuery) -> float:
+    """A longer wait than the server's bound is cut to the bound (as `Prefer: wait` is)."""
+    return min(query.wait, services().api_config.max_wait_seconds)
 
 
 def visible_to(principal: Principal) -> str | None:
@@ -58,14 +59,25 @@ def visible_to(principal: Principal) -> str | None:
 def job_response(job_id: str, principal: Principal, status: int, headers: dict[str, str]):
     with services().sessions() as session:
         job = load_job(session, job_id, visible_to(principal))
-        headers = {**deprecation_headers(job), **headers}
-        return job_view(job).model_dump(mode="json"), status, headers
+        return job_view(job), status, {**deprecation_headers(job), **headers}
 
 
-@bp.post("")
-def create_job():
+@endpoint(
+    bp,
+    "POST",
+    "",
+    summary="Submit a completion job",
+    tag="jobs",
+    operation_id="createJob",
+    body=JobCreate,
+    response=JobOut,
+    status=202,
+    headers=(IDEMPOTENCY_KEY,),
+    response_headers=(LOCATION, IDEMPOTENT_REPLAYED, *DEPRECATION_HEADERS, *RATE_LIMIT_HEADERS),
+    errors=(404, 409, 410, 429, 503),
+)
+def create_job(body: JobCreate):
     principal = authenticate()
-    body = JobCreate.model_validate(json_body())
     submitted = services().submitter.submit(principal.id, body, idempotency_key=idempotency_key())
     headers = {"Location": f"/v1/jobs/{submitted.job_id}"}
     if not submitted.created:
@@ -73,17 +85,38 @@ def create_job():
     return job_response(submitted.job_id, principal, 202, headers)
 
 
-@bp.get("/<job_id>")
-def get_job(job_id: str):
+@endpoint(
+    bp,
+    "GET",
+    "/<job_id>",
+    summary="Read (or long-poll) a job",
+    tag="jobs",
+    operation_id="getJob",
+    query=JobWaitQuery,
+    response=JobOut,
+    response_headers=(*DEPRECATION_HEADERS, *RATE_LIMIT_HEADERS),
+    errors=(404,),
+)
+def get_job(job_id: str, query: JobWaitQuery):
     principal = authenticate()
-    seconds = wait_seconds()
+    seconds = wait_seconds(query)
     if seconds > 0:
         app = services()
         wait_for_job(app.sessions, app.redis, job_id, visible_to(principal), seconds)
     return job_response(job_id, principal, 200, {})
 
 
-@bp.delete("/<job_id>")
+@endpoint(
+    bp,
+    "DELETE",
+    "/<job_id>",
+    summary="Cancel a queued or running job",
+    tag="jobs",
+    operation_id="cancelJob",
+    response=JobOut,
+    response_headers=RATE_LIMIT_HEADERS,
+    errors=(404, 409),
+)
 def delete_job(job_id: str):
     principal = authenticate()
     app = services()

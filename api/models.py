@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import calendar
-from typing import Any
+from typing import Any, Literal
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import authenticate
+from api.contract import DEPRECATION_HEADERS, endpoint
+from api.schemas import CandidateOut, ListOf, Out, PlannedRouteOut, UtcDatetime
 from routing.plan import FallbackPolicy
 from routing.snapshot import ModelEntry
 from storage.models import utcnow
@@ -21,9 +23,64 @@ class ResolveQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cross_provider: bool = False
-    fallback: list[str] = Field(default_factory=list, max_length=10)
-    estimated_tokens: int | None = Field(default=None, ge=0)
+    cross_provider: bool = Field(
+        default=False, description="allow the equivalent model of the other provider"
+    )
+    fallback: list[str] = Field(
+        default_factory=list, max_length=10, description="model ids to try after the chain"
+    )
+    estimated_tokens: int | None = Field(
+        default=None, ge=0, le=10_000_000, description="skip versions whose context is smaller"
+    )
+
+
+class ChannelOut(Out):
+    id: str
+    channel: str
+    version: str | None
+    status: str
+    deprecated_at: UtcDatetime | None = None
+    sunset_at: UtcDatetime | None = None
+    past_sunset: bool
+
+
+class ReleaseOut(Out):
+    version: str
+    channel: str | None = None
+
+
+class ModelOut(Out):
+    """An OpenAI `model` object, plus llmgw's channels, versions and lifecycle policy."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+    provider: str
+    family: str | None = None
+    context_window: int | None = None
+    aliases: list[str]
+    channels: list[ChannelOut]
+    versions: list[ReleaseOut]
+    sunset_policy: str | None = None
+    successor: str | None = None
+
+
+class ModelList(ListOf):
+    data: list[ModelOut]
+
+
+class PlanOut(Out):
+    """The routing dry-run: route, policy, candidates in order and the skipped, with reasons."""
+
+    object: Literal["routing.plan"] = "routing.plan"
+    key: str
+    requested: str
+    route: PlannedRouteOut
+    policy: dict[str, Any]
+    candidates: list[CandidateOut]
+    skipped: list[CandidateOut]
+    warnings: list[dict[str, str]] = Field(default_factory=list)
 
 
 def model_view(model: ModelEntry) -> dict[str, Any]:
@@ -61,7 +118,15 @@ def _iso(value) -> str | None:  # noqa: ANN001 - datetime | None
     return value.isoformat() if value else None
 
 
-@bp.get("")
+@endpoint(
+    bp,
+    "GET",
+    "",
+    summary="Models with channels, versions and status (OpenAI shape)",
+    tag="models",
+    operation_id="listModels",
+    response=ModelList,
+)
 def list_models():
     authenticate()
     catalogue = current_app.extensions["llmgw"].resolver.catalogue()
@@ -69,7 +134,16 @@ def list_models():
     return {"object": "list", "data": [model_view(m) for m in models]}
 
 
-@bp.get("/<model_id>")
+@endpoint(
+    bp,
+    "GET",
+    "/<model_id>",
+    summary="One model",
+    tag="models",
+    operation_id="getModel",
+    response=ModelOut,
+    errors=(400, 404, 410),
+)
 def get_model(model_id: str):
     authenticate()
     resolver = current_app.extensions["llmgw"].resolver
@@ -77,13 +151,21 @@ def get_model(model_id: str):
     return model_view(resolver.catalogue().find(route.model))
 
 
-@bp.get("/<model_id>/resolve")
-def resolve_model(model_id: str):
+@endpoint(
+    bp,
+    "GET",
+    "/<model_id>/resolve",
+    summary="Routing dry-run: route and fallback plan with reasons, no provider call",
+    tag="models",
+    operation_id="resolveModel",
+    query=ResolveQuery,
+    response=PlanOut,
+    response_headers=DEPRECATION_HEADERS,
+    errors=(400, 404, 410, 503),
+)
+def resolve_model(model_id: str, query: ResolveQuery):
     """Dry-run: the route and the full fallback plan for this key, with no provider call."""
     principal = authenticate()
-    query = ResolveQuery.model_validate(
-        {**request.args.to_dict(), "fallback": request.args.getlist("fallback")}
-    )
     runtime = current_app.extensions["llmgw"]
     policy = FallbackPolicy(cross_provider=query.cross_provider, explicit=tuple(query.fallback))
     plan = runtime.resolver.plan(

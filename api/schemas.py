@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from jobs.spec import MODEL_ID_SCHEMA as MODEL_ID_SCHEMA  # re-exported for other bodies
 from jobs.spec import JobRequest
 from jobs.spec import MessageIn as MessageIn  # re-exported: the chat request converts to it
 from jobs.status import JobStatus
+
+
+def _as_utc(value: datetime) -> datetime:
+    """The database keeps naive UTC; a response always says so (`...Z`)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+"""Every timestamp of a response: serialized with its UTC offset, e.g. `2026-12-03T09:30:00Z`."""
+
 
 # The body of `POST /v1/jobs` is the job's own request type.
 JobCreate = JobRequest
@@ -44,10 +55,30 @@ class ErrorOut(BaseModel):
     message: str
 
 
+class ErrorDetail(ErrorOut):
+    """An error's code and message, plus details that depend on the code (`problems`, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    problems: list[dict[str, str]] | None = Field(
+        default=None, description="each invalid field of the body or query: field, problem"
+    )
+
+
 class ErrorBody(BaseModel):
     """Every error response: `{"error": {"code", "message", ...details}}`."""
 
-    error: ErrorOut
+    error: ErrorDetail
+
+
+class Out(BaseModel):
+    """A response body built as a dict by its view: fields not declared here pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ListOf(Out):
+    object: Literal["list"] = "list"
 
 
 class AttemptOut(BaseModel):
@@ -60,7 +91,32 @@ class AttemptOut(BaseModel):
     latency_ms: float
     prompt_tokens: int | None
     completion_tokens: int | None
-    started_at: datetime
+    started_at: UtcDatetime
+
+
+class PlannedRouteOut(Out):
+    """A route of a fallback plan (`routing.service.Route`)."""
+
+    provider: str
+    model: str
+    channel: str
+    upstream_id: str
+    queue: str
+    deprecated_at: UtcDatetime | None = None
+    sunset_at: UtcDatetime | None = None
+
+
+class CandidateOut(Out):
+    reason: str
+    detail: str
+    route: PlannedRouteOut
+
+
+class JobPlanOut(Out):
+    """The fallback plan fixed at submission: candidates in order, and the skipped."""
+
+    candidates: list[CandidateOut] = Field(default_factory=list)
+    skipped: list[CandidateOut] = Field(default_factory=list)
 
 
 class JobOut(BaseModel):
@@ -72,7 +128,7 @@ class JobOut(BaseModel):
     result: ResultOut | None = None
     error: ErrorOut | None = None
     attempts: list[AttemptOut] = Field(default_factory=list)
-    plan: dict[str, Any] | None = Field(
+    plan: JobPlanOut | None = Field(
         default=None, description="the fallback plan fixed at submission: candidates and skipped"
     )
     warnings: list[dict[str, str]] = Field(default_factory=list)
@@ -82,7 +138,7 @@ class JobOut(BaseModel):
     result_expired: bool = Field(
         default=False, description="the prompt and result were erased after the retention period"
     )
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.schemas import AttemptOut, ErrorOut, JobOut, ResultOut, RouteOut
+from api.schemas import AttemptOut, ErrorOut, JobOut, JobPlanOut, ResultOut, RouteOut
 from jobs.spec import JobSpec
 from storage.models import Job
 
@@ -25,7 +25,7 @@ def job_view(job: Job) -> JobOut:
         if job.error_code
         else None,
         attempts=[AttemptOut.model_validate(a, from_attributes=True) for a in job.attempts],
-        plan=spec.plan.model_dump(mode="json"),
+        plan=JobPlanOut.model_validate(spec.plan.model_dump(mode="json")),
         warnings=spec.warnings,
         fallbacks=job.fallbacks or [],
         result_expired=job.result_expired_at is not None,

@@ -9,18 +9,23 @@ the stream flag. Priority is a column of its own (`jobs.priority`), not part of 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from routing.plan import Candidate, FallbackPlan, Skipped
 from routing.service import Route
 
 Priority = Literal["interactive", "batch"]
+MODEL_ID_SCHEMA: JsonDict = {
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
+}
+"""The model-id grammar of `routing/model_id.py`, for the document (the router enforces it)."""
 
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["system", "user", "assistant"]
     content: str = Field(min_length=1, max_length=1_000_000)
@@ -29,7 +34,12 @@ class MessageIn(BaseModel):
 class CompletionParams(BaseModel):
     """The parameters of one completion, shared by the request and the stored spec."""
 
-    model: str = Field(min_length=1, max_length=200, examples=["yandexgpt-lite:latest"])
+    model: str = Field(
+        min_length=1,
+        max_length=200,
+        examples=["yandexgpt-lite:latest"],
+        json_schema_extra=MODEL_ID_SCHEMA,
+    )
     messages: list[MessageIn] = Field(min_length=1, max_length=1000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=128_000)
@@ -37,7 +47,7 @@ class CompletionParams(BaseModel):
     repetition_penalty: float | None = Field(
         default=None, gt=0, le=10, description="GigaChat only; YandexGPT ignores it"
     )
-    fallback: list[str] = Field(
+    fallback: list[Annotated[str, Field(json_schema_extra=MODEL_ID_SCHEMA)]] = Field(
         default_factory=list, max_length=5, description="model ids to try after the version chain"
     )
     cross_provider: bool = Field(
@@ -47,7 +57,9 @@ class CompletionParams(BaseModel):
 
 
 class JobRequest(CompletionParams):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: `"5"` is no integer and `0` no boolean."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     priority: Priority = "interactive"
 

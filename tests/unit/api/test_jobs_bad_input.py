@@ -109,3 +109,13 @@ def test_readyz_reports_the_unreachable_redis(unit_settings):
     error = assert_error(response, 503, "not_ready")
     assert error["checks"]["database"] == "ok"
     assert error["checks"]["redis"].startswith("unreachable")
+
+
+def test_a_request_too_large_for_every_window_is_the_clients_mistake(unit_client, master_auth):
+    body = {"model": "yandexgpt-lite", "messages": [{"role": "user", "content": "Hi"}]}
+    response = unit_client.post(
+        "/v1/jobs", json={**body, "max_tokens": 120_000}, headers=master_auth
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "context_length_exceeded"
+    assert {s["reason"] for s in response.get_json()["error"]["skipped"]} >= {"context_too_small"}

@@ -19,7 +19,7 @@ def test_models_list_is_openai_shaped_with_channels(unit_client, user_auth):
     assert "yandexgpt-pro" in yandex["aliases"]
     channels = {c["channel"]: c for c in yandex["channels"]}
     assert channels["deprecated"]["status"] == "deprecated"
-    assert channels["deprecated"]["sunset_at"] == "2027-03-01T00:00:00"
+    assert channels["deprecated"]["sunset_at"] == "2027-03-01T00:00:00Z"
     assert channels["deprecated"]["past_sunset"] is False
     assert channels["rc"]["id"] == "yandexgpt:rc" and channels["rc"]["version"] == "22.05.2025"
     assert "upstream_id" not in channels["rc"]  # operators' detail stays in the admin API
