@@ -9,15 +9,14 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import desc, select
 
 from api.auth import require_admin
 from api.errors import ApiError
-from api.models import model_view
 from routing import ops, stats
 from routing.breaker import CircuitBreaker
 from routing.snapshot import load_catalogue
-from storage.models import CatalogueEvent, KeyRoutingPolicy
+from routing.views import model_detail, recent_events
+from storage.models import KeyRoutingPolicy
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin/models")
 keys_bp = Blueprint("admin_routing", __name__, url_prefix="/v1/admin/routing")
@@ -179,31 +178,6 @@ def policy(name: str):
     actor, body = require_admin().id, _body(PolicyIn)
     fields = body.model_dump(exclude={"reason"})
     return _apply(ops.set_policy, name, actor=actor, reason=body.reason, **fields)
-
-
-def model_detail(model) -> dict[str, Any]:  # noqa: ANN001 - routing.snapshot.ModelEntry
-    view = model_view(model)
-    view["channels"] = [
-        {**c, "upstream_id": v.upstream_id, "priority": v.priority}
-        for c, v in zip(view["channels"], model.versions, strict=True)
-    ]
-    view["versions"] = [
-        {"version": r.version, "channel": r.channel, "upstream_id": r.upstream_id}
-        for r in model.releases
-    ]
-    view["deprecation_days"] = model.deprecation_days
-    view["equivalents"] = list(model.equivalents)
-    return view
-
-
-def recent_events(session, model: str, *, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
-    rows = session.scalars(
-        select(CatalogueEvent)
-        .where(CatalogueEvent.model == model)
-        .order_by(desc(CatalogueEvent.id))
-        .limit(limit)
-    )
-    return [ops.event_view(e) for e in rows]
 
 
 @keys_bp.put("/keys/<key_id>")

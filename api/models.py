@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
-from typing import Any
-
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,8 +9,7 @@ from api.auth import authenticate
 from routing.breaker import CircuitBreaker
 from routing.cache import resolver_for
 from routing.plan import FallbackPolicy
-from routing.snapshot import ModelEntry
-from storage.models import utcnow
+from routing.views import model_view
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -26,41 +22,6 @@ class ResolveQuery(BaseModel):
     cross_provider: bool = False
     fallback: list[str] = Field(default_factory=list, max_length=10)
     estimated_tokens: int | None = Field(default=None, ge=0)
-
-
-def model_view(model: ModelEntry) -> dict[str, Any]:
-    """One OpenAI `model` object, plus llmgw's channels, versions and lifecycle policy."""
-    released = [v.released_at for v in model.versions if v.released_at]
-    now = utcnow()
-    return {
-        "id": model.name,
-        "object": "model",
-        "created": calendar.timegm(min(released).timetuple()) if released else 0,
-        "owned_by": model.provider,
-        "provider": model.provider,
-        "family": model.family,
-        "context_window": model.context_window,
-        "aliases": list(model.aliases),
-        "channels": [
-            {
-                "id": f"{model.name}:{v.channel}",
-                "channel": v.channel,
-                "version": v.version,
-                "status": v.status,
-                "deprecated_at": _iso(v.deprecated_at),
-                "sunset_at": _iso(v.sunset_at),
-                "past_sunset": v.past_sunset(now),
-            }
-            for v in model.versions
-        ],
-        "versions": [{"version": r.version, "channel": r.channel} for r in model.releases],
-        "sunset_policy": model.sunset_policy,
-        "successor": model.successor,
-    }
-
-
-def _iso(value) -> str | None:  # noqa: ANN001 - datetime | None
-    return value.isoformat() if value else None
 
 
 @bp.get("")

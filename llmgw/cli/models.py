@@ -9,15 +9,7 @@ from typing import Any
 
 import click
 
-from llmgw.settings import load_settings
-
-
-def _runtime(ctx: click.Context):  # noqa: ANN202 - llmgw.runtime.Runtime, imported lazily
-    from llmgw.runtime import Runtime
-
-    if not isinstance(ctx.obj, Runtime):
-        ctx.obj = Runtime(load_settings())
-    return ctx.obj
+from llmgw.cli.context import DataGroup, container, redis_or_none
 
 
 def _actor() -> str:
@@ -46,10 +38,10 @@ def _fail_on_routing_errors(fn):  # noqa: ANN001, ANN202 - a click callback
 def _apply(ctx: click.Context, op_name: str, *args: Any, **kwargs: Any) -> None:
     from routing import ops
 
-    runtime = _runtime(ctx)
-    client = runtime.redis if runtime.settings.redis_url else None
+    resources = container(ctx)
+    op = getattr(ops, op_name)
     event = ops.apply_op(
-        runtime.sessions, client, getattr(ops, op_name), *args, actor=_actor(), **kwargs
+        resources.sessions, redis_or_none(resources), op, *args, actor=_actor(), **kwargs
     )
     if not event["cache_invalidated"]:
         click.echo("warning: Redis not reachable; caches see the change within ~65 s", err=True)
@@ -73,9 +65,8 @@ def _echo_event(event: dict[str, Any]) -> None:
             click.echo(f"  {row['channel']}: {was} → {row['upstream_id']} {row['status']}{sunset}")
 
 
-@click.group()
-@click.pass_context
-def models(ctx: click.Context) -> None:
+@click.group(cls=DataGroup)
+def models() -> None:
     """The model version catalogue: list, inspect, promote, deprecate, retire, pin, compare."""
 
 
@@ -85,7 +76,7 @@ def models_seed(ctx: click.Context) -> None:
     """Add the built-in catalogue's models and channels that the database lacks."""
     from routing.catalogue import seed_catalogue
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         added = seed_catalogue(session)
         session.commit()
     click.echo(f"catalogue seeded: {added} new rows")
@@ -98,11 +89,11 @@ def models_list(ctx: click.Context, as_json: bool) -> None:
     """List models and their channels: id, provider, upstream id, version, status, sunset."""
     from routing.snapshot import load_catalogue
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         catalogue = load_catalogue(session)
     entries = sorted(catalogue.models.values(), key=lambda m: m.name.lower())
     if as_json:
-        from api.admin import model_detail
+        from routing.views import model_detail
 
         click.echo(json.dumps([model_detail(m) for m in entries], ensure_ascii=False, indent=2))
         return
@@ -121,10 +112,10 @@ def models_list(ctx: click.Context, as_json: bool) -> None:
 @_fail_on_routing_errors
 def models_show(ctx: click.Context, model: str) -> None:
     """A model's channels, known versions, policy and recent catalogue events."""
-    from api.admin import model_detail, recent_events
     from routing.snapshot import load_catalogue
+    from routing.views import model_detail, recent_events
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         entry = load_catalogue(session).find(model)
         detail = {**model_detail(entry), "events": recent_events(session, entry.name, limit=10)}
     click.echo(json.dumps(detail, ensure_ascii=False, indent=2))
@@ -142,7 +133,7 @@ def models_resolve(ctx, model_id, cross_provider, fallback, estimated_tokens) ->
     from routing.plan import FallbackPolicy, plan
 
     policy = FallbackPolicy(cross_provider=cross_provider, explicit=tuple(fallback))
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         result = plan(session, model_id, policy, estimated_tokens=estimated_tokens)
     for c in result.candidates:
         click.echo(f"try  {c.route.model_id}\t{c.route.upstream_id}\t{c.route.queue}\t{c.reason}")
@@ -254,12 +245,12 @@ def models_circuits(ctx: click.Context, reset_key: str | None) -> None:
     from routing.breaker import CircuitBreaker
     from routing.snapshot import load_catalogue
 
-    runtime = _runtime(ctx)
-    breaker = CircuitBreaker(runtime.redis)
+    resources = container(ctx)
+    breaker = CircuitBreaker(resources.redis)
     if reset_key:
         click.echo(f"{reset_key}: {'reset' if breaker.reset(reset_key) else 'already closed'}")
         return
-    with runtime.sessions() as session:
+    with resources.sessions() as session:
         catalogue = load_catalogue(session)
     for model in sorted(catalogue.models.values(), key=lambda m: m.name.lower()):
         for v in model.versions:
@@ -279,7 +270,7 @@ def models_compare(ctx, model, channels, days, as_json) -> None:  # noqa: ANN001
     """Side by side evidence for CHANNELS (default: rc latest) of MODEL."""
     from routing.stats import compare
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         report = compare(session, model, list(channels) or ["rc", "latest"], days=days)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -312,12 +303,12 @@ def _echo_table(versions: list[dict[str, Any]]) -> None:
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.pass_context
 @_fail_on_routing_errors
-def modelsrecent_events(ctx: click.Context, model: str, limit: int) -> None:
+def models_events(ctx: click.Context, model: str, limit: int) -> None:
     """MODEL's catalogue audit log, newest first."""
-    from api.admin import recent_events
     from routing.ops import find_model
+    from routing.views import recent_events
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         events = recent_events(session, find_model(session, model).name, limit=limit)
     for event in events:
         reason = f"\t{event['reason']}" if event["reason"] else ""
