@@ -2,7 +2,9 @@
 
 `container(ctx)` is the only place the CLI builds the process's shared resources (today
 `llmgw.runtime.Runtime`); commands use only its `.sessions`, `.redis` and `.settings`. Tests
-pass their own as `obj`.
+pass their own as `obj`. When `LLMGW_REDIS_URL` is unset, the Redis of a running `llmgw up`
+(recorded in `var/llmgw-up.json` of the working directory, see `llmgw.stack`) is used, so a
+second terminal reaches the same stack.
 
 A malformed or missing setting, and for the data groups (`db`, `models`, `keys`) an
 unreachable database or Redis, end the command with one line on stderr and exit code 2
@@ -11,6 +13,7 @@ instead of a traceback: these are the operator's to fix, not bugs.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -24,12 +27,23 @@ if TYPE_CHECKING:
     from llmgw.runtime import Runtime
 
 
+VAR_DIR = Path("var")  # `llmgw up --var-dir`'s default, relative to the working directory
+
+
 class ConfigError(click.ClickException):
     exit_code = 2
 
 
-def cli_settings() -> Settings:
-    return load_settings()
+def cli_settings(var_dir: Path = VAR_DIR) -> Settings:
+    """The environment's settings; an unset Redis URL falls back to a running `llmgw up`'s."""
+    from llmgw.stack import recorded_stack
+
+    settings = load_settings()
+    if settings.redis_url is None:
+        recorded = recorded_stack(var_dir)
+        if recorded and recorded.get("redis_url"):
+            return load_settings(redis_url=recorded["redis_url"])
+    return settings
 
 
 def container(ctx: click.Context) -> Runtime:
@@ -43,7 +57,7 @@ def container(ctx: click.Context) -> Runtime:
 
 
 def redis_or_none(resources: Runtime) -> redis.Redis | None:
-    """The Redis client, or None when no Redis is configured."""
+    """The Redis client, or None when no Redis is configured nor recorded by `llmgw up`."""
     return resources.redis if resources.settings.redis_url else None
 
 
