@@ -11,6 +11,8 @@ import click
 
 from llmgw.cli.context import DataGroup, container, redis_or_none
 
+STALE_CACHES = "running gateways see the change within ~65 s"
+
 
 def _actor() -> str:
     try:
@@ -44,7 +46,7 @@ def _apply(ctx: click.Context, op_name: str, *args: Any, **kwargs: Any) -> None:
         resources.sessions, redis_or_none(resources), op, *args, actor=_actor(), **kwargs
     )
     if not event["cache_invalidated"]:
-        click.echo("warning: Redis not reachable; caches see the change within ~65 s", err=True)
+        click.echo(f"warning: Redis not reachable; {STALE_CACHES}", err=True)
     _echo_event(event)
 
 
@@ -76,10 +78,28 @@ def models_seed(ctx: click.Context) -> None:
     """Add the built-in catalogue's models and channels that the database lacks."""
     from routing.catalogue import seed_catalogue
 
-    with container(ctx).sessions() as session:
+    resources = container(ctx)
+    with resources.sessions() as session:
         added = seed_catalogue(session)
         session.commit()
     click.echo(f"catalogue seeded: {added} new rows")
+    _bump_catalogue_version(resources)
+
+
+def _bump_catalogue_version(resources: Any) -> None:  # llmgw.cli.context.container's value
+    """Make every running process reload the catalogue now, not after its cache expires."""
+    import redis
+
+    from routing.cache import bump_catalogue_version
+
+    client = redis_or_none(resources)
+    if client is None:
+        click.echo(f"warning: no Redis configured; {STALE_CACHES}", err=True)
+        return
+    try:
+        bump_catalogue_version(client)
+    except redis.RedisError:
+        click.echo(f"warning: Redis not reachable; {STALE_CACHES}", err=True)
 
 
 @models.command("list")
