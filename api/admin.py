@@ -10,15 +10,15 @@ from typing import Any
 
 from flask import Blueprint, current_app
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import desc, select
 
 from api.auth import require_admin
 from api.contract import endpoint
-from api.models import ChannelOut, ModelOut, ReleaseOut, model_view
+from api.models import ChannelOut, ModelOut, ReleaseOut
 from api.schemas import ListOf, Out, UtcDatetime
 from routing import ops, stats
 from routing.snapshot import load_catalogue
-from storage.models import CatalogueEvent, KeyRoutingPolicy
+from routing.views import model_detail, recent_events
+from storage.models import KeyRoutingPolicy
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin/models")
 keys_bp = Blueprint("admin_routing", __name__, url_prefix="/v1/admin/routing")
@@ -362,31 +362,6 @@ def declare_op(op: AdminOp) -> None:
 
 for _op in ADMIN_OPS:
     declare_op(_op)
-
-
-def model_detail(model) -> dict[str, Any]:  # noqa: ANN001 - routing.snapshot.ModelEntry
-    view = model_view(model)
-    view["channels"] = [
-        {**c, "upstream_id": v.upstream_id, "priority": v.priority}
-        for c, v in zip(view["channels"], model.versions, strict=True)
-    ]
-    view["versions"] = [
-        {"version": r.version, "channel": r.channel, "upstream_id": r.upstream_id}
-        for r in model.releases
-    ]
-    view["deprecation_days"] = model.deprecation_days
-    view["equivalents"] = list(model.equivalents)
-    return view
-
-
-def recent_events(session, model: str, *, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
-    rows = session.scalars(
-        select(CatalogueEvent)
-        .where(CatalogueEvent.model == model)
-        .order_by(desc(CatalogueEvent.id))
-        .limit(limit)
-    )
-    return [ops.event_view(e) for e in rows]
 
 
 @endpoint(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 from typing import Any, Literal
 
 from flask import Blueprint, current_app
@@ -12,8 +11,7 @@ from api.auth import authenticate
 from api.contract import DEPRECATION_HEADERS, endpoint
 from api.schemas import CandidateOut, ListOf, Out, PlannedRouteOut, UtcDatetime
 from routing.plan import FallbackPolicy
-from routing.snapshot import ModelEntry
-from storage.models import utcnow
+from routing.views import model_view
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -81,41 +79,6 @@ class PlanOut(Out):
     candidates: list[CandidateOut]
     skipped: list[CandidateOut]
     warnings: list[dict[str, str]] = Field(default_factory=list)
-
-
-def model_view(model: ModelEntry) -> dict[str, Any]:
-    """One OpenAI `model` object, plus llmgw's channels, versions and lifecycle policy."""
-    released = [v.released_at for v in model.versions if v.released_at]
-    now = utcnow()
-    return {
-        "id": model.name,
-        "object": "model",
-        "created": calendar.timegm(min(released).timetuple()) if released else 0,
-        "owned_by": model.provider,
-        "provider": model.provider,
-        "family": model.family,
-        "context_window": model.context_window,
-        "aliases": list(model.aliases),
-        "channels": [
-            {
-                "id": f"{model.name}:{v.channel}",
-                "channel": v.channel,
-                "version": v.version,
-                "status": v.status,
-                "deprecated_at": _iso(v.deprecated_at),
-                "sunset_at": _iso(v.sunset_at),
-                "past_sunset": v.past_sunset(now),
-            }
-            for v in model.versions
-        ],
-        "versions": [{"version": r.version, "channel": r.channel} for r in model.releases],
-        "sunset_policy": model.sunset_policy,
-        "successor": model.successor,
-    }
-
-
-def _iso(value) -> str | None:  # noqa: ANN001 - datetime | None
-    return value.isoformat() if value else None
 
 
 @endpoint(

@@ -1,11 +1,27 @@
-"""One typed settings object, read once from `LLMGW_*` environment variables (and `.env`)."""
+"""One typed settings object, read once from `LLMGW_*` environment variables (and `.env`).
+
+URLs stay `str` (the code passes them to clients as strings) but are checked at start-up:
+Redis by scheme, the database by SQLAlchemy's own parser and the backends we test, provider
+hosts as http(s) URLs. Messages never repeat the value (it may carry a password).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+PROVIDER_URLS = (
+    "yandexgpt_base_url",
+    "yandexgpt_operations_url",
+    "yandexgpt_iam_url",
+    "gigachat_base_url",
+    "gigachat_auth_url",
+)
 
 
 class Settings(BaseSettings):
@@ -66,6 +82,35 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: float = Field(default=60.0, gt=0)
     # How long `POST /v1/chat/completions` waits for its job before answering 504.
     sync_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in REDIS_SCHEMES:
+            raise ValueError("must be a Redis URL: redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError("must be an SQLAlchemy URL, e.g. sqlite:///var/llmgw.db") from None
+        if backend not in DATABASE_BACKENDS:
+            raise ValueError(f"must be a sqlite or postgresql URL, not {backend}")
+        return value
+
+    @field_validator(*PROVIDER_URLS)
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

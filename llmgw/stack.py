@@ -4,11 +4,17 @@ Embedded Redis (unless LLMGW_REDIS_URL), SQLite migrated to head and seeded, bot
 emulators (unless real credentials are configured), the API under gunicorn, one worker on
 every queue, and Flower. Every child is stopped, in reverse order, when one of them dies or
 the stack is interrupted.
+
+While it runs, `var/llmgw-up.json` records the URLs it chose (the embedded Redis's port is
+random) with its pid, so a command in a second terminal (`llmgw models circuits`) finds the
+same Redis; it is written once the emulators are up, removed when the stack stops, and a
+reader ignores it when that pid is gone (a crash, kill -9). Writer and reader live here.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import signal
@@ -37,6 +43,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     worker_metrics_port: int = 0
+    emulator_urls: dict[str, str] = field(default_factory=dict)
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "llmgw.cli", *args]
@@ -103,7 +110,54 @@ def _emulator(stack: Stack, kind: str, *auth: str) -> str:
     name = f"emulator-{kind}"
     stack.spawn(name, "emulator", kind, "--port", str(port), *auth)
     stack.wait_port(name, port)
-    return f"http://127.0.0.1:{port}"
+    stack.emulator_urls[kind] = f"http://127.0.0.1:{port}"
+    return stack.emulator_urls[kind]
+
+
+UP_FILE = "llmgw-up.json"
+
+
+def record_urls(stack: Stack) -> None:
+    """Write what a second terminal needs to reach this stack (atomically)."""
+    record = {
+        "pid": os.getpid(),
+        "redis_url": stack.env["LLMGW_REDIS_URL"],
+        "api_url": f"http://{stack.host}:{stack.api_port}",
+        "flower_url": f"http://{stack.host}:{stack.flower_port}",
+        "emulators": stack.emulator_urls,
+    }
+    path = stack.var_dir / UP_FILE
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    partial.replace(path)
+
+
+def forget_urls(var_dir: Path) -> None:
+    if (recorded_stack(var_dir) or {}).get("pid") == os.getpid():
+        (var_dir / UP_FILE).unlink(missing_ok=True)
+
+
+def recorded_stack(var_dir: Path) -> dict | None:
+    """The record of a running `llmgw up` in `var_dir`, or None (none, unreadable, or dead)."""
+    try:
+        record = json.loads((var_dir / UP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not _alive(record.get("pid")):
+        return None
+    return record
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def migrate_and_seed(stack: Stack) -> None:
@@ -152,6 +206,7 @@ def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
         ensure_redis(stack)
         master_key = ensure_master_key(stack)
         emulators = start_emulators(stack)
+        record_urls(stack)
         migrate_and_seed(stack)
         start_services(stack)
         click.echo(banner(stack, master_key, emulators))
@@ -161,6 +216,7 @@ def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
         return 0
     finally:
         stack.stop()
+        forget_urls(var_dir)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

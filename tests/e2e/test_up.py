@@ -4,8 +4,11 @@ both providers; Ctrl-C stops every child."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -47,6 +50,26 @@ def test_banner_and_flower(stack):
     assert flower.status_code == 200
 
 
+def second_terminal(stack, *args: str) -> subprocess.CompletedProcess:
+    """An `llmgw` command in the stack's directory, without any LLMGW_* variable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
+    cmd = [sys.executable, "-m", "llmgw.cli", *args]
+    return subprocess.run(cmd, env=env, cwd=stack["dir"], capture_output=True, text=True)
+
+
+def test_second_terminal_finds_the_stack(stack):
+    record = json.loads((stack["dir"] / "var" / "llmgw-up.json").read_text())
+    assert record["pid"] == stack["proc"].pid
+    assert record["api_url"] == stack["url"]
+    assert record["redis_url"].startswith("redis://127.0.0.1:")
+    assert set(record["emulators"]) == {"yandexgpt", "gigachat"}
+    listed = second_terminal(stack, "models", "list")
+    assert listed.returncode == 0 and "yandexgpt-lite:latest" in listed.stdout, listed.stderr
+    circuits = second_terminal(stack, "models", "circuits")  # needs the embedded Redis
+    assert circuits.returncode == 0, circuits.stderr
+    assert "gigachat:GigaChat:latest\tclosed" in circuits.stdout
+
+
 def test_ctrl_c_stops_every_child(tmp_path):
     stack = start_stack(tmp_path)
     assert run_job(stack["url"], "GigaChat")["status"] == "succeeded"
@@ -55,3 +78,4 @@ def test_ctrl_c_stops_every_child(tmp_path):
     assert proc.wait(timeout=60) == 0, stack["log"].read_text()[-3000:]
     assert not port_open(stack["api_port"])
     assert not port_open(stack["flower_port"])
+    assert not (tmp_path / "var" / "llmgw-up.json").exists()

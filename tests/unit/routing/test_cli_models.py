@@ -1,4 +1,4 @@
-"""`llmgw models …` against the unit database and fakeredis (the runtime is passed as obj)."""
+"""`llmgw models …` against the unit database and fakeredis (the container is passed as obj)."""
 
 from __future__ import annotations
 
@@ -101,3 +101,26 @@ def test_circuits_list_and_reset(cli, unit_runtime):
     assert "gigachat:GigaChat:latest\tclosed\t0/0 failed" in lines
     assert cli("circuits", "--reset", "yandexgpt:yandexgpt:rc") == "yandexgpt:yandexgpt:rc: reset\n"
     assert breaker.allow("yandexgpt:yandexgpt:rc")
+
+
+def test_seed_bumps_the_catalogue_version(cli, unit_runtime):
+    assert "catalogue seeded: 0 new rows" in cli("seed")
+    assert unit_runtime.redis.get(VERSION_KEY) == b"1"
+
+
+def test_seed_without_redis_says_caches_are_stale(unit_settings, unit_runtime):
+    from llmgw.container import Container as Runtime
+
+    runtime = Runtime(unit_settings.model_copy(update={"redis_url": None}))
+    result = CliRunner().invoke(main, ["models", "seed"], obj=runtime)
+    assert result.exit_code == 0, result.output
+    assert "warning: no Redis configured; running gateways see the change" in result.stderr
+
+
+def test_seed_with_redis_down_says_caches_are_stale(unit_settings):
+    from llmgw.container import Container as Runtime
+
+    down = unit_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    result = CliRunner().invoke(main, ["models", "seed"], obj=Runtime(down))
+    assert result.exit_code == 0, result.output
+    assert "warning: Redis not reachable; running gateways see" in result.stderr

@@ -1,4 +1,4 @@
-"""`llmgw`: the one entry point for people (stack, API, worker, emulators, database, catalogue)."""
+"""The long-running processes, one each: `llmgw api`, `worker`, `beat`, `flower`, `emulator`."""
 
 from __future__ import annotations
 
@@ -8,29 +8,10 @@ from pathlib import Path
 
 import click
 
-from llmgw.cli_keys import keys
-from llmgw.cli_models import models
 from llmgw.settings import load_settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """llmgw: an LLM gateway for YandexGPT and GigaChat."""
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--api-port", default=8000, show_default=True)
-@click.option("--flower-port", default=5555, show_default=True)
-@click.option("--var-dir", default="var", show_default=True, type=click.Path(path_type=Path))
-def up(host: str, api_port: int, flower_port: int, var_dir: Path) -> None:
-    """Run the whole stack in the foreground until Ctrl-C."""
-    from llmgw.stack import run_stack
-
-    sys.exit(run_stack(host, api_port, flower_port, var_dir))
-
-
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
@@ -62,7 +43,7 @@ def _multiprocess_metrics_dir(port: int) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
-@main.command()
+@click.command()
 @click.option("--queues", "-Q", default=None, help="comma-separated queues (default: all)")
 @click.option("--concurrency", "-c", default=None, type=int, help="threads (default: settings)")
 @click.option("--loglevel", default="INFO", show_default=True)
@@ -96,7 +77,7 @@ def worker(
     )
 
 
-@main.command()
+@click.command()
 @click.option("--schedule", default="var/celerybeat-schedule", show_default=True)
 def beat(schedule: str) -> None:
     """Run celery beat: the periodic sweeper that re-dispatches stranded jobs."""
@@ -107,7 +88,7 @@ def beat(schedule: str) -> None:
     app.start(["beat", "-s", schedule, "--loglevel=INFO"])
 
 
-@main.command()
+@click.command()
 @click.option("--address", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5555, show_default=True)
 def flower(address: str, port: int) -> None:
@@ -118,7 +99,7 @@ def flower(address: str, port: int) -> None:
     app.start(["flower", f"--address={address}", f"--port={port}"])
 
 
-@main.command()
+@click.command()
 @click.argument("kind", type=click.Choice(["yandexgpt", "gigachat"]))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=None, type=int, help="default: 8081 yandexgpt, 8082 gigachat")
@@ -147,43 +128,3 @@ def emulator(kind, host, port, api_key, credentials, latency, max_concurrency) -
         if credentials:
             giga.credentials = set(credentials)
         serve(gigachat.create_app(giga), host, port or 8082)
-
-
-@main.group()
-def db() -> None:
-    """Database schema (Alembic)."""
-
-
-@db.command("upgrade")
-@click.argument("revision", default="head")
-def db_upgrade(revision: str) -> None:
-    """Migrate the database up to REVISION (default: head)."""
-    from storage import migrate
-
-    migrate.upgrade(load_settings().database_url, revision)
-    click.echo(f"database at {migrate.current_revision(load_settings().database_url)}")
-
-
-@db.command("downgrade")
-@click.argument("revision")
-def db_downgrade(revision: str) -> None:
-    """Migrate the database down to REVISION (e.g. -1 or base)."""
-    from storage import migrate
-
-    migrate.downgrade(load_settings().database_url, revision)
-
-
-@db.command("current")
-def db_current() -> None:
-    """Print the database's current revision."""
-    from storage import migrate
-
-    click.echo(migrate.current_revision(load_settings().database_url) or "empty")
-
-
-main.add_command(models)
-main.add_command(keys)
-
-
-if __name__ == "__main__":
-    main()

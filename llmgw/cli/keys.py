@@ -6,16 +6,10 @@ import sys
 
 import click
 
-from llmgw.settings import load_settings
+from llmgw.cli.context import DataGroup, container
 
 
-def _sessions():  # noqa: ANN202 - a sessionmaker
-    from llmgw.container import Container as Runtime
-
-    return Runtime(load_settings()).sessions
-
-
-@click.group()
+@click.group(cls=DataGroup)
 def keys() -> None:
     """Client API keys (stored as SHA-256 digests; a secret is shown only when created)."""
 
@@ -23,11 +17,12 @@ def keys() -> None:
 @keys.command("create")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="may manage the catalogue, keys and all jobs")
-def keys_create(name: str, admin: bool) -> None:
+@click.pass_context
+def keys_create(ctx: click.Context, name: str, admin: bool) -> None:
     """Create a key called NAME and print its secret once."""
     from storage.apikeys import create_api_key
 
-    with _sessions()() as session:
+    with container(ctx).sessions() as session:
         key, plaintext = create_api_key(session, name, is_admin=admin)
         session.commit()
         click.echo(f"id      {key.id}\nname    {key.name}\nadmin   {key.is_admin}")
@@ -35,11 +30,12 @@ def keys_create(name: str, admin: bool) -> None:
 
 
 @keys.command("list")
-def keys_list() -> None:
+@click.pass_context
+def keys_list(ctx: click.Context) -> None:
     """List keys: id, name, admin, created, revoked."""
     from storage.apikeys import list_api_keys
 
-    with _sessions()() as session:
+    with container(ctx).sessions() as session:
         for key in list_api_keys(session):
             revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
             admin = "admin" if key.is_admin else "client"
@@ -48,11 +44,12 @@ def keys_list() -> None:
 
 @keys.command("revoke")
 @click.argument("key_id")
-def keys_revoke(key_id: str) -> None:
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: str) -> None:
     """Revoke KEY_ID at once."""
     from storage.apikeys import revoke_api_key
 
-    with _sessions()() as session:
+    with container(ctx).sessions() as session:
         key = revoke_api_key(session, key_id)
         if key is None:
             click.echo(f"no API key with id {key_id!r}", err=True)

@@ -9,15 +9,9 @@ from typing import Any
 
 import click
 
-from llmgw.settings import load_settings
+from llmgw.cli.context import DataGroup, container, redis_or_none
 
-
-def _runtime(ctx: click.Context):  # noqa: ANN202 - llmgw.runtime.Runtime, imported lazily
-    from llmgw.container import Container as Runtime
-
-    if not isinstance(ctx.obj, Runtime):
-        ctx.obj = Runtime(load_settings())
-    return ctx.obj
+STALE_CACHES = "running gateways see the change within ~65 s"
 
 
 def _actor() -> str:
@@ -46,13 +40,13 @@ def _fail_on_routing_errors(fn):  # noqa: ANN001, ANN202 - a click callback
 def _apply(ctx: click.Context, op_name: str, *args: Any, **kwargs: Any) -> None:
     from routing import ops
 
-    runtime = _runtime(ctx)
-    client = runtime.redis if runtime.settings.redis_url else None
+    resources = container(ctx)
+    op = getattr(ops, op_name)
     event = ops.apply_op(
-        runtime.sessions, client, getattr(ops, op_name), *args, actor=_actor(), **kwargs
+        resources.sessions, redis_or_none(resources), op, *args, actor=_actor(), **kwargs
     )
     if not event["cache_invalidated"]:
-        click.echo("warning: Redis not reachable; caches see the change within ~65 s", err=True)
+        click.echo(f"warning: Redis not reachable; {STALE_CACHES}", err=True)
     _echo_event(event)
 
 
@@ -73,9 +67,8 @@ def _echo_event(event: dict[str, Any]) -> None:
             click.echo(f"  {row['channel']}: {was} → {row['upstream_id']} {row['status']}{sunset}")
 
 
-@click.group()
-@click.pass_context
-def models(ctx: click.Context) -> None:
+@click.group(cls=DataGroup)
+def models() -> None:
     """The model version catalogue: list, inspect, promote, deprecate, retire, pin, compare."""
 
 
@@ -85,10 +78,28 @@ def models_seed(ctx: click.Context) -> None:
     """Add the built-in catalogue's models and channels that the database lacks."""
     from routing.catalogue import seed_catalogue
 
-    with _runtime(ctx).sessions() as session:
+    resources = container(ctx)
+    with resources.sessions() as session:
         added = seed_catalogue(session)
         session.commit()
     click.echo(f"catalogue seeded: {added} new rows")
+    _bump_catalogue_version(resources)
+
+
+def _bump_catalogue_version(resources: Any) -> None:  # llmgw.cli.context.container's value
+    """Make every running process reload the catalogue now, not after its cache expires."""
+    import redis
+
+    from routing.cache import bump_catalogue_version
+
+    client = redis_or_none(resources)
+    if client is None:
+        click.echo(f"warning: no Redis configured; {STALE_CACHES}", err=True)
+        return
+    try:
+        bump_catalogue_version(client)
+    except redis.RedisError:
+        click.echo(f"warning: Redis not reachable; {STALE_CACHES}", err=True)
 
 
 @models.command("list")
@@ -98,11 +109,11 @@ def models_list(ctx: click.Context, as_json: bool) -> None:
     """List models and their channels: id, provider, upstream id, version, status, sunset."""
     from routing.snapshot import load_catalogue
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         catalogue = load_catalogue(session)
     entries = sorted(catalogue.models.values(), key=lambda m: m.name.lower())
     if as_json:
-        from api.admin import model_detail
+        from routing.views import model_detail
 
         click.echo(json.dumps([model_detail(m) for m in entries], ensure_ascii=False, indent=2))
         return
@@ -121,10 +132,10 @@ def models_list(ctx: click.Context, as_json: bool) -> None:
 @_fail_on_routing_errors
 def models_show(ctx: click.Context, model: str) -> None:
     """A model's channels, known versions, policy and recent catalogue events."""
-    from api.admin import model_detail, recent_events
     from routing.snapshot import load_catalogue
+    from routing.views import model_detail, recent_events
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         entry = load_catalogue(session).find(model)
         detail = {**model_detail(entry), "events": recent_events(session, entry.name, limit=10)}
     click.echo(json.dumps(detail, ensure_ascii=False, indent=2))
@@ -142,7 +153,7 @@ def models_resolve(ctx, model_id, cross_provider, fallback, estimated_tokens) ->
     from routing.plan import FallbackPolicy, plan
 
     policy = FallbackPolicy(cross_provider=cross_provider, explicit=tuple(fallback))
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         result = plan(session, model_id, policy, estimated_tokens=estimated_tokens)
     for c in result.candidates:
         click.echo(f"try  {c.route.model_id}\t{c.route.upstream_id}\t{c.route.queue}\t{c.reason}")
@@ -251,19 +262,19 @@ def models_key_policy(ctx: click.Context, key_id: str, cross_provider: str, reas
 @click.pass_context
 def models_circuits(ctx: click.Context, reset_key: str | None) -> None:
     """Every channel's circuit breaker: state, calls and failures in the current window."""
-    from routing.breaker import CircuitBreaker
     from routing.snapshot import load_catalogue
+    from storage import keys
 
-    runtime = _runtime(ctx)
-    breaker = CircuitBreaker(runtime.redis)
+    resources = container(ctx)
+    breaker = resources.breaker
     if reset_key:
         click.echo(f"{reset_key}: {'reset' if breaker.reset(reset_key) else 'already closed'}")
         return
-    with runtime.sessions() as session:
+    with resources.sessions() as session:
         catalogue = load_catalogue(session)
     for model in sorted(catalogue.models.values(), key=lambda m: m.name.lower()):
         for v in model.versions:
-            key = f"{model.provider}:{model.name}:{v.channel}"
+            key = keys.circuit_id(model.provider, model.name, v.channel)
             state = breaker.state(key)
             click.echo(f"{key}\t{state.state}\t{state.fails}/{state.calls} failed")
 
@@ -279,7 +290,7 @@ def models_compare(ctx, model, channels, days, as_json) -> None:  # noqa: ANN001
     """Side by side evidence for CHANNELS (default: rc latest) of MODEL."""
     from routing.stats import compare
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         report = compare(session, model, list(channels) or ["rc", "latest"], days=days)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -312,12 +323,12 @@ def _echo_table(versions: list[dict[str, Any]]) -> None:
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.pass_context
 @_fail_on_routing_errors
-def modelsrecent_events(ctx: click.Context, model: str, limit: int) -> None:
+def models_events(ctx: click.Context, model: str, limit: int) -> None:
     """MODEL's catalogue audit log, newest first."""
-    from api.admin import recent_events
     from routing.ops import find_model
+    from routing.views import recent_events
 
-    with _runtime(ctx).sessions() as session:
+    with container(ctx).sessions() as session:
         events = recent_events(session, find_model(session, model).name, limit=limit)
     for event in events:
         reason = f"\t{event['reason']}" if event["reason"] else ""
