@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 RUN_STAMP  := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test test-integration lint format install clean
+.PHONY: run test test-unit test-integration lint format install clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(RUN_STAMP)
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
+
+# The inner loop: unit tests only, two processes, no socket beyond loopback.
+test-unit: $(TEST_STAMP)
+	$(PY) -m pytest -q -n 2 --allow-hosts=127.0.0.1,localhost,::1 tests/unit; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 
 test-integration: $(TEST_STAMP)
 	$(PY) -m pytest -q -m integration tests/integration; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc

@@ -11,6 +11,8 @@ import pytest
 
 from tests.e2e.conftest import MASTER_KEY
 
+pytestmark = pytest.mark.e2e
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 BLOCKS = re.findall(r"```sh\n# example: ([\w-]+)\n(.*?)```", DOC.read_text("utf-8"), re.S)
 

@@ -17,6 +17,8 @@ import requests
 from llmgw.processes import port_open
 from tests.e2e.conftest import MASTER_KEY, start_stack
 
+pytestmark = pytest.mark.e2e
+
 
 def run_job(url: str, model: str) -> dict:
     auth = {"Authorization": f"Bearer {MASTER_KEY}"}

@@ -197,7 +197,7 @@ def test_long_poll_gives_up_at_its_bound(worker, client, auth, yandex):
 def test_bad_wait_is_rejected(client, auth):
     response = client.get("/v1/jobs/x?wait=abc", headers=auth)
     assert response.status_code == 400
-    assert response.get_json()["error"]["code"] == "invalid_wait"
+    assert response.get_json()["error"]["code"] == "invalid_request"
 
 
 def test_cancel_a_running_job(worker, client, auth, yandex, runtime):
