@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from redis.exceptions import WatchError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs import lifecycle
@@ -31,6 +33,9 @@ from storage import keys
 from storage.models import Job
 
 log = logging.getLogger(__name__)
+# A submission commits its row within milliseconds (SQLite's busy timeout bounds it at 30 s):
+# a claim this old whose row does not exist belongs to a request that died.
+IDEMPOTENCY_GRACE_SECONDS = 60.0
 
 
 class Planner(Protocol):
@@ -107,22 +112,45 @@ class Submitter:
         )
 
     def reserve(self, owner: str, key: str, request: JobRequest, job_id: str) -> Submitted | None:
-        """Claim the key for `job_id`; if it was claimed before, the earlier job (or 409)."""
+        """Claim the key for `job_id`; if it was claimed before, the earlier job (or 409).
+
+        A claim whose job row never appeared (its API process died between the claim and
+        the commit) is taken over once it is older than `IDEMPOTENCY_GRACE_SECONDS`, instead
+        of answering 409 for a job that does not exist until the key expires."""
         body_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
         redis_key = keys.idempotency_key(owner, key)
-        claim = json.dumps({"job_id": job_id, "body_sha256": body_hash})
+        claim = json.dumps({"job_id": job_id, "body_sha256": body_hash, "at": time.time()})
         if self.redis.set(redis_key, claim, nx=True, ex=keys.IDEMPOTENCY_TTL_SECONDS):
             return None
-        earlier = json.loads(self.redis.get(redis_key) or "{}")
+        raw = self.redis.get(redis_key)
+        earlier = json.loads(raw or "{}")
         if earlier.get("body_sha256") != body_hash:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was already used with a different request body."
             )
         with self.sessions() as session:
             job = session.get(Job, earlier["job_id"])
-        if job is None:
-            raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress.")
-        return Submitted(job.id, False, JobSpec.load(job.request).deprecation_headers)
+        if job is not None:
+            return Submitted(job.id, False, JobSpec.load(job.request).deprecation_headers)
+        stale = time.time() - float(earlier.get("at", 0)) > IDEMPOTENCY_GRACE_SECONDS
+        if stale and self._take_over(redis_key, raw, claim):
+            log.warning("Idempotency-Key of a job never written taken over by job %s", job_id)
+            return None
+        raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress.")
+
+    def _take_over(self, redis_key: str, seen: bytes | None, claim: str) -> bool:
+        """Replace the claim only if it is still the one read (one taker among racers)."""
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(redis_key)
+                if pipe.get(redis_key) != seen:
+                    return False
+                pipe.multi()
+                pipe.set(redis_key, claim, ex=keys.IDEMPOTENCY_TTL_SECONDS)
+                pipe.execute()
+                return True
+            except WatchError:
+                return False
 
     def publish(self, job_id: str, queue: str, priority: str) -> None:
         try:
