@@ -61,14 +61,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def start_worker(settings: Settings, log_path: Path, concurrency: int = 16) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "llmgw.cli", "worker", "-c", str(concurrency)]
-    log = log_path.open("w")
-    return subprocess.Popen(
-        cmd,
-        env=settings_env(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log_path.open("w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            cmd,
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def wait_for_worker(celery_app, proc: subprocess.Popen, log_path: Path, timeout=60) -> None:

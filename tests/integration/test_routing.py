@@ -24,15 +24,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture()
 def api_url(settings, tmp_path):
     port = free_port()
-    log = (tmp_path / "api.log").open("w")
     cmd = [sys.executable, "-m", "llmgw.cli", "api", "--port", str(port), "--workers", "2"]
-    proc = subprocess.Popen(
-        cmd,
-        env=settings_env(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with (tmp_path / "api.log").open("w") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            cmd,
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=30, what="api")
         yield f"http://127.0.0.1:{port}"
