@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -30,6 +31,8 @@ from routing.errors import (
 )
 
 log = logging.getLogger(__name__)
+# Seconds a client is asked to wait when a backing service is down (Redis restarts in ~1 s).
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 class ApiError(Exception):
@@ -99,6 +102,15 @@ def register_error_handlers(app: Flask) -> None:
         body, status = error_response(exc.code or 500, code, exc.description or exc.name)
         kept = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. Allow
         return body, status, kept
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _redis_down(exc: Exception):
+        log.warning("Redis unavailable: %r", exc)
+        body, status = error_response(
+            503, "unavailable", "The gateway's Redis is unavailable; retry shortly."
+        )
+        return body, status, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

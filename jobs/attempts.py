@@ -1,6 +1,9 @@
 """The attempt log: one row per provider call (and per candidate skipped without a call).
 
-Rows are written in the caller's transaction, beside the job's transition they explain.
+A call's row is written `started` and committed before the request goes out, then completed
+(`succeeded` / `failed`) in the transaction of the job's transition it explains; a `started`
+row found when the job is claimed again belonged to a worker that died mid-call and becomes
+`lost`. So the log holds every call the provider may have received, paid ones included.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from jobs.status import AttemptOutcome
@@ -30,27 +33,56 @@ class Upstream(Protocol):
     def upstream_id(self) -> str: ...
 
 
-def record_call(
+def start_call(session: Session, job_id: str, number: int, route: Upstream) -> None:
+    """The call is about to go out (commit this before making it)."""
+    session.add(_row(job_id, number, route, AttemptOutcome.STARTED, utcnow(), 0.0))
+
+
+def finish_call(
     session: Session,
     job_id: str,
     number: int,
-    route: Upstream,
-    started: datetime,
     latency_ms: float,
     *,
     result: CompletionResult | None = None,
     error: ProviderError | None = None,
 ) -> None:
-    """A call made: succeeded with `result`, or failed with `error`."""
-    outcome = AttemptOutcome.FAILED if error else AttemptOutcome.SUCCEEDED
-    row = _row(job_id, number, route, outcome, started, round(latency_ms, 3))
+    """Complete the `started` row of call `number`: succeeded with `result` or failed."""
+    values: dict[str, object] = {
+        "outcome": AttemptOutcome.FAILED if error else AttemptOutcome.SUCCEEDED,
+        "latency_ms": round(latency_ms, 3),
+        "finished_at": utcnow(),
+    }
     if error is not None:
-        row.error_reason, row.error_message = error.reason, error.message
+        values |= {"error_reason": error.reason, "error_message": error.message}
     if result is not None:
-        row.prompt_tokens = result.usage.prompt_tokens
-        row.completion_tokens = result.usage.completion_tokens
-        row.model_version = result.model_version
-    session.add(row)
+        values |= {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "model_version": result.model_version,
+        }
+    session.execute(
+        update(Attempt)
+        .where(Attempt.job_id == job_id, Attempt.number == number)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_lost(session: Session, job_id: str) -> int:
+    """Calls of this job still `started` when it is claimed again: their worker died."""
+    lost = session.execute(
+        update(Attempt)
+        .where(Attempt.job_id == job_id, Attempt.outcome == AttemptOutcome.STARTED)
+        .values(
+            outcome=AttemptOutcome.LOST,
+            error_reason="worker_lost",
+            error_message="The worker making this call was lost; the provider may have "
+            "answered (and billed) it.",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(lost.rowcount)  # type: ignore[attr-defined]
 
 
 def record_skip(session: Session, job_id: str, number: int, route: Upstream, reason: str) -> None:
@@ -78,12 +110,12 @@ def _row(
 
 
 def call_counts(session: Session, job_id: str, route: Upstream) -> tuple[int, int]:
-    """(failed calls on this route, calls made for the job); skips are not calls."""
+    """(failed or lost calls on this route, calls made for the job); skips are not calls."""
     same = (
         (Attempt.provider == route.provider)
         & (Attempt.model == route.model)
         & (Attempt.channel == route.channel)
-        & (Attempt.outcome == AttemptOutcome.FAILED)
+        & Attempt.outcome.in_((AttemptOutcome.FAILED, AttemptOutcome.LOST))
     )
     row = session.execute(
         select(func.sum(case((same, 1), else_=0)), func.count()).where(

@@ -25,7 +25,11 @@ ANSWERED = frozenset({JobStatus.SUCCEEDED, JobStatus.INCOMPLETE})
 
 
 class AttemptOutcome(StrEnum):
+    # Written before the call goes out, so the log shows every call the provider may have
+    # received; completed as one of the others, or `lost` if its worker died.
+    STARTED = "started"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    LOST = "lost"
     # A candidate passed over without a call (circuit open, window too small).
     SKIPPED = "skipped"

@@ -114,6 +114,7 @@ class Container:
     def worker_context(self) -> WorkerContext:
         from jobs.dispatch import CeleryDispatcher
         from workers.context import RetryPolicy, SweepPolicy, WorkerContext
+        from workers.heartbeat import LeaseKeeper
 
         s = self.settings
         return WorkerContext(
@@ -127,6 +128,7 @@ class Container:
             sweep=SweepPolicy(
                 s.job_lease_seconds, s.job_requeue_after_seconds, s.job_retention_days
             ),
+            leases=LeaseKeeper(self.sessions, s.job_lease_seconds),
         )
 
     @cached_property

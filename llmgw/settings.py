@@ -75,11 +75,12 @@ class Settings(BaseSettings):
     job_deadline_seconds: float = Field(default=900.0, gt=0)
     # Finished jobs' prompts and results are erased after this many days (the rows stay).
     job_retention_days: float = Field(default=30.0, gt=0)
-    # A `running` job untouched for this long is presumed orphaned (its worker died).
-    job_lease_seconds: float = Field(default=300.0, gt=0)
+    # A `running` job untouched for this long is presumed orphaned (its worker died); a live
+    # worker renews the lease of every call it makes every lease/4 (workers/heartbeat.py).
+    job_lease_seconds: float = Field(default=45.0, gt=0)
     # A `queued` job untouched for this long is re-dispatched by the sweeper.
     job_requeue_after_seconds: float = Field(default=900.0, gt=0)
-    sweeper_interval_seconds: float = Field(default=60.0, gt=0)
+    sweeper_interval_seconds: float = Field(default=15.0, gt=0)
     # How long `POST /v1/chat/completions` waits for its job before answering 504.
     sync_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
 

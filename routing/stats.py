@@ -44,7 +44,7 @@ def version_stats(session: Session, model: str, channel: str, since: datetime) -
     attempts = session.execute(
         select(Attempt.outcome, func.count()).where(here).group_by(Attempt.outcome)
     ).all()
-    counts = {outcome: n for outcome, n in attempts}
+    counts = {outcome: n for outcome, n in attempts if outcome != "started"}  # in flight
     total = sum(counts.values())
     failed = total - counts.get("succeeded", 0)
     latencies = sorted(session.scalars(select(Attempt.latency_ms).where(here).limit(MAX_LATENCIES)))

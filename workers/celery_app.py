@@ -16,6 +16,7 @@ from celery import Celery
 from celery.signals import after_setup_logger
 
 from workers.context import WorkerContext
+from workers.kombu_fixes import patch_closed_channel
 from workers.logcontext import JobIdFilter
 from workers.queues import MAINTENANCE_QUEUE, task_queues
 from workers.tasks import SWEEP_TASK, register_tasks
@@ -34,6 +35,7 @@ class CeleryConfig:
 
 
 def configure_celery(config: CeleryConfig, context: Callable[[], WorkerContext]) -> Celery:
+    patch_closed_channel()
     app = Celery("llmgw", broker=config.broker_url, set_as_current=False)
     app.llmgw_context = context  # type: ignore[attr-defined]
     app.conf.update(celery_settings(config))
@@ -56,7 +58,9 @@ def celery_settings(config: CeleryConfig) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # The threads pool cannot cancel a running task (`TaskPool does not implement
+        # kill_job` when this is on); a redelivered message is harmless (atomic claims).
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": transport,
         "visibility_timeout": VISIBILITY_TIMEOUT,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs.dispatch import Dispatcher
 from providers.base import Provider
 from routing.breaker import CircuitBreaker
+from workers.heartbeat import LeaseKeeper
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class SweepPolicy:
-    lease_seconds: float = 300.0
+    lease_seconds: float = 45.0
     requeue_after_seconds: float = 900.0
     retention_days: float = 30.0
 
@@ -44,3 +45,4 @@ class WorkerContext:
     dispatcher: Dispatcher
     retry: RetryPolicy
     sweep: SweepPolicy
+    leases: LeaseKeeper

@@ -64,10 +64,11 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
     if not circuit_allows(ctx.breaker, call.circuit):
         return move_on(ctx, call, None, skipped_reason="circuit_open")
     stream = JobStream(ctx.redis, job_id) if call.spec.stream else None
-    if stream is not None and stream.started():
+    if stream is not None and stream.started():  # its worker died mid-answer
         lost = StreamInterrupted("The worker streaming this job was lost mid-stream.")
-        run = AttemptRun(utcnow(), 0.0, error=lost, published=True)
-    else:
+        return end_stream(stream, call, fail_job(ctx, call, lost), lost)
+    begin_call(ctx, call)
+    with ctx.leases.hold(call.job_id, call.number):
         run = run_attempt(ctx.providers(call.provider), call.request, stream)
     if run.error is None:
         assert run.result is not None
@@ -78,10 +79,24 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
     record_failed_call(ctx, call, run, run.error)
     observe(ctx.breaker, call.circuit, call.labels, run)
     outcome = after_failure(ctx, call, run.error, published=run.published)
+    return end_stream(stream, call, outcome, run.error)
+
+
+def end_stream(
+    stream: JobStream | None, call: Call, outcome: Outcome, error: ProviderError
+) -> Outcome:
+    """A streamed job that ended without an answer ends its stream with an error event."""
     if stream is not None and outcome.status in TERMINAL:
-        code = run.error.reason if outcome.status == JobStatus.FAILED else outcome.status
-        stream.publish_safely("error", code=code, message=run.error.message)
+        code = error.reason if outcome.status == JobStatus.FAILED else outcome.status
+        stream.publish_safely("error", code=code, message=error.message)
     return outcome
+
+
+def begin_call(ctx: WorkerContext, call: Call) -> None:
+    """The attempt is in the log before the request goes out (`started`)."""
+    with ctx.sessions() as session:
+        attempts.start_call(session, call.job_id, call.number, call)
+        session.commit()
 
 
 def claim_call(ctx: WorkerContext, job_id: str) -> Call | None:
@@ -92,6 +107,8 @@ def claim_call(ctx: WorkerContext, job_id: str) -> Call | None:
             session.commit()
             log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
             return None
+        if attempts.mark_lost(session, job_id):
+            log.warning("job %s: a call of a lost worker is logged as lost", job_id)
         upstream = current_upstream(ctx.resolver, claimed)
         if upstream != claimed.upstream_id:
             lifecycle.set_upstream(session, job_id, claimed.number, upstream)
@@ -132,9 +149,7 @@ def record_success(
     a cancel or a re-claim in the meantime wins and only the attempt is kept."""
     status = JobStatus.INCOMPLETE if result.finish_reason == "length" else JobStatus.SUCCEEDED
     with ctx.sessions() as session:
-        attempts.record_call(
-            session, call.job_id, call.number, call, run.started, run.latency_ms, result=result
-        )
+        attempts.finish_call(session, call.job_id, call.number, run.latency_ms, result=result)
         ended = lifecycle.finish(
             session,
             call.job_id,
@@ -190,9 +205,7 @@ def finished(
 
 def record_failed_call(ctx: WorkerContext, call: Call, run: AttemptRun, error: ProviderError):
     with ctx.sessions() as session:
-        attempts.record_call(
-            session, call.job_id, call.number, call, run.started, run.latency_ms, error=error
-        )
+        attempts.finish_call(session, call.job_id, call.number, run.latency_ms, error=error)
         session.commit()
 
 

@@ -86,10 +86,17 @@ def worker(settings, runtime, tmp_path_factory):
         stop_process(proc)
 
 
+@pytest.fixture(scope="session")
+def api_app(runtime):
+    """One app for the session: building one compiles every route with `ast.parse`, which
+    on CPython 3.11.7 races with a server thread formatting a traceback (gh-106905)."""
+    return create_app(container=runtime)
+
+
 @pytest.fixture()
-def live_api(runtime):
+def live_api(api_app):
     """The API over real HTTP (SDK clients, SSE), served from a thread."""
-    server = make_server("127.0.0.1", 0, create_app(container=runtime), threaded=True)
+    server = make_server("127.0.0.1", 0, api_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -97,8 +104,8 @@ def live_api(runtime):
 
 
 @pytest.fixture()
-def client(runtime):
-    return create_app(container=runtime).test_client()
+def client(api_app):
+    return api_app.test_client()
 
 
 @pytest.fixture()

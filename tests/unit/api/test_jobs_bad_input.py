@@ -119,3 +119,27 @@ def test_a_request_too_large_for_every_window_is_the_clients_mistake(unit_client
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "context_length_exceeded"
     assert {s["reason"] for s in response.get_json()["error"]["skipped"]} >= {"context_too_small"}
+
+
+def test_redis_down_is_a_503_with_retry_after_not_a_500(unit_runtime, master_auth):
+    import redis
+
+    from jobs import lifecycle
+    from jobs.spec import JobRequest, JobSpec
+    from llmgw.app import create_app
+
+    body = {"model": "GigaChat", "messages": [{"role": "user", "content": "Hi"}]}
+    plan = unit_runtime.resolver.plan("GigaChat")
+    with unit_runtime.sessions() as session:  # a queued job to long-poll
+        spec = JobSpec.build(JobRequest.model_validate(body), plan, stream=False)
+        lifecycle.create(session, "waiting", "master", plan.primary, spec, "interactive")
+        session.commit()
+    unit_runtime.__dict__["redis"] = redis.Redis(port=1, socket_connect_timeout=0.2)
+    client = create_app(container=unit_runtime).test_client()
+    for response in (
+        client.post("/v1/jobs", json=body, headers=master_auth),
+        client.get("/v1/jobs/waiting?wait=1", headers=master_auth),
+    ):
+        assert response.status_code == 503, response.get_json()
+        assert response.get_json()["error"]["code"] == "unavailable"
+        assert response.headers["Retry-After"] == "5"
