@@ -28,7 +28,7 @@ from routing.errors import RoutingError
 from routing.service import Route
 from storage import keys
 from storage.models import Job, utcnow
-from workers import policy
+from workers import pacing, policy
 from workers.attempt import AttemptRun, circuit_allows, observe, run_attempt
 from workers.context import WorkerContext
 
@@ -68,7 +68,11 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
         lost = StreamInterrupted("The worker streaming this job was lost mid-stream.")
         run = AttemptRun(utcnow(), 0.0, error=lost, published=True)
     else:
-        run = run_attempt(ctx.providers(call.provider), call.request, stream)
+        slot = ctx.pacer.acquire(call.provider)
+        if slot is None:  # the credential's slots are all busy: wait in the queue, no attempt
+            return wait_for_slot(ctx, call)
+        with slot:
+            run = run_attempt(ctx.providers(call.provider), call.request, stream)
     if run.error is None:
         assert run.result is not None
         outcome = record_success(ctx, call, run, run.result)
@@ -82,6 +86,15 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
         code = run.error.reason if outcome.status == JobStatus.FAILED else outcome.status
         stream.publish_safely("error", code=code, message=run.error.message)
     return outcome
+
+
+def wait_for_slot(ctx: WorkerContext, call: Call) -> Outcome:
+    """Back to queued with a short countdown; no attempt row, so the budget is untouched."""
+    with ctx.sessions() as session:
+        if not lifecycle.retry_later(session, call.job_id, call.number):
+            return Outcome(status=current_status(session, call.job_id))
+        session.commit()
+    return Outcome(status=JobStatus.QUEUED, retry_in=pacing.wait_seconds())
 
 
 def claim_call(ctx: WorkerContext, job_id: str) -> Call | None:
