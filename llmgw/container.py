@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from routing.breaker import CircuitBreaker
     from routing.cache import Resolver
     from workers.context import WorkerContext
+    from workers.pacing import Pacer
 
 
 class ConfigurationError(RuntimeError):
@@ -129,6 +130,21 @@ class Container:
                 s.job_lease_seconds, s.job_requeue_after_seconds, s.job_retention_days
             ),
             leases=LeaseKeeper(self.sessions, s.job_lease_seconds),
+            pacer=self.pacer,
+        )
+
+    @cached_property
+    def pacer(self) -> Pacer:
+        """Provider pacing per credential; a lease outlasts one read (longer calls renew)."""
+        from workers.pacing import PaceLimit, Pacer
+
+        limits = {
+            name: PaceLimit(config.quota_holder, config.max_in_flight, config.max_calls_per_second)
+            for name, config in self.provider_configs.items()
+        }
+        lease = self.settings.provider_connect_timeout + self.settings.provider_read_timeout
+        return Pacer(
+            self.redis if any(lim.capped for lim in limits.values()) else None, limits, lease
         )
 
     @cached_property

@@ -9,6 +9,8 @@ Decisions:
   every provider setting lands in a config.
 - Shared by both providers: `provider_connect_timeout`/`provider_read_timeout`, and
   `worker_concurrency` as the connection-pool size (one connection per concurrent call).
+- Pacing caps (`*_max_in_flight`, `*_max_calls_per_second`) live in each config because
+  they belong to the credential; the root hands them to `workers.pacing.Pacer`.
 - Values are handed over as they are, so secrets stay `SecretStr`.
 """
 
@@ -36,6 +38,8 @@ def yandexgpt_config(s: Settings) -> YandexGPTConfig:
         async_poll_interval=s.yandexgpt_async_poll_interval,
         async_deadline_seconds=s.yandexgpt_async_deadline_seconds,
         data_logging=s.yandexgpt_data_logging,
+        max_in_flight=s.yandexgpt_max_in_flight,
+        max_calls_per_second=s.yandexgpt_max_calls_per_second,
         connect_timeout=s.provider_connect_timeout,
         read_timeout=s.provider_read_timeout,
         pool_size=s.worker_concurrency,
@@ -49,6 +53,8 @@ def gigachat_config(s: Settings) -> GigaChatConfig:
         credentials=s.gigachat_credentials,
         scope=s.gigachat_scope,
         ca_bundle=s.gigachat_ca_bundle,
+        max_in_flight=s.gigachat_max_in_flight,
+        max_calls_per_second=s.gigachat_max_calls_per_second,
         connect_timeout=s.provider_connect_timeout,
         read_timeout=s.provider_read_timeout,
         pool_size=s.worker_concurrency,

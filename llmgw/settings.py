@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     yandexgpt_async_deadline_seconds: float = Field(default=600.0, gt=0)
     # False sends `x-data-logging-enabled: false`: Yandex then does not log prompts/answers.
     yandexgpt_data_logging: bool = True
+    # Pacing per folder/credential (`workers.pacing`): Yandex allows 10 concurrent
+    # generations per cloud by default; 0 means no cap.
+    yandexgpt_max_in_flight: int = Field(default=0, ge=0)
+    yandexgpt_max_calls_per_second: int = Field(default=0, ge=0)
 
     # GigaChat (Sber).
     gigachat_base_url: str = "https://gigachat.devices.sberbank.ru/api/v1"
@@ -61,6 +65,9 @@ class Settings(BaseSettings):
     gigachat_credentials: SecretStr | None = None
     gigachat_scope: str = "GIGACHAT_API_PERS"
     gigachat_ca_bundle: Path | None = None
+    # Pacing per authorization key: GigaChat allows 1–10 concurrent calls by plan; 0: no cap.
+    gigachat_max_in_flight: int = Field(default=0, ge=0)
+    gigachat_max_calls_per_second: int = Field(default=0, ge=0)
 
     # Every outbound provider call has both timeouts (the threads pool has no time limit).
     provider_connect_timeout: float = Field(default=5.0, gt=0)

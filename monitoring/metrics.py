@@ -10,6 +10,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -58,6 +59,18 @@ FALLBACKS = Counter(
 )
 TOKENS = Counter(
     "llmgw_tokens_total", "Tokens used, by kind (prompt, completion).", (*ROUTE, "kind")
+)
+
+PACING_WAITS = Counter(
+    "llmgw_pacing_waits_total",
+    "Jobs put back in the queue because the provider credential had no free slot, by cap.",
+    ("provider", "reason"),
+)
+PACING_IN_FLIGHT = Gauge(
+    "llmgw_pacing_in_flight",
+    "Pacing slots this worker process holds (provider calls in flight), per provider.",
+    ("provider",),
+    multiprocess_mode="livesum",
 )
 
 

@@ -29,6 +29,10 @@ class _ProviderConfig(BaseModel):
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=60.0, gt=0)
     pool_size: int = Field(default=100, ge=1)
+    # Provider pacing (`workers.pacing`), per credential: calls in flight at once and calls
+    # started per second, shared by every worker; 0 means no cap.
+    max_in_flight: int = Field(default=0, ge=0)
+    max_calls_per_second: int = Field(default=0, ge=0)
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -53,6 +57,13 @@ class YandexGPTConfig(_ProviderConfig):
     # False sends `x-data-logging-enabled: false`.
     data_logging: bool = True
 
+    @property
+    def quota_holder(self) -> str:
+        """What Yandex counts concurrent generations against: the folder (cloud), else the
+        credential when the folder comes with the token."""
+        secret = self.api_key or self.oauth_token or self.iam_token
+        return self.folder_id or (secret.get_secret_value() if secret else "")
+
 
 class GigaChatConfig(_ProviderConfig):
     base_url: str = "https://gigachat.devices.sberbank.ru/api/v1"
@@ -61,6 +72,11 @@ class GigaChatConfig(_ProviderConfig):
     scope: str = "GIGACHAT_API_PERS"
     # A PEM bundle with the Russian Trusted Root CA, passed to `requests` as `verify=`.
     ca_bundle: Path | None = None
+
+    @property
+    def quota_holder(self) -> str:
+        """GigaChat limits concurrent calls per authorization key (by its plan)."""
+        return self.credentials.get_secret_value() if self.credentials else ""
 
 
 # Any provider's config (what `providers.registry.build_provider` takes).

@@ -15,6 +15,10 @@
   change; `llmgw:catalogue:snapshot:<version>` — string JSON, TTL 60 s. `routing.cache`.
 - `llmgw:yandexgpt:iam:<sha256[:16]>`, `llmgw:gigachat:token:<sha256[:16]>` — string, TTL
   the token's life: cached provider access tokens. `providers.yandexgpt`, `providers.gigachat`.
+- `llmgw:pace:<provider>:<sha256(credential)[:16]>:holders` — sorted set, member a slot
+  token, score its lease's expiry (ms, Redis clock); TTL the lease (renewed by every acquire
+  and renewal; an empty set vanishes). `…:calls` — sorted set of the last second's call
+  starts (score ms), TTL 1 s. Provider pacing's semaphore and rate window: `workers.pacing`.
 
 Celery's own keys (kombu's queue lists `<queue>` and `<queue>\\x06\\x16<step>`, `unacked*`)
 are kombu's schema, not ours; `monitoring.collectors` reads the queue lists.
@@ -65,6 +69,16 @@ def catalogue_snapshot(version: str) -> str:
 def provider_token(provider: str, kind: str, secret: str) -> str:
     """A cached provider token, keyed by a digest of the credential it was issued for."""
     return f"{PREFIX}{provider}:{kind}:{_digest(secret)[:16]}"
+
+
+def pacing_holders(provider: str, credential: str) -> str:
+    """The in-flight slots of one provider credential (digested: never the secret)."""
+    return f"{PREFIX}pace:{provider}:{_digest(credential)[:16]}:holders"
+
+
+def pacing_calls(provider: str, credential: str) -> str:
+    """Call starts in the last second for one provider credential."""
+    return f"{PREFIX}pace:{provider}:{_digest(credential)[:16]}:calls"
 
 
 def _digest(value: str) -> str:

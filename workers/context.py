@@ -7,7 +7,7 @@ the pieces it needs (a session factory, the breaker, a provider, a number of the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from jobs.dispatch import Dispatcher
 from providers.base import Provider
 from routing.breaker import CircuitBreaker
 from workers.heartbeat import LeaseKeeper
+from workers.pacing import Pacer
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,5 @@ class WorkerContext:
     retry: RetryPolicy
     sweep: SweepPolicy
     leases: LeaseKeeper
+    # Provider pacing; the default paces nothing (no Redis needed).
+    pacer: Pacer = field(default_factory=lambda: Pacer(None, {}))

@@ -28,7 +28,7 @@ from routing.errors import RoutingError
 from routing.service import Route
 from storage import keys
 from storage.models import Job, utcnow
-from workers import policy
+from workers import pacing, policy
 from workers.attempt import AttemptRun, circuit_allows, observe, run_attempt
 from workers.context import WorkerContext
 
@@ -67,8 +67,11 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
     if stream is not None and stream.started():  # its worker died mid-answer
         lost = StreamInterrupted("The worker streaming this job was lost mid-stream.")
         return end_stream(stream, call, fail_job(ctx, call, lost), lost)
+    slot = ctx.pacer.acquire(call.provider)
+    if slot is None:  # the credential's slots are all busy: wait in the queue, no attempt
+        return wait_for_slot(ctx, call)
     begin_call(ctx, call)
-    with ctx.leases.hold(call.job_id, call.number):
+    with slot, ctx.leases.hold(call.job_id, call.number):
         run = run_attempt(ctx.providers(call.provider), call.request, stream)
     if run.error is None:
         assert run.result is not None
@@ -97,6 +100,15 @@ def begin_call(ctx: WorkerContext, call: Call) -> None:
     with ctx.sessions() as session:
         attempts.start_call(session, call.job_id, call.number, call)
         session.commit()
+
+
+def wait_for_slot(ctx: WorkerContext, call: Call) -> Outcome:
+    """Back to queued with a short countdown; no attempt row, so the budget is untouched."""
+    with ctx.sessions() as session:
+        if not lifecycle.retry_later(session, call.job_id, call.number):
+            return Outcome(status=current_status(session, call.job_id))
+        session.commit()
+    return Outcome(status=JobStatus.QUEUED, retry_in=pacing.wait_seconds())
 
 
 def claim_call(ctx: WorkerContext, job_id: str) -> Call | None:
