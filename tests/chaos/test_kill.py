@@ -16,7 +16,11 @@ import pytest
 JOBS = 60
 
 
+@pytest.mark.stack_settings(job_requeue_after_seconds=10, sweeper_interval_seconds=2)
 def test_redis_sigkill_mid_run_the_worker_reconnects_and_every_job_ends(stack):
+    """Redis's AOF is fsynced every second, so messages published in the last second before
+    the kill can be gone: their jobs stay `queued` and the sweeper publishes them again."""
+    stack.start_beat()
     stack.start_worker()
     stack.submit(JOBS)
     time.sleep(1.0)  # calls in flight, more waiting
