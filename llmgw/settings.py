@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     # Seconds a `GET /v1/jobs/<id>?wait=` may hold a request.
     max_wait_seconds: float = Field(default=30.0, ge=0, le=120)
+    # A request body larger than this many bytes is refused with 413 `request_too_large`.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
 
     # YandexGPT (Yandex Cloud AI Studio).
     yandexgpt_base_url: str = "https://llm.api.cloud.yandex.net"
