@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # How long `POST /v1/chat/completions` waits for its job before answering 504.
     sync_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
 
+    # Flower's basic auth, `user:password` (comma-separate several); `llmgw up` generates one
+    # when unset, so its Flower never runs open.
+    flower_basic_auth: SecretStr | None = None
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
