@@ -83,6 +83,7 @@ class Contract:
 
     def error_statuses(self) -> list[int]:
         implied = {"none": set(), "key": {401}, "admin": {401, 403}}[self.auth]
+        implied = implied | {400}  # any path or query string may hold a NUL (`reject_nul`)
         if self.body is not None:
             implied |= {400, 413, 415}
         if self.query is not None or self.headers:
