@@ -11,14 +11,15 @@ from typing import Any
 from flask import Blueprint, current_app
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import require_admin
+from api.auth import MASTER_ID, require_admin
 from api.contract import endpoint
+from api.errors import ApiError
 from api.models import ChannelOut, ModelOut, ReleaseOut
 from api.schemas import ListOf, Out, UtcDatetime
 from routing import ops, stats
 from routing.snapshot import load_catalogue
 from routing.views import model_detail, recent_events
-from storage.models import KeyRoutingPolicy
+from storage.models import ApiKey, KeyRoutingPolicy
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin/models")
 keys_bp = Blueprint("admin_routing", __name__, url_prefix="/v1/admin/routing")
@@ -26,7 +27,9 @@ log = logging.getLogger(__name__)
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict like the job body: `"5"` is no integer, `"yes"` no boolean."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: str | None = Field(default=None, max_length=1000)
 
@@ -40,7 +43,7 @@ class TargetIn(_Body):
 
 
 class DeprecateIn(TargetIn):
-    sunset_at: datetime | None = None
+    sunset_at: datetime | None = Field(default=None, strict=False)  # JSON has no datetime type
     successor: str | None = None
 
 
@@ -166,6 +169,20 @@ def _target(name: str, channel: str | None) -> str:
     return f"{name}:{channel}" if channel else name
 
 
+def require_known_key(key_id: str) -> None:
+    """404 unless `key_id` is the master key's or a row of `api_keys` (revoked ones count:
+    their history stays readable)."""
+    if key_id == MASTER_ID:
+        return
+    with current_app.extensions["llmgw"].sessions() as session:
+        if session.get(ApiKey, key_id) is None:
+            raise ApiError(404, "key_not_found", f"No API key with id {key_id!r}.")
+
+
+def _no_check(_target: str) -> None:
+    """Model operations find their model themselves (404 `model_not_found`)."""
+
+
 @endpoint(
     bp,
     "GET",
@@ -254,6 +271,7 @@ class AdminOp:
     method: str = "POST"
     rule: str = "/<name>/{verb}"
     errors: tuple[int, ...] = (404, 409)
+    check: Callable[[str], None] = _no_check  # the path argument exists, or an ApiError
 
 
 ADMIN_OPS = (
@@ -335,7 +353,8 @@ ADMIN_OPS = (
         bp=keys_bp,
         method="PUT",
         rule="/keys/<key_id>",
-        errors=(409,),
+        errors=(404, 409),
+        check=require_known_key,
     ),
 )
 
@@ -343,6 +362,7 @@ ADMIN_OPS = (
 def declare_op(op: AdminOp) -> None:
     def view(body: _Body, **path: str) -> Any:
         (target,) = path.values()
+        op.check(target)
         return op.call(target, require_admin().id, body)
 
     view.__name__ = view.__qualname__ = op.verb
@@ -373,9 +393,11 @@ for _op in ADMIN_OPS:
     operation_id="adminGetKeyPolicy",
     response=KeyPolicyOut,
     auth="admin",
+    errors=(404,),
 )
 def get_key_policy(key_id: str):
     require_admin()
+    require_known_key(key_id)
     with current_app.extensions["llmgw"].sessions() as session:
         row = session.get(KeyRoutingPolicy, key_id)
         return {"key_id": key_id, "cross_provider": row.cross_provider if row else None}
@@ -394,13 +416,8 @@ def get_key_policy(key_id: str):
 def list_circuits():
     """Every channel's circuit: state, deadline and the current window's counts."""
     require_admin()
-    runtime = current_app.extensions["llmgw"]
-    with runtime.sessions() as session:
-        catalogue = load_catalogue(session)
-    breaker = runtime.breaker
-    keys = sorted(
-        f"{m.provider}:{m.name}:{v.channel}" for m in catalogue.models.values() for v in m.versions
-    )
+    keys = circuit_keys()
+    breaker = current_app.extensions["llmgw"].breaker
     refusing = breaker.open_keys(keys)
     circuits = [
         {"key": key, **asdict(breaker.state(key)), "refusing": key in refusing} for key in keys
@@ -417,10 +434,22 @@ def list_circuits():
     operation_id="adminResetCircuit",
     response=CircuitReset,
     auth="admin",
+    errors=(404,),
 )
 def reset_circuit(key: str):
     """Close a circuit by hand (logged, not audited: circuits are not catalogue state)."""
     principal = require_admin()
+    if key not in circuit_keys():
+        raise ApiError(404, "circuit_not_found", f"No circuit {key!r}; see GET /circuits.")
     had_state = current_app.extensions["llmgw"].breaker.reset(key)
     log.warning("circuit %s reset by %s", key, principal.id)
     return {"key": key, "reset": had_state}
+
+
+def circuit_keys() -> list[str]:
+    """Every channel's circuit key, `<provider>:<model>:<channel>`, from the catalogue."""
+    with current_app.extensions["llmgw"].sessions() as session:
+        catalogue = load_catalogue(session)
+    return sorted(
+        f"{m.provider}:{m.name}:{v.channel}" for m in catalogue.models.values() for v in m.versions
+    )

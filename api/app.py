@@ -14,6 +14,7 @@ from api.observability import register_request_metrics
 def create_app(services: ApiServices) -> Flask:
     app = Flask("llmgw")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = services.api_config.max_body_bytes
     app.extensions["llmgw"] = services
     register_error_handlers(app)
     register_request_metrics(app)

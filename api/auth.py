@@ -11,6 +11,9 @@ from api.context import services
 from api.errors import ApiError
 from storage.apikeys import find_active_key, hash_key
 
+MASTER_ID = "master"
+"""The id of the master key's principal (an admin with no `api_keys` row)."""
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -38,7 +41,7 @@ def authenticate() -> Principal:
     if master is not None and hmac.compare_digest(
         hash_key(token), hash_key(master.get_secret_value())
     ):
-        g.principal = Principal(id="master", is_admin=True)
+        g.principal = Principal(id=MASTER_ID, is_admin=True)
         return g.principal
     with app.sessions() as session:
         key = find_active_key(session, token)

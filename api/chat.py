@@ -29,6 +29,7 @@ from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
 from jobs.service import load_job, read_end, wait_for_job
+from jobs.spec import Metadata
 from jobs.status import ACTIVE, ANSWERED
 from storage.models import Job
 
@@ -90,7 +91,7 @@ class ChatCompletionRequest(BaseModel):
         default=False, description="answer as server-sent `chat.completion.chunk` events"
     )
     stream_options: StreamOptions | None = None
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
+    metadata: Metadata = Field(default_factory=dict)
 
     def as_job(self) -> JobCreate:
         return JobCreate(

@@ -24,6 +24,8 @@ class ApiConfig:
     max_wait_seconds: float = 30.0
     # How long `POST /v1/chat/completions` waits for its job before answering 504.
     sync_timeout_seconds: float = 120.0
+    # A request body larger than this is a 413 (Flask's MAX_CONTENT_LENGTH).
+    max_body_bytes: int = 4 * 1024 * 1024
 
 
 class ApiServices(Protocol):

@@ -8,7 +8,10 @@ drives the request handling, so the document cannot say one thing and the view d
 
 - authentication runs first (`auth="key"` or `"admin"`), before the body is read;
 - the body is read by the one JSON reader, `read_json` (415 unless `application/json`,
-  400 `invalid_json` for bad or too deeply nested JSON), validated and passed as `body=`;
+  413 `request_too_large` past `LLMGW_MAX_BODY_BYTES`, 400 `invalid_json` for bad JSON or
+  JSON nested deeper than `MAX_JSON_DEPTH`), validated and passed as `body=`;
+- no string of the input — body (keys and values), query or path — may hold a NUL
+  (`\u0000`): PostgreSQL cannot store one, so it is a 400 here, not a 500 at the commit;
 - the query string is validated by the query model and passed as `query=` (a bad value is
   400 `invalid_request` with `problems`, the shape of a body validation error);
 - a view may return a pydantic model or a dict; either goes out through the declared
@@ -30,9 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_origin
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from api.auth import authenticate, require_admin
 from api.errors import ApiError, validation_problems
@@ -80,8 +83,9 @@ class Contract:
 
     def error_statuses(self) -> list[int]:
         implied = {"none": set(), "key": {401}, "admin": {401, 403}}[self.auth]
+        implied = implied | {400}  # any path or query string may hold a NUL (`reject_nul`)
         if self.body is not None:
-            implied |= {400, 415}
+            implied |= {400, 413, 415}
         if self.query is not None or self.headers:
             implied.add(400)
         return sorted(implied | set(self.errors))
@@ -94,6 +98,7 @@ def endpoint(bp: Blueprint, method: str, rule: str, **declared: Any) -> Callable
     def register(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def handle(**path_args: Any) -> Any:
+            reject_nul(path_args, "path")
             return render(contract, view(**path_args, **inputs(contract)))
 
         handle.contract = contract  # type: ignore[attr-defined]
@@ -109,6 +114,7 @@ def inputs(contract: Contract) -> dict[str, Any]:
     elif contract.auth == "key":
         authenticate()
     found: dict[str, Any] = {}
+    reject_nul(request.args.to_dict(flat=False), "query")
     if contract.query is not None:
         found["query"] = read_query(contract.query)
     if contract.body is not None:
@@ -116,18 +122,81 @@ def inputs(contract: Contract) -> dict[str, Any]:
     return found
 
 
+MAX_JSON_DEPTH = 32
+"""Arrays and objects inside one another; no body of ours needs more than a handful."""
+
+
 def read_json() -> Any:
-    """The one JSON body reader: 415 unless the body is JSON, 400 if it does not parse."""
+    """The one JSON body reader: 415 unless the body is JSON, 413 if it is larger than the
+    app's `MAX_CONTENT_LENGTH`, 400 if it does not parse, nests too deeply or holds a NUL."""
     if not request.is_json:
         raise ApiError(
             415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
         )
     try:
-        return request.get_json()
+        value = request.get_json()
+    except RequestEntityTooLarge as exc:
+        raise too_large() from exc
     except RecursionError as exc:
-        raise ApiError(400, "invalid_json", "The request body is nested too deeply.") from exc
+        raise too_deep() from exc
     except BadRequest as exc:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from exc
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise too_deep()
+    reject_nul(value, "body")
+    return value
+
+
+def too_large() -> ApiError:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    return ApiError(
+        413, "request_too_large", f"The request body is larger than {limit} bytes.", limit=limit
+    )
+
+
+def too_deep() -> ApiError:
+    return ApiError(
+        400, "invalid_json", f"The request body is nested deeper than {MAX_JSON_DEPTH} levels."
+    )
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in `value` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def reject_nul(value: Any, where: str) -> None:
+    """400 if any string in `value` (dict keys included) holds a NUL character."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise nul_error(where, path)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    raise nul_error(where, path)
+                stack.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item))
+
+
+def nul_error(where: str, path: str) -> ApiError:
+    field = path or where
+    return ApiError(
+        400,
+        "invalid_request",
+        f"The {where} holds a NUL character (\\u0000) in {field}; strings must not contain one.",
+        problems=[{"field": field, "problem": "contains a NUL character (\\u0000)"}],
+    )
 
 
 def read_query(model: type[BaseModel]) -> Any:

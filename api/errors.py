@@ -62,6 +62,9 @@ JOB_ERRORS: dict[type[JobError], int] = {
     QueueUnavailable: 503,
 }
 
+# Statuses whose code is ours rather than werkzeug's name for them.
+HTTP_CODES = {413: "request_too_large"}
+
 
 def error_response(status: int, code: str, message: str, **details: Any):
     return jsonify({"error": {"code": code, "message": message, **details}}), status
@@ -98,7 +101,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
+        code = HTTP_CODES.get(exc.code or 500) or (exc.name or "error").lower().replace(" ", "_")
         body, status = error_response(exc.code or 500, code, exc.description or exc.name)
         kept = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. Allow
         return body, status, kept

@@ -26,6 +26,7 @@ ERROR_DESCRIPTIONS = {
     404: "Not found",
     409: "Conflicts with the current state",
     410: "The model version is past its sunset and the policy rejects",
+    413: "The body is larger than the server's limit (`LLMGW_MAX_BODY_BYTES`)",
     415: "The body is not `application/json`",
     429: "The provider rate-limited every candidate",
     502: "The job failed upstream",

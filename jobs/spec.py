@@ -22,6 +22,11 @@ MODEL_ID_SCHEMA: JsonDict = {
     "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
 }
 """The model-id grammar of `routing/model_id.py`, for the document (the router enforces it)."""
+Metadata = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=512)]],
+    Field(max_length=32, description="up to 32 pairs: keys 1-64, values up to 512 characters"),
+]
+"""A client's labels for a job: bounded in count and length, so at most ~18 KB a job."""
 
 
 class MessageIn(BaseModel):
@@ -53,7 +58,7 @@ class CompletionParams(BaseModel):
     cross_provider: bool = Field(
         default=False, description="allow the equivalent model of the other provider as a fallback"
     )
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=32)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class JobRequest(CompletionParams):
@@ -85,6 +90,7 @@ class JobSpec(CompletionParams):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     messages: list[MessageIn] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)  # rows from before the bounds load
     stream: bool = False
     plan: StoredPlan = Field(default_factory=StoredPlan)
     warnings: list[dict[str, str]] = Field(default_factory=list)

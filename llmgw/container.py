@@ -164,4 +164,5 @@ class Container:
             master_key=s.master_key,
             max_wait_seconds=s.max_wait_seconds,
             sync_timeout_seconds=s.sync_timeout_seconds,
+            max_body_bytes=s.max_body_bytes,
         )

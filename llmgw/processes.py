@@ -74,6 +74,11 @@ def stop_process(proc: subprocess.Popen, *, timeout: float = 20) -> None:
         proc.wait(timeout=5)
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL what is left of a child's process group after the child itself died."""
+    _signal_group(proc, signal.SIGKILL)
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     # Seconds a `GET /v1/jobs/<id>?wait=` may hold a request.
     max_wait_seconds: float = Field(default=30.0, ge=0, le=120)
+    # A request body larger than this many bytes is refused with 413 `request_too_large`.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
 
     # YandexGPT (Yandex Cloud AI Studio).
     yandexgpt_base_url: str = "https://llm.api.cloud.yandex.net"
@@ -90,6 +92,10 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: float = Field(default=15.0, gt=0)
     # How long `POST /v1/chat/completions` waits for its job before answering 504.
     sync_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
+
+    # Flower's basic auth, `user:password` (comma-separate several); `llmgw up` generates one
+    # when unset, so its Flower never runs open.
+    flower_basic_auth: SecretStr | None = None
 
     @field_validator("redis_url")
     @classmethod

@@ -2,8 +2,15 @@
 
 Embedded Redis (unless LLMGW_REDIS_URL), SQLite migrated to head and seeded, both provider
 emulators (unless real credentials are configured), the API under gunicorn, one worker on
-every queue, and Flower. Every child is stopped, in reverse order, when one of them dies or
-the stack is interrupted.
+every queue, and Flower (behind basic auth, always). Every child is stopped, in reverse
+order, when the stack is interrupted.
+
+A child that dies is started again, with the same command and port, after a backoff that
+doubles with each crash (`RestartPolicy`), and the supervisor says so; Redis too (its AOF keeps
+what it had). Only a crash loop — one child dying `max_crashes` times within `window`
+seconds — stops the whole stack, with exit code 1. Chosen over stopping at the first death
+(the old behaviour: one worker's OOM kill took the API down with it) and over supervisord or
+systemd units (the point of `llmgw up` is one command on a bare machine).
 
 While it runs, `var/llmgw-up.json` records the URLs it chose (the embedded Redis's port is
 random) with its pid, so a command in a second terminal (`llmgw models circuits`) finds the
@@ -21,17 +28,34 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from llmgw.processes import free_port, port_open, start_redis, stop_process, wait_until
+from llmgw.processes import (
+    free_port,
+    kill_group,
+    port_open,
+    start_redis,
+    stop_process,
+    wait_until,
+)
 from llmgw.settings import load_settings
 
 EMULATOR_YANDEX_KEY = "emu-yandex-key"
 EMULATOR_FOLDER = "b1gemulatorfolder"
 EMULATOR_GIGACHAT_KEY = base64.b64encode(b"emu-client:emu-secret").decode()
+
+
+@dataclass
+class Child:
+    """A process of the stack and how to start it again."""
+
+    name: str
+    start: Callable[[], subprocess.Popen]
+    proc: subprocess.Popen
 
 
 @dataclass
@@ -41,25 +65,32 @@ class Stack:
     flower_port: int
     var_dir: Path
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
     worker_metrics_port: int = 0
     emulator_urls: dict[str, str] = field(default_factory=dict)
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
+        """Start `llmgw <args>` as a child (a restart reads `env` as it is then)."""
         cmd = [sys.executable, "-m", "llmgw.cli", *args]
-        proc = subprocess.Popen(cmd, env=self.env, start_new_session=True)
-        self.children.append((name, proc))
-        return proc
+        return self.adopt(name, lambda: subprocess.Popen(cmd, env=self.env, start_new_session=True))
+
+    def adopt(self, name: str, start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+        child = Child(name, start, start())
+        self.children.append(child)
+        return child.proc
+
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
 
     def wait_port(self, name: str, port: int, timeout: float = 60) -> None:
-        proc = dict(self.children)[name]
+        proc = self.child(name).proc
         wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=timeout, what=name)
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with code {proc.returncode} while starting")
 
     def stop(self) -> None:
-        for _name, proc in reversed(self.children):
-            stop_process(proc)
+        for child in reversed(self.children):
+            stop_process(child.proc)
         self.children.clear()
 
 
@@ -67,8 +98,8 @@ def ensure_redis(stack: Stack) -> None:
     if stack.env.get("LLMGW_REDIS_URL"):
         return
     port = free_port()
-    proc = start_redis(stack.var_dir / "redis", port, log_file=stack.var_dir / "redis.log")
-    stack.children.append(("redis", proc))
+    data, log = stack.var_dir / "redis", stack.var_dir / "redis.log"
+    stack.adopt("redis", lambda: start_redis(data, port, log_file=log))
     stack.env["LLMGW_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
 
 
@@ -77,6 +108,15 @@ def ensure_master_key(stack: Stack) -> str:
     if not key:
         key = stack.env["LLMGW_MASTER_KEY"] = "llmgw-" + secrets.token_urlsafe(24)
     return key
+
+
+def ensure_flower_auth(stack: Stack) -> str:
+    """Flower never runs open: LLMGW_FLOWER_BASIC_AUTH, or a generated `admin:<password>`."""
+    settings = load_settings()  # the environment and .env, as the flower child will read them
+    if settings.flower_basic_auth is not None:
+        return settings.flower_basic_auth.get_secret_value()
+    auth = stack.env["LLMGW_FLOWER_BASIC_AUTH"] = "admin:" + secrets.token_urlsafe(18)
+    return auth
 
 
 def start_emulators(stack: Stack) -> list[str]:
@@ -176,12 +216,12 @@ def start_services(stack: Stack) -> None:
     stack.wait_port("flower", stack.flower_port)
 
 
-def banner(stack: Stack, master_key: str, emulators: list[str]) -> str:
+def banner(stack: Stack, master_key: str, flower_auth: str, emulators: list[str]) -> str:
     api = f"http://{stack.host}:{stack.api_port}"
     return f"""
 llmgw is up.
   API       {api}   (health: {api}/healthz, readiness: {api}/readyz)
-  Flower    http://{stack.host}:{stack.flower_port}
+  Flower    http://{stack.host}:{stack.flower_port}   (basic auth {flower_auth})
   Metrics   {api}/metrics (API), http://127.0.0.1:{stack.worker_metrics_port}/metrics (worker)
   Redis     {stack.env["LLMGW_REDIS_URL"]}
   Database  {stack.env.get("LLMGW_DATABASE_URL", "sqlite:///var/llmgw.db")}
@@ -205,11 +245,12 @@ def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
     try:
         ensure_redis(stack)
         master_key = ensure_master_key(stack)
+        flower_auth = ensure_flower_auth(stack)
         emulators = start_emulators(stack)
         record_urls(stack)
         migrate_and_seed(stack)
         start_services(stack)
-        click.echo(banner(stack, master_key, emulators))
+        click.echo(banner(stack, master_key, flower_auth, emulators))
         return supervise(stack)
     except KeyboardInterrupt:
         click.echo("\nstopping llmgw ...")
@@ -223,12 +264,62 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def supervise(stack: Stack) -> int:
+@dataclass
+class RestartPolicy:
+    """How the supervisor treats a child that died: restart it after `first_delay` seconds,
+    doubled for each earlier crash of that child within `window` (at most `max_delay`); the
+    `max_crashes`-th crash within `window` is a crash loop, and the stack stops."""
+
+    max_crashes: int = 5
+    window: float = 60.0
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+    crashes: dict[str, list[float]] = field(default_factory=dict)
+
+    def crashed(self, name: str, now: float) -> float | None:
+        """Record a crash of `name`; the seconds to wait before restarting it, or None for a
+        crash loop."""
+        recent = [t for t in self.crashes.get(name, []) if now - t < self.window] + [now]
+        self.crashes[name] = recent
+        if len(recent) >= self.max_crashes:
+            return None
+        return min(self.first_delay * 2 ** (len(recent) - 1), self.max_delay)
+
+
+def supervise(stack: Stack, policy: RestartPolicy | None = None, *, poll: float = 0.5) -> int:
+    """Watch the children until interrupted; restart the dead; 1 on a crash loop."""
+    policy = policy or RestartPolicy()
+    due: dict[str, float] = {}  # child name -> when to start it again
     while True:
-        for name, proc in stack.children:
-            if proc.poll() is not None:
-                click.echo(
-                    f"{name} exited with code {proc.returncode}; stopping the stack", err=True
-                )
-                return 1
-        time.sleep(0.5)
+        now = time.monotonic()
+        for child in stack.children:
+            if child.name in due:
+                if now >= due[child.name]:
+                    del due[child.name]
+                    restart(child)
+            elif child.proc.poll() is not None:
+                delay = policy.crashed(child.name, now)
+                code = child.proc.returncode
+                if delay is None:
+                    say(
+                        f"{child.name} exited with code {code}, its {policy.max_crashes}th crash "
+                        f"within {policy.window:g} s: a crash loop; stopping the stack"
+                    )
+                    return 1
+                say(f"{child.name} exited with code {code}; restarting it in {delay:g} s")
+                due[child.name] = now + delay
+        time.sleep(poll)
+
+
+def restart(child: Child) -> None:
+    kill_group(child.proc)  # what the dead child left behind (gunicorn's workers, say)
+    try:
+        child.proc = child.start()
+    except (OSError, RuntimeError, TimeoutError) as exc:  # counted as its next crash
+        say(f"{child.name} did not start again: {exc}")
+        return
+    say(f"{child.name} restarted (pid {child.proc.pid})")
+
+
+def say(message: str) -> None:
+    click.echo(f"llmgw up: {message}", err=True)

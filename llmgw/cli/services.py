@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from llmgw.settings import load_settings
+from llmgw.settings import Settings, load_settings
 
 
 @click.command()
@@ -23,12 +24,19 @@ from llmgw.settings import load_settings
 )
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API with gunicorn."""
-    load_settings()  # fail fast on a malformed environment, before gunicorn forks
+    settings = load_settings()  # fail fast on a malformed environment, before gunicorn forks
     _multiprocess_metrics_dir(port)
     args = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}"]
     args += ["--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"]
-    args += ["--access-logfile", "-", "--graceful-timeout", "20", "llmgw.app:create_app()"]
+    args += ["--graceful-timeout", str(graceful_timeout(settings))]
+    args += ["--access-logfile", "-", "llmgw.app:create_app()"]
     os.execv(sys.executable, args)
+
+
+def graceful_timeout(settings: Settings) -> int:
+    """Seconds gunicorn gives requests in flight on a stop: the longest a request may wait
+    (a long-poll, a synchronous completion) and a little more, so none is cut off."""
+    return math.ceil(max(settings.max_wait_seconds, settings.sync_timeout_seconds)) + 5
 
 
 def _multiprocess_metrics_dir(port: int) -> None:
@@ -92,11 +100,15 @@ def beat(schedule: str) -> None:
 @click.option("--address", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5555, show_default=True)
 def flower(address: str, port: int) -> None:
-    """Run Flower, the Celery monitor, against the configured broker."""
+    """Run Flower, the Celery monitor, against the configured broker (behind basic auth when
+    LLMGW_FLOWER_BASIC_AUTH is set; Flower's own FLOWER_BASIC_AUTH works too)."""
     from llmgw.celery import make_celery
 
-    app = make_celery(load_settings())
-    app.start(["flower", f"--address={address}", f"--port={port}"])
+    settings = load_settings()
+    args = ["flower", f"--address={address}", f"--port={port}"]
+    if settings.flower_basic_auth is not None:  # an argument of this process only: not in `ps`
+        args.append(f"--basic-auth={settings.flower_basic_auth.get_secret_value()}")
+    make_celery(settings).start(args)
 
 
 @click.command()

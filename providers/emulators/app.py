@@ -27,6 +27,7 @@ class TimingConfig(Protocol):
     latency: float
     latency_jitter: float
     stream_chunk_delay: float
+    fault_seed: int | None  # seeds the draws of fault rules with a probability and no seed
 
 
 class EmulatorState:
@@ -34,7 +35,7 @@ class EmulatorState:
 
     def __init__(self, timing: TimingConfig, versions: dict[str, dict[str, str]]) -> None:
         runtime = Runtime(timing.latency, timing.latency_jitter, timing.stream_chunk_delay)
-        self.control = Control(runtime, FaultBook(), VersionTable(versions))
+        self.control = Control(runtime, FaultBook(timing.fault_seed), VersionTable(versions))
 
     @property
     def runtime(self) -> Runtime:
@@ -52,10 +53,12 @@ def build_app(
     messages: dict[int, str],
     render_error: ErrorRenderer,
     headers: tuple[str, str],
+    client_id_header: str,
 ) -> web.Application:
-    """An emulator app: ``state`` under ``key``, its routes, then the control routes."""
+    """An emulator app: ``state`` under ``key``, its routes, then the control routes;
+    ``client_id_header`` is the header the client's request id comes in (the request log)."""
     hook = path_fault_hook(state.control.faults, messages)
-    middleware = make_middleware(state.runtime, render_error, headers, hook)
+    middleware = make_middleware(state.runtime, render_error, headers, hook, client_id_header)
     app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
     app[key] = state
     for table in routes:

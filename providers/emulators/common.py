@@ -17,8 +17,9 @@ import json
 import logging
 import random
 import re
+import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -41,6 +42,7 @@ NOTED_HEADERS = (
     "X-Client-ID",
 )
 MAX_BODY_BYTES = 20 * 1024 * 1024  # GigaChat documents < 20 MB per request
+REQUEST_LOG_SIZE = 10_000  # the newest calls kept by `/_emulator/requests`
 FINISH_ERROR_TRIGGER = "EMULATOR-FINISH-ERROR"
 
 _PIECE = re.compile(r"\s*\S{1,4}|\s+$")
@@ -130,6 +132,23 @@ class Runtime:
     tokens_issued: int = 0
     headers_seen: Counter = field(default_factory=Counter)
     last_headers: dict = field(default_factory=dict)
+    # Every provider call, newest last: what tests count per job (`/_emulator/requests`).
+    request_log: deque = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+
+    def log_request(self, request: web.Request, client_id: str | None, status: int) -> None:
+        self.request_log.append(
+            {
+                "request_id": client_id,
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "at": time.time(),
+            }
+        )
+
+    def logged(self, request_id: str | None = None) -> list[dict]:
+        entries = list(self.request_log)
+        return [e for e in entries if request_id is None or e["request_id"] == request_id]
 
     def note_headers(self, request: web.Request) -> None:
         """Remember the optional client headers (never Authorization) for tests to check."""
@@ -204,10 +223,15 @@ Hook = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 
 def make_middleware(
-    runtime: Runtime, render_error: ErrorRenderer, headers: tuple[str, str], before: Hook
+    runtime: Runtime,
+    render_error: ErrorRenderer,
+    headers: tuple[str, str],
+    before: Hook,
+    client_id_header: str,
 ):
     """Count requests, track in-flight, run ``before`` (path faults), stamp request-id
-    headers and render EmulatorErrors in the provider's envelope."""
+    headers, render EmulatorErrors in the provider's envelope, and log each request under
+    the client's request id (``client_id_header``) with its status (0: connection reset)."""
     request_header, trace_header = headers
 
     @web.middleware
@@ -219,6 +243,7 @@ def make_middleware(
         request[REQUEST_ID] = request_id
         runtime.in_flight += 1
         runtime.note_headers(request)
+        response: web.StreamResponse | None = None
         try:
             response = await before(request) or await handler(request)
         except EmulatorError as error:
@@ -230,6 +255,8 @@ def make_middleware(
             response = render_error(EmulatorError(error.status, _http_message(error)))
         finally:
             runtime.in_flight -= 1
+            status = response.status if response is not None else 0
+            runtime.log_request(request, request.headers.get(client_id_header), status)
         if not response.prepared:
             response.headers[request_header] = request_id
             response.headers[trace_header] = _trace_value(request, trace_header)

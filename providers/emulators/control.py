@@ -7,6 +7,10 @@
   ``{"model", "promote": true}`` promotes: deprecated := latest, latest := rc;
   ``{"model", "branch", "retired": true}`` takes a version out of service (Yandex 400, GigaChat
   404 ``No such model``, as for an unknown model) until a version is set again.
+- ``GET /_emulator/requests`` (``?request_id=``): every provider call (control calls aside),
+  oldest first, the newest 10,000 kept: the client's request id (the header the gateway
+  sends, YandexGPT ``x-client-request-id``, GigaChat ``X-Request-ID``; null without one),
+  method, path, status (0 when the connection was reset) and time. ``DELETE`` clears it.
 - ``GET /_emulator/stats``: request counts per route and per model, in-flight gauges,
   concurrency rejections, tokens issued, faults fired.
 - ``GET|POST /_emulator/latency``: ``{"latency": s, "latency_jitter": s, "stream_chunk_delay": s}``
@@ -116,6 +120,18 @@ async def add_faults(request: web.Request) -> web.Response:
 async def clear_faults(request: web.Request) -> web.Response:
     request.app[CONTROL].faults.clear()
     return web.json_response({"faults": []})
+
+
+@routes.get("/_emulator/requests")
+async def list_requests(request: web.Request) -> web.Response:
+    logged = request.app[CONTROL].runtime.logged(request.query.get("request_id"))
+    return web.json_response({"requests": logged, "count": len(logged)})
+
+
+@routes.delete("/_emulator/requests")
+async def clear_requests(request: web.Request) -> web.Response:
+    request.app[CONTROL].runtime.request_log.clear()
+    return web.json_response({"requests": [], "count": 0})
 
 
 @routes.get("/_emulator/versions")

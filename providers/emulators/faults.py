@@ -3,7 +3,8 @@
 A rule is JSON posted to ``/_emulator/faults``::
 
     {"kind": "http_429", "model": "yandexgpt-lite", "branch": "rc",
-     "credential": null, "path": null, "count": 2, "retry_after": 1, "seconds": 600}
+     "credential": null, "path": null, "count": 2, "retry_after": 1, "seconds": 600,
+     "probability": null, "seed": null}
 
 Only ``kind`` is required. A *model rule* applies to generation calls (Yandex completion,
 completionAsync and OpenAI-compatible chat; GigaChat chat); ``model`` / ``branch`` /
@@ -11,6 +12,13 @@ completionAsync and OpenAI-compatible chat; GigaChat chat); ``model`` / ``branch
 rule* (``path`` set, e.g. ``"/api/v2/oauth"``) applies to every request at exactly that path,
 before authentication, and takes transport kinds only. ``count`` limits a rule to the next N
 matching requests (absent = until cleared); the first matching rule wins.
+
+``probability`` (0 < p <= 1; absent = 1) makes a rule fire on that share of the requests it
+matches, at random (``{"kind": "http_500", "probability": 0.05}``: 5 % 5xx); a rule that does
+not fire passes the request on to the next rule, and ``count`` counts only firings. The draw
+comes from the rule's own generator when it has a ``seed`` (the same seed, the same sequence
+of firings, whatever else the emulator serves), else from the emulator's, seeded by its
+config's ``fault_seed`` (absent = unpredictable).
 
 Transport kinds (handled here, before the handler builds an answer):
 
@@ -37,12 +45,13 @@ Semantic kinds (the handler shapes a well-formed answer):
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from aiohttp import web
 
@@ -72,12 +81,19 @@ class FaultRule:
     count: int | None = None
     retry_after: float = 1.0
     seconds: float = 600.0
+    probability: float | None = None
+    seed: int | None = None
+    _rng: random.Random | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.seed is not None:
+            self._rng = random.Random(self.seed)
 
     @classmethod
     def from_json(cls, data: object) -> FaultRule:
         if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
             raise ValueError("a fault rule is a JSON object with a string 'kind'")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls) if not f.name.startswith("_")}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
@@ -86,11 +102,21 @@ class FaultRule:
             raise ValueError(f"unknown fault kind {rule.kind!r}")
         if rule.count is not None and (not isinstance(rule.count, int) or rule.count < 1):
             raise ValueError("count must be a positive integer")
+        _check_draw(rule.probability, rule.seed)
         if rule.path is not None and (rule.model or rule.branch or rule.credential):
             raise ValueError("a path rule cannot also name a model, branch or credential")
         if rule.path is not None and rule.kind in SEMANTIC_KINDS:
             raise ValueError(f"{rule.kind} cannot be a path rule: it shapes a model answer")
         return rule
+
+    def fires(self, fallback: random.Random) -> bool:
+        """Whether this rule fires for a request it matches (always, without a probability)."""
+        if self.probability is None:
+            return True
+        return (self._rng or fallback).random() < self.probability
+
+    def as_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
     def matches(self, model: str | None, branch: str | None, credential: str | None) -> bool:
         return (
@@ -99,6 +125,17 @@ class FaultRule:
             and _same(self.branch, branch)
             and (self.credential is None or self.credential == credential)
         )
+
+
+def _check_draw(probability: object, seed: object) -> None:
+    if probability is not None and not (
+        isinstance(probability, int | float)
+        and not isinstance(probability, bool)
+        and 0 < probability <= 1
+    ):
+        raise ValueError("probability must be a number in (0, 1]")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ValueError("seed must be an integer")
 
 
 def path_fault_hook(book: FaultBook, messages: dict[int, str]):
@@ -121,9 +158,10 @@ def _same(wanted: str | None, actual: str | None) -> bool:
 class FaultBook:
     """The active rules, first match wins; thread-safe because tests add rules from outside."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self._rules: list[FaultRule] = []
         self._lock = threading.Lock()
+        self._rng = random.Random(seed)
         self.fired = 0
 
     def add(self, rule: FaultRule) -> None:
@@ -136,7 +174,7 @@ class FaultBook:
 
     def as_json(self) -> list[dict]:
         with self._lock:
-            return [asdict(rule) for rule in self._rules]
+            return [rule.as_json() for rule in self._rules]
 
     def take(self, model: str | None, branch: str | None, credential: str | None):
         """The first model rule matching a generation call, consuming one of its uses."""
@@ -149,7 +187,7 @@ class FaultBook:
     def _take(self, predicate: Callable[[FaultRule], bool]) -> FaultRule | None:
         with self._lock:
             for rule in self._rules:
-                if predicate(rule):
+                if predicate(rule) and rule.fires(self._rng):
                     self._consume(rule)
                     return rule
         return None

@@ -54,6 +54,7 @@ class GigaChatEmulatorConfig:
     embedding_dimension: int = 1024
     stream_chunk_delay: float = 0.0
     concurrency_retry_after: float | None = unconfirmed.GIGACHAT_CONCURRENCY_RETRY_AFTER
+    fault_seed: int | None = None  # the draws of fault rules with a probability (tests)
     # Token requests per second per key before a 429; the real limit is 10. Off by default
     # so that test suites creating many clients are not throttled.
     oauth_rate_limit: int | None = None
@@ -143,6 +144,7 @@ def create_app(config: GigaChatEmulatorConfig | None = None) -> web.Application:
         messages=wire.MESSAGES,
         render_error=wire.render_error,
         headers=HEADERS,
+        client_id_header="X-Request-ID",
     )
 
 

@@ -37,6 +37,7 @@ class YandexEmulatorConfig:
     iam_token_ttl: float = 12 * 3600.0
     stream_chunk_delay: float = 0.0
     concurrency_retry_after: float | None = unconfirmed.YANDEX_CONCURRENCY_RETRY_AFTER
+    fault_seed: int | None = None  # the draws of fault rules with a probability (tests)
 
 
 @dataclass

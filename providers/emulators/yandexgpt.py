@@ -49,6 +49,7 @@ def create_app(config: YandexEmulatorConfig | None = None) -> web.Application:
         messages=wire.MESSAGES,
         render_error=wire.render_error,
         headers=HEADERS,
+        client_id_header="x-client-request-id",
     )
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -48,8 +50,23 @@ def test_banner_and_flower(stack):
     assert "llmgw is up" in text and "curl -s -X POST" in text
     assert (stack["dir"] / "var" / "llmgw.db").is_file()  # the defaults, as `make run` uses
     assert list((stack["dir"] / "var" / "redis").iterdir())  # the embedded Redis's data
-    flower = requests.get(f"http://127.0.0.1:{stack['flower_port']}/", timeout=10)
-    assert flower.status_code == 200
+    user, password = re.search(r"basic auth (\S+):(\S+)\)", text).groups()
+    flower = f"http://127.0.0.1:{stack['flower_port']}/"
+    assert requests.get(flower, timeout=10).status_code == 401
+    assert requests.get(flower, auth=(user, password), timeout=10).status_code == 200
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on `port`, as `ss -ltn` lists them."""
+    out = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return {line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()}
+
+
+def test_api_and_flower_listen_on_loopback_only(stack):
+    for port in (stack["api_port"], stack["flower_port"]):
+        assert listening_addresses(port) == {"127.0.0.1"}, port
 
 
 def second_terminal(stack, *args: str) -> subprocess.CompletedProcess:
@@ -70,6 +87,30 @@ def test_second_terminal_finds_the_stack(stack):
     circuits = second_terminal(stack, "models", "circuits")  # needs the embedded Redis
     assert circuits.returncode == 0, circuits.stderr
     assert "gigachat:GigaChat:latest\tclosed" in circuits.stdout
+
+
+def child_pids(pid: int, word: str) -> list[int]:
+    """The direct children of `pid` whose command line has `word` as an argument."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if word.encode() in argv:
+            found.append(int(child))
+    return found
+
+
+def test_a_killed_worker_is_restarted_and_jobs_still_succeed(stack):
+    (worker,) = child_pids(stack["proc"].pid, "worker")
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while "worker restarted (pid" not in stack["log"].read_text():
+        assert time.monotonic() < deadline, stack["log"].read_text()[-3000:]
+        time.sleep(0.2)
+    assert "worker exited with code -9; restarting it in" in stack["log"].read_text()
+    assert child_pids(stack["proc"].pid, "worker") not in ([], [worker])
+    job = run_job(stack["url"], "GigaChat:latest")
+    assert job["status"] == "succeeded", job
+    assert stack["proc"].poll() is None
 
 
 def test_ctrl_c_stops_every_child(tmp_path):

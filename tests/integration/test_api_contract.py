@@ -21,6 +21,7 @@ def test_live_api_conforms_to_its_document(worker, live_api, tmp_path):
     run = subprocess.run(
         [
             str(SCHEMATHESIS),
+            f"--config-file={Path(__file__).with_name('schemathesis.toml')}",
             "run",
             f"{live_api}/openapi.json",
             "--checks=all",

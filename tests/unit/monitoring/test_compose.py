@@ -14,6 +14,7 @@ import yaml
 from flower.options import default_options as flower_options
 
 from llmgw.cli import main
+from llmgw.cli.services import graceful_timeout
 from llmgw.settings import Settings
 from llmgw.stack import EMULATOR_FOLDER, EMULATOR_GIGACHAT_KEY, EMULATOR_YANDEX_KEY
 
@@ -93,9 +94,23 @@ def test_worker_exports_metrics_where_prometheus_scrapes():
     assert SERVICES["worker"]["stop_grace_period"] == "90s"
 
 
-def test_flower_is_local_only_and_asks_for_a_password():
-    assert all(port.startswith("127.0.0.1:") for port in SERVICES["flower"]["ports"])
+def test_flower_asks_for_a_password():
     assert ":?" in SERVICES["flower"]["environment"]["FLOWER_BASIC_AUTH"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SERVICES.items() if s.get("ports")))
+def test_published_ports_are_bound_to_loopback_unless_overridden(name):
+    for port in SERVICES[name]["ports"]:
+        assert isinstance(port, str) and port.startswith("${LLMGW_BIND:-127.0.0.1}:"), name
+        by_default = port.replace("${LLMGW_BIND:-127.0.0.1}", "127.0.0.1")
+        assert by_default.count(":") == 2, f"{name}: {port!r}"  # host:published:container
+
+
+def test_the_api_has_time_to_finish_its_longest_wait_on_stop():
+    graceful = graceful_timeout(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert graceful >= Settings.model_fields["sync_timeout_seconds"].default
+    grace = SERVICES["api"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > graceful
 
 
 def test_prometheus_and_grafana_mount_files_that_exist():
