@@ -96,6 +96,25 @@ class Stack:
         stats = requests.get(f"{self.emulator}/_emulator/stats", timeout=5).json()
         return sum(n for route, n in stats["requests"].items() if "completions" in route)
 
+    def calls_by_job(self) -> Counter:
+        """Provider calls the emulator received, per request id (the gateway sends the job id)."""
+        log = requests.get(f"{self.emulator}/_emulator/requests", timeout=5).json()
+        return Counter(r["request_id"] for r in log["requests"] if "completions" in r["path"])
+
+    def logged_by_job(self) -> Counter:
+        with self.container.sessions() as session:
+            rows = session.execute(
+                select(Attempt.job_id, func.count())
+                .where(Attempt.outcome != "skipped")
+                .group_by(Attempt.job_id)
+            ).all()
+        return Counter(dict(rows))
+
+    def unlogged_calls(self) -> dict[str, tuple[int, int]]:
+        """Jobs the provider received more calls for than their attempt log shows."""
+        received, logged = self.calls_by_job(), self.logged_by_job()
+        return {job: (n, logged[job]) for job, n in received.items() if n > logged[job]}
+
     def logged_calls(self) -> Counter:
         with self.container.sessions() as session:
             rows = session.execute(

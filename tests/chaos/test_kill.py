@@ -33,6 +33,7 @@ def test_redis_sigkill_mid_run_the_worker_reconnects_and_every_job_ends(stack):
     logged = stack.logged_calls()
     assert stack.provider_calls() <= sum(logged.values()), logged
     assert logged["succeeded"] == JOBS and logged["started"] == 0
+    assert stack.unlogged_calls() == {}
 
 
 @pytest.mark.stack_settings(job_lease_seconds=6, sweeper_interval_seconds=2)
@@ -54,6 +55,7 @@ def test_worker_sigkill_mid_call_every_job_recovers_and_lost_calls_are_logged(st
     assert logged["lost"] >= 1, logged  # the killed worker's calls are in the log
     # Every call the provider received is logged; a logged call may have died before sending.
     assert received <= sum(logged.values()) <= received + logged["lost"], (received, logged)
+    assert stack.unlogged_calls() == {}
     print(
         f"worker kill: {JOBS} jobs, {received} calls received, {dict(logged)} logged, "
         f"all ended {recovered_in:.1f} s after the new worker started"
