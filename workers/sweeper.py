@@ -2,7 +2,8 @@
 
 Also erases the prompts and results of jobs finished longer ago than the retention period.
 A job `queued` with no progress past `requeue_after_seconds` (its message was lost, or the
-API died between commit and publish) is published again; a job `running` past
+API died between commit and publish) is published again — only as many per queue as the
+queue's waiting messages do not account for, so a backlog is not doubled; a job `running` past
 `lease_seconds` (its worker died mid-call and the message is not coming back soon) is
 published again too. The re-queue is one conditional UPDATE that re-checks the staleness
 (`jobs.lifecycle.requeue_stale`), so a job a live worker has just claimed is left alone, and
@@ -12,15 +13,17 @@ claims are atomic, so a duplicate message is harmless.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from jobs import lifecycle
 from jobs.status import JobStatus
 from storage import keys
 from storage.models import Job, utcnow
 from workers.context import WorkerContext
+from workers.queues import waiting_messages
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -44,21 +47,47 @@ def sweep(ctx: WorkerContext) -> int:
 
 
 def requeue_stranded(ctx: WorkerContext) -> int:
+    """Publish again the running jobs past their lease, and the stale queued jobs whose
+    messages are missing: a queue holding at least as many messages as it has queued jobs is
+    left alone, so a long backlog never gets a second message per job."""
     now = utcnow()
     queued_before = now - timedelta(seconds=ctx.sweep.requeue_after_seconds)
     running_before = now - timedelta(seconds=ctx.sweep.lease_seconds)
-    stranded = or_(
-        and_(Job.status == JobStatus.QUEUED, Job.updated_at < queued_before),
-        and_(Job.status == JobStatus.RUNNING, Job.updated_at < running_before),
-    )
     count = 0
     with ctx.sessions() as session:
-        rows = session.execute(
-            select(Job.id, Job.queue, Job.priority).where(stranded).limit(BATCH)
-        ).all()
-        for job_id, queue, priority in rows:
+        for job_id, queue, priority in stranded_jobs(ctx, session, queued_before, running_before):
             if lifecycle.requeue_stale(session, job_id, queued_before, running_before):
                 session.commit()
                 ctx.dispatcher.publish(job_id, queue, priority)
                 count += 1
     return count
+
+
+def stranded_jobs(
+    ctx: WorkerContext, session: Session, queued_before: datetime, running_before: datetime
+) -> list[tuple[str, str, str]]:
+    """(job id, queue, priority): running past the lease, then per queue the oldest stale
+    queued jobs beyond what the queue's waiting messages account for."""
+    columns = (Job.id, Job.queue, Job.priority)
+    running = session.execute(
+        select(*columns)
+        .where(Job.status == JobStatus.RUNNING, Job.updated_at < running_before)
+        .limit(BATCH)
+    ).all()
+    found = [tuple(row) for row in running]
+    queued_per_queue = session.execute(
+        select(Job.queue, func.count()).where(Job.status == JobStatus.QUEUED).group_by(Job.queue)
+    ).all()
+    for queue, queued in queued_per_queue:
+        missing = queued - waiting_messages(ctx.redis, queue)
+        if missing <= 0:
+            continue
+        stale = session.execute(
+            select(*columns)
+            .where(Job.status == JobStatus.QUEUED, Job.queue == queue)
+            .where(Job.updated_at < queued_before)
+            .order_by(Job.updated_at)
+            .limit(min(missing, BATCH))
+        ).all()
+        found.extend(tuple(row) for row in stale)
+    return found  # type: ignore[return-value]
