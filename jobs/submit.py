@@ -33,9 +33,6 @@ from storage import keys
 from storage.models import Job
 
 log = logging.getLogger(__name__)
-# A submission commits its row within milliseconds (SQLite's busy timeout bounds it at 30 s):
-# a claim this old whose row does not exist belongs to a request that died.
-IDEMPOTENCY_GRACE_SECONDS = 60.0
 
 
 class Planner(Protocol):
@@ -68,6 +65,10 @@ class Submitter:
     circuits: OpenCircuits
     dispatcher: Dispatcher
     admission: Admission = field(default_factory=AdmitAll)
+    # A submission commits its row within milliseconds (SQLite's busy timeout bounds it at
+    # 30 s): a key claimed this long ago whose job row does not exist belongs to a request
+    # that died, and the next request with the key takes it over.
+    idempotency_grace_seconds: float = 60.0
 
     def submit(
         self,
@@ -115,7 +116,7 @@ class Submitter:
         """Claim the key for `job_id`; if it was claimed before, the earlier job (or 409).
 
         A claim whose job row never appeared (its API process died between the claim and
-        the commit) is taken over once it is older than `IDEMPOTENCY_GRACE_SECONDS`, instead
+        the commit) is taken over once it is older than `idempotency_grace_seconds`, instead
         of answering 409 for a job that does not exist until the key expires."""
         body_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
         redis_key = keys.idempotency_key(owner, key)
@@ -132,7 +133,7 @@ class Submitter:
             job = session.get(Job, earlier["job_id"])
         if job is not None:
             return Submitted(job.id, False, JobSpec.load(job.request).deprecation_headers)
-        stale = time.time() - float(earlier.get("at", 0)) > IDEMPOTENCY_GRACE_SECONDS
+        stale = time.time() - float(earlier.get("at", 0)) > self.idempotency_grace_seconds
         if stale and self._take_over(redis_key, raw, claim):
             log.warning("Idempotency-Key of a job never written taken over by job %s", job_id)
             return None

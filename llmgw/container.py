@@ -109,6 +109,7 @@ class Container:
             planner=self.resolver,
             circuits=self.breaker,
             dispatcher=CeleryDispatcher(self.celery),
+            idempotency_grace_seconds=self.settings.idempotency_grace_seconds,
         )
 
     @cached_property

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # A `queued` job untouched for this long is re-dispatched by the sweeper.
     job_requeue_after_seconds: float = Field(default=900.0, gt=0)
     sweeper_interval_seconds: float = Field(default=15.0, gt=0)
+    # An Idempotency-Key claimed this long ago whose job was never written (its API process
+    # died) is taken over by the next request with the key.
+    idempotency_grace_seconds: float = Field(default=60.0, gt=0)
     # How long `POST /v1/chat/completions` waits for its job before answering 504.
     sync_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
 

@@ -158,3 +158,20 @@ def stack(tmp_path, request):
             if proc is not None:
                 stop_process(proc)
         emulator.stop()
+
+
+def start_api(stack: Stack, port: int) -> subprocess.Popen:
+    """`llmgw api` (gunicorn, as production runs it) on 127.0.0.1:<port>."""
+    from llmgw.processes import port_open, wait_until
+
+    cmd = [sys.executable, "-m", "llmgw.cli", "api", "--port", str(port), "--workers", "1"]
+    with (stack.tmp / f"api{port}-{time.monotonic_ns()}.log").open("w") as log:
+        proc = subprocess.Popen(
+            cmd,
+            env=settings_env(stack.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=30, what="api")
+    return proc
