@@ -71,6 +71,12 @@ def test_api_sigkill_keyed_retries_make_exactly_one_job_per_key(stack):
         assert session.scalar(select(func.count()).select_from(Job)) == KEYS  # no ghost, no twin
     counts = stack.wait_all_terminal(timeout=90)
     assert counts == {"succeeded": KEYS}, counts
+    assert stack.unlogged_calls() == {}
+    accepted_first = sum(1 for r in first.values() if r is not None and r.status_code == 202)
+    print(
+        f"api kill: {KEYS} keyed submissions ({accepted_first} answered before the kill), "
+        f"{KEYS} jobs after retries, {dict(counts)}, {dict(stack.logged_calls())} logged"
+    )
 
 
 def retry_until_accepted(url: str, key: str, timeout: float = 20) -> str:

@@ -21,3 +21,7 @@ def test_five_percent_random_5xx_leave_under_one_percent_failed(stack):
     assert logged["failed"] >= 1, logged  # the faults did fire, and were retried
     assert stack.unlogged_calls() == {}
     assert sum(stack.calls_by_job().values()) == sum(logged.values()), logged
+    print(
+        f"5 % 5xx: {JOBS} jobs, {dict(counts)}, {sum(stack.calls_by_job().values())} calls "
+        f"received, {dict(logged)} logged"
+    )
