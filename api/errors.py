@@ -9,6 +9,7 @@ from flask import Flask, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from jobs.admission import LimitExceeded, ModelNotAllowed
 from jobs.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -57,6 +58,7 @@ JOB_ERRORS: dict[type[JobError], int] = {
     IdempotencyKeyReused: 409,
     IdempotencyKeyInUse: 409,
     QueueUnavailable: 503,
+    ModelNotAllowed: 403,
 }
 
 
@@ -84,6 +86,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(JobError)
     def _job_error(exc: JobError):
         return error_response(JOB_ERRORS.get(type(exc), 400), exc.code, exc.message, **exc.details)
+
+    @app.errorhandler(LimitExceeded)
+    def _limit_exceeded(exc: LimitExceeded):
+        body, status = error_response(429, exc.code, exc.message, **exc.details)
+        return body, status, {"Retry-After": str(exc.retry_after)}
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):

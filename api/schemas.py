@@ -18,6 +18,11 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def naive_utc(value: datetime) -> datetime:
+    """A client's timestamp as the database keeps it (naive UTC; naive input is taken as UTC)."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 """Every timestamp of a response: serialized with its UTC offset, e.g. `2026-12-03T09:30:00Z`."""
 

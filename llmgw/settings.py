@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # How long `POST /v1/chat/completions` waits for its job before answering 504.
     sync_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
 
+    # Limits (docs/limits.md). Tokens reserved for the answer when a request sets no
+    # max_tokens; how long a concurrency slot is held at most if its job never ends.
+    limits_default_max_tokens: int = Field(default=2000, ge=0, le=128_000)
+    limits_slot_lease_seconds: float = Field(default=3600.0, gt=0)
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

@@ -59,6 +59,12 @@ FALLBACKS = Counter(
 TOKENS = Counter(
     "llmgw_tokens_total", "Tokens used, by kind (prompt, completion).", (*ROUTE, "kind")
 )
+LIMIT_REJECTIONS = Counter(
+    "llmgw_limit_rejections_total",
+    "Submissions refused by a limit: scope kind (key, key_model, gateway_model), limit kind "
+    "(rpm, tpm, tpd, tpmo, conc) and reason (rate_limited, quota_exceeded, concurrency_limited).",
+    ("scope_kind", "limit_kind", "reason"),
+)
 
 
 def exposition(*extra: Collector) -> tuple[bytes, str]:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select
 
 from jobs import lifecycle
+from jobs.admission import settle_ended
 from jobs.status import JobStatus
 from storage import keys
 from storage.models import Job, utcnow
@@ -36,6 +37,7 @@ def sweep(ctx: WorkerContext) -> int:
             lifecycle.expire_results(session, cutoff, BATCH)
             session.commit()
         requeued = requeue_stranded(ctx)
+        settle_ended(ctx.sessions, ctx.redis, BATCH)  # limits of jobs whose worker died
         if requeued:
             log.warning("sweeper re-dispatched %d stranded jobs", requeued)
         return requeued
