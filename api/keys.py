@@ -6,7 +6,6 @@ docs/limits.md)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from flask import Blueprint, current_app
@@ -14,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.contract import endpoint
 from api.errors import ApiError
-from api.schemas import MODEL_ID_SCHEMA, ListOf, UtcDatetime, naive_utc
+from api.schemas import MODEL_ID_SCHEMA, IsoDatetime, ListOf, UtcDatetime, naive_utc
 from storage.apikeys import create_api_key, list_api_keys, revoke_api_key, update_api_key
 from storage.limits import Limit
 from storage.models import ApiKey
@@ -22,8 +21,8 @@ from storage.models import ApiKey
 bp = Blueprint("keys", __name__, url_prefix="/v1/admin/keys")
 
 
-ModelScope = Annotated[str, Field(max_length=200, json_schema_extra=MODEL_ID_SCHEMA)]
-Expiry = Annotated[datetime, AfterValidator(naive_utc)]
+ModelScope = Annotated[str, Field(max_length=200, pattern=str(MODEL_ID_SCHEMA["pattern"]))]
+Expiry = Annotated[IsoDatetime, AfterValidator(naive_utc)]
 
 
 class KeySettings(BaseModel):
@@ -147,9 +146,10 @@ def revoke_key(key_id: str):
 
 
 def find_key(session: Any, key_id: str) -> ApiKey:
+    """The key, unless it does not exist or was revoked (revoked keys are listed only)."""
     key = session.get(ApiKey, key_id)
-    if key is None:
-        raise ApiError(404, "key_not_found", f"No API key with id {key_id!r}.")
+    if key is None or key.revoked_at is not None:
+        raise ApiError(404, "key_not_found", f"No active API key with id {key_id!r}.")
     return key
 
 

@@ -15,8 +15,9 @@ from api.auth import authenticate
 from api.context import services
 from api.contract import endpoint
 from api.errors import ApiError
-from api.schemas import ListOf, UtcDatetime, naive_utc
+from api.schemas import IsoDatetime, ListOf, UtcDatetime, naive_utc
 from jobs.usage import usage
+from routing.model_id import parse_model_id
 from storage.gateway_limits import delete_gateway_limit, list_gateway_limits, put_gateway_limit
 from storage.limits import Limit
 from storage.models import GatewayLimit
@@ -54,8 +55,10 @@ def limit_view(row: GatewayLimit) -> GatewayLimitOut:
     body=LimitFigures,
     response=GatewayLimitOut,
     auth="admin",
+    errors=(400,),
 )
 def put_limit(model_id: str, body: LimitFigures):
+    parse_model_id(model_id)  # 400 invalid_model_id for what no model id can be
     if not body.amounts():
         raise ApiError(400, "invalid_request", "Give at least one figure of the limit.")
     with services().sessions() as session:
@@ -88,9 +91,10 @@ def list_limits():
     operation_id="adminDeleteLimit",
     response=GatewayLimitOut,
     auth="admin",
-    errors=(404,),
+    errors=(400, 404),
 )
 def delete_limit(model_id: str):
+    parse_model_id(model_id)
     with services().sessions() as session:
         row = delete_gateway_limit(session, model_id)
         if row is None:
@@ -116,8 +120,10 @@ class UsageList(ListOf):
 class UsageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    from_: datetime | None = Field(default=None, alias="from", description="finished at or after")
-    to: datetime | None = Field(default=None, description="finished before")
+    from_: IsoDatetime | None = Field(
+        default=None, alias="from", description="finished at or after"
+    )
+    to: IsoDatetime | None = Field(default=None, description="finished before")
 
 
 class AdminUsageQuery(UsageQuery):

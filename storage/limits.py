@@ -51,6 +51,8 @@ REASONS: dict[Kind, str] = {
     "tpmo": "quota_exceeded",
     "conc": "concurrency_limited",
 }
+# The model-id grammar (`routing.model_id`; storage sits below routing).
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
 LIMIT_FIELD = Field(default=None, ge=1, le=10**12)
 
 
@@ -59,7 +61,9 @@ class Limit(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    model: str | None = Field(default=None, min_length=1, max_length=200, examples=["yandexgpt:rc"])
+    model: str | None = Field(
+        default=None, max_length=200, pattern=MODEL_ID_PATTERN, examples=["yandexgpt:rc"]
+    )
     requests_per_minute: int | None = LIMIT_FIELD
     tokens_per_minute: int | None = LIMIT_FIELD
     tokens_per_day: int | None = LIMIT_FIELD

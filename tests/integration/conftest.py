@@ -125,6 +125,22 @@ def api_url(settings, tmp_path):
         stop_process(proc)
 
 
+@pytest.fixture(autouse=True)
+def no_gateway_limits(request):
+    """Gateway-wide limits (some written by schemathesis) apply to every key: none outlives
+    the test that set it."""
+    yield
+    if "runtime" in request.fixturenames:
+        from sqlalchemy import delete
+
+        from storage.models import GatewayLimit
+
+        runtime = request.getfixturevalue("runtime")
+        with runtime.sessions() as session:
+            session.execute(delete(GatewayLimit))
+            session.commit()
+
+
 @pytest.fixture()
 def client(runtime):
     return create_app(container=runtime).test_client()

@@ -12,6 +12,7 @@ import pytest
 import requests
 from sqlalchemy import func, select, update
 
+from jobs import lifecycle
 from jobs.spec import JobRequest
 from jobs.status import JobStatus
 from storage import keys
@@ -47,6 +48,21 @@ def test_exactly_100_of_1000_concurrent_submissions_pass(api_url, runtime):
     assert statuses.count(202) == 100, {s: statuses.count(s) for s in set(statuses)}
     assert statuses.count(429) == 900
     assert jobs_of(runtime, key_id) == 100
+    cancel_all(runtime, key_id)
+
+
+def cancel_all(runtime, owner: str) -> None:
+    """Cancel the jobs left for the worker and let it drain, so that they do not take the
+    emulator's answers (or its injected faults) from the tests that follow."""
+    with runtime.sessions() as session:
+        ids = session.scalars(select(Job.id).where(Job.owner == owner)).all()
+        for job_id in ids:
+            lifecycle.cancel(session, job_id)
+        session.commit()
+    deadline = time.monotonic() + 20
+    while runtime.redis.llen("yandexgpt.latest") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # calls in flight at the cancel end; their results are discarded
 
 
 def conc_slots(runtime, key_id: str) -> int:
