@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import admin, chat, docs, feedback, health, jobs, keys, models
+from api import admin, chat, docs, feedback, health, jobs, keys, limits, models
 from api.context import ApiServices
 from api.errors import register_error_handlers
 from api.observability import register_request_metrics
@@ -26,5 +26,7 @@ def create_app(services: ApiServices) -> Flask:
     app.register_blueprint(admin.keys_bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(keys.bp)
+    app.register_blueprint(limits.bp)
+    app.register_blueprint(limits.usage_bp)
     app.register_blueprint(docs.bp)
     return app

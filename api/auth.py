@@ -10,6 +10,8 @@ from flask import g, request
 from api.context import services
 from api.errors import ApiError
 from storage.apikeys import find_active_key, hash_key
+from storage.limits import Limit
+from storage.models import utcnow
 
 MASTER_ID = "master"
 """The id of the master key's principal (an admin with no `api_keys` row)."""
@@ -19,6 +21,7 @@ MASTER_ID = "master"
 class Principal:
     id: str
     is_admin: bool
+    limits: tuple[Limit, ...] = ()
 
 
 def _bearer_token() -> str:
@@ -47,7 +50,10 @@ def authenticate() -> Principal:
         key = find_active_key(session, token)
     if key is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.")
-    g.principal = Principal(id=key.id, is_admin=key.is_admin)
+    if key.expires_at is not None and key.expires_at <= utcnow():
+        raise ApiError(401, "api_key_expired", "The API key has expired.")
+    limits = tuple(Limit.model_validate(x) for x in key.limits or ())
+    g.principal = Principal(id=key.id, is_admin=key.is_admin, limits=limits)
     return g.principal
 
 

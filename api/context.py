@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.admission import LimitAdmission
 from jobs.submit import Submitter
 from monitoring.collectors import RedisStateCollector
 from routing.breaker import CircuitBreaker
@@ -45,6 +46,8 @@ class ApiServices(Protocol):
     def submitter(self) -> Submitter: ...
     @property
     def collector(self) -> RedisStateCollector: ...
+    @property
+    def admission(self) -> LimitAdmission: ...
 
 
 def services() -> ApiServices:

@@ -10,6 +10,7 @@ from flask import Flask, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from jobs.admission import LimitExceeded, ModelNotAllowed
 from jobs.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -60,6 +61,7 @@ JOB_ERRORS: dict[type[JobError], int] = {
     IdempotencyKeyReused: 409,
     IdempotencyKeyInUse: 409,
     QueueUnavailable: 503,
+    ModelNotAllowed: 403,
 }
 
 # Statuses whose code is ours rather than werkzeug's name for them.
@@ -90,6 +92,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(JobError)
     def _job_error(exc: JobError):
         return error_response(JOB_ERRORS.get(type(exc), 400), exc.code, exc.message, **exc.details)
+
+    @app.errorhandler(LimitExceeded)
+    def _limit_exceeded(exc: LimitExceeded):
+        body, status = error_response(429, exc.code, exc.message, **exc.details)
+        return body, status, {"Retry-After": str(exc.retry_after)}
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from jobs.spec import MODEL_ID_SCHEMA as MODEL_ID_SCHEMA  # re-exported for other bodies
 from jobs.spec import JobRequest
@@ -17,6 +17,27 @@ def _as_utc(value: datetime) -> datetime:
     """The database keeps naive UTC; a response always says so (`...Z`)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
+def naive_utc(value: datetime) -> datetime:
+    """A client's timestamp as the database keeps it (naive UTC; naive input is taken as UTC)."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def iso_only(value: object) -> object:
+    """A client's timestamp is an RFC 3339 string, never a number read as epoch seconds."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string")
+    try:
+        float(value)
+    except ValueError:
+        return value
+    raise ValueError("must be an RFC 3339 date-time string, not a number")
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(iso_only)]
+"""A timestamp a client sends (body or query)."""
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 """Every timestamp of a response: serialized with its UTC offset, e.g. `2026-12-03T09:30:00Z`."""

@@ -7,7 +7,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs import events, lifecycle
+from jobs.admission import settle_job
 from jobs.errors import JobNotCancellable, JobNotFound
+from jobs.spec import JobSpec
 from jobs.status import JobStatus
 from storage.models import Job
 
@@ -40,8 +42,10 @@ def cancel_job(sessions: sessionmaker[Session], redis: Any, job_id: str, owner: 
         cancelled = lifecycle.cancel(session, job_id)
         session.commit()
         status = session.get_one(Job, job_id, populate_existing=True).status
+        spec = JobSpec.load(session.get_one(Job, job_id).request)
     if not cancelled:
         raise JobNotCancellable(f"The job has already ended ({status}).", job_status=status)
+    settle_job(redis, job_id, spec, 0)  # a cancel refunds the reservation
     events.notify_done(redis, job_id, JobStatus.CANCELLED)
 
 

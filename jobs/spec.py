@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonDict
 
 from routing.plan import Candidate, FallbackPlan, Skipped
 from routing.service import Route
+from storage.limits import Reservation
 
 Priority = Literal["interactive", "batch"]
 MODEL_ID_SCHEMA: JsonDict = {
@@ -95,13 +96,23 @@ class JobSpec(CompletionParams):
     plan: StoredPlan = Field(default_factory=StoredPlan)
     warnings: list[dict[str, str]] = Field(default_factory=list)
     deprecation_headers: dict[str, str] = Field(default_factory=dict)
+    # What admission charged (`jobs.admission`); settled when the job ends. None: no limits.
+    reservation: Reservation | None = None
 
     @classmethod
-    def build(cls, request: CompletionParams, plan: FallbackPlan, *, stream: bool) -> JobSpec:
+    def build(
+        cls,
+        request: CompletionParams,
+        plan: FallbackPlan,
+        *,
+        stream: bool,
+        reservation: Reservation | None = None,
+    ) -> JobSpec:
         params = request.model_dump(include=set(CompletionParams.model_fields))
         return cls(
             **params,
             stream=stream,
+            reservation=reservation,
             plan=StoredPlan.of(plan),
             warnings=plan.route.warnings(),
             deprecation_headers=plan.route.deprecation_headers(),

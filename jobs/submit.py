@@ -6,8 +6,11 @@ the API maps to HTTP. The row is committed before the message is published (a cr
 the two leaves a `queued` row the sweeper re-publishes); a message that cannot be published
 fails the job at once, so no client waits on a job nobody will run.
 
-Admission (limits and quotas) is a hook: `Admission.admit` sees the owner, the request and
-the planned route before anything is written and raises to refuse; the default admits all.
+Admission (limits and quotas) is a hook: `Admission.admit` sees the owner, the request, the
+planned route and the new job's id before anything is written, raises to refuse, and returns
+what it charged (kept in the job's spec, settled when the job ends); the default admits all.
+A submission that writes no job after admission (an idempotent replay, a failed insert)
+releases the charge; one whose message cannot be published fails the job and releases it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from jobs.errors import IdempotencyKeyInUse, IdempotencyKeyReused, QueueUnavaila
 from jobs.spec import JobRequest, JobSpec
 from monitoring.metrics import JOBS_SUBMITTED
 from routing.plan import FallbackPlan, FallbackPolicy, OpenCircuits
+from routing.service import Route
 from storage import keys
+from storage.limits import Reservation
 from storage.models import Job
 
 log = logging.getLogger(__name__)
@@ -42,11 +47,20 @@ class Planner(Protocol):
 
 
 class Admission(Protocol):
-    def admit(self, owner: str, request: JobRequest, plan: FallbackPlan) -> None: ...
+    def admit(
+        self, owner: str, request: JobRequest, plan: FallbackPlan, job_id: str
+    ) -> Reservation | None: ...
+
+    def release(self, job_id: str, reservation: Reservation | None) -> None: ...
 
 
 class AdmitAll:
-    def admit(self, owner: str, request: JobRequest, plan: FallbackPlan) -> None:
+    def admit(
+        self, owner: str, request: JobRequest, plan: FallbackPlan, job_id: str
+    ) -> Reservation | None:
+        return None
+
+    def release(self, job_id: str, reservation: Reservation | None) -> None:
         return None
 
 
@@ -80,9 +94,35 @@ class Submitter:
     ) -> Submitted:
         plan = self.plan(owner, request)
         route = plan.primary  # NoRouteAvailable / ContextTooLong when every candidate is skipped
-        self.admission.admit(owner, request, plan)
-        spec = JobSpec.build(request, plan, stream=stream)
         job_id = uuid.uuid4().hex
+        reservation = self.admission.admit(owner, request, plan, job_id)
+        spec = JobSpec.build(request, plan, stream=stream, reservation=reservation)
+        try:
+            earlier = self.write(owner, job_id, route, spec, request, idempotency_key)
+        except Exception:
+            self.admission.release(job_id, reservation)
+            raise
+        if earlier is not None:
+            self.admission.release(job_id, reservation)
+            return earlier
+        try:
+            self.publish(job_id, route.queue, request.priority)
+        except QueueUnavailable:
+            self.admission.release(job_id, reservation)
+            raise
+        JOBS_SUBMITTED.labels(route.provider, route.model, route.channel, request.priority).inc()
+        return Submitted(job_id, True, spec.deprecation_headers)
+
+    def write(
+        self,
+        owner: str,
+        job_id: str,
+        route: Route,
+        spec: JobSpec,
+        request: JobRequest,
+        idempotency_key: str | None,
+    ) -> Submitted | None:
+        """Insert the job (None), or the earlier job of this Idempotency-Key."""
         if idempotency_key:
             earlier = self.reserve(owner, idempotency_key, request, job_id)
             if earlier is not None:
@@ -95,9 +135,7 @@ class Submitter:
             if idempotency_key:  # nothing was created: the key must not point at a ghost
                 self.redis.delete(keys.idempotency_key(owner, idempotency_key))
             raise
-        self.publish(job_id, route.queue, request.priority)
-        JOBS_SUBMITTED.labels(route.provider, route.model, route.channel, request.priority).inc()
-        return Submitted(job_id, True, spec.deprecation_headers)
+        return None
 
     def plan(self, owner: str, request: JobRequest) -> FallbackPlan:
         """The plan for this request under its key's routing policy (cross-provider or not)."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from api.context import ApiConfig
+    from jobs.admission import LimitAdmission
     from jobs.submit import Submitter
     from monitoring.collectors import RedisStateCollector
     from providers.base import Provider
@@ -110,7 +111,17 @@ class Container:
             circuits=self.breaker,
             dispatcher=CeleryDispatcher(self.celery),
             idempotency_grace_seconds=self.settings.idempotency_grace_seconds,
+            admission=self.admission,
         )
+
+    @cached_property
+    def admission(self) -> LimitAdmission:
+        from jobs.admission import LimitAdmission
+        from storage.limits import Limiter
+
+        s = self.settings
+        limiter = Limiter(self.redis, slot_lease_seconds=s.limits_slot_lease_seconds)
+        return LimitAdmission(self.sessions, limiter, s.limits_default_max_tokens)
 
     @cached_property
     def worker_context(self) -> WorkerContext:

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # Flower's basic auth, `user:password` (comma-separate several); `llmgw up` generates one
     # when unset, so its Flower never runs open.
     flower_basic_auth: SecretStr | None = None
+    # Limits (docs/limits.md). Tokens reserved for the answer when a request sets no
+    # max_tokens; how long a concurrency slot is held at most if its job never ends.
+    limits_default_max_tokens: int = Field(default=2000, ge=0, le=128_000)
+    limits_slot_lease_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("redis_url")
     @classmethod

@@ -60,6 +60,12 @@ FALLBACKS = Counter(
 TOKENS = Counter(
     "llmgw_tokens_total", "Tokens used, by kind (prompt, completion).", (*ROUTE, "kind")
 )
+LIMIT_REJECTIONS = Counter(
+    "llmgw_limit_rejections_total",
+    "Submissions refused by a limit: scope kind (key, key_model, gateway_model), limit kind "
+    "(rpm, tpm, tpd, tpmo, conc) and reason (rate_limited, quota_exceeded, concurrency_limited).",
+    ("scope_kind", "limit_kind", "reason"),
+)
 
 PACING_WAITS = Counter(
     "llmgw_pacing_waits_total",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,14 +18,31 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_api_key(session: Session, name: str, *, is_admin: bool = False) -> tuple[ApiKey, str]:
-    """A new key row and the plaintext key; the caller commits and shows the key once."""
+def create_api_key(
+    session: Session, name: str, *, is_admin: bool = False, **settings: Any
+) -> tuple[ApiKey, str]:
+    """A new key row and the plaintext key; the caller commits and shows the key once.
+    `settings`: the `KEY_SETTINGS` (expires_at, allowed_models, limits as dicts)."""
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=secrets.token_hex(8), name=name, key_hash=hash_key(plaintext), is_admin=is_admin
     )
     session.add(key)
+    update_api_key(session, key, **settings)
     return key, plaintext
+
+
+KEY_SETTINGS = ("name", "is_admin", "expires_at", "allowed_models", "limits")
+
+
+def update_api_key(session: Session, key: ApiKey, **changes: Any) -> ApiKey:
+    """Set the given `KEY_SETTINGS` (others are refused); the caller commits."""
+    unknown = set(changes) - set(KEY_SETTINGS)
+    if unknown:
+        raise ValueError(f"not a key setting: {sorted(unknown)}")
+    for name, value in changes.items():
+        setattr(key, name, value)
+    return key
 
 
 def find_active_key(session: Session, plaintext: str) -> ApiKey | None:

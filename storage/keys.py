@@ -20,6 +20,13 @@
   and renewal; an empty set vanishes). `…:calls` — sorted set of the last second's call
   starts (score ms), TTL 1 s. Provider pacing's semaphore and rate window: `workers.pacing`.
 
+- `llmgw:lim:<scope>:<kind>[:<window>]` and `…:amounts` — the limit counters of one scope
+  (`key:<key_id>`, `key:<key_id>:<model>[:<channel>]`, `gw:<model>[:<channel>]`): `rpm`
+  sorted set (TTL 61 s), `tpm` sorted set + hash of amounts (TTL 61 s), `tpd:<YYYYMMDD>` and
+  `tpmo:<YYYYMM>` integer (TTL the window's end + 1 day), `conc` sorted set scored by lease
+  end (TTL the lease + 60 s). `llmgw:lim:pending` — sorted set, no TTL: job ids reserved and
+  not yet settled, scored by the reservation's time (ms). Writer and reader: `storage.limits`.
+
 Celery's own keys (kombu's queue lists `<queue>` and `<queue>\\x06\\x16<step>`, `unacked*`)
 are kombu's schema, not ours; `monitoring.collectors` reads the queue lists.
 """
@@ -38,6 +45,7 @@ SWEEPER_LOCK = f"{PREFIX}sweeper:lock"
 CIRCUIT_PREFIX = f"{PREFIX}cb:"
 CATALOGUE_VERSION = f"{PREFIX}catalogue:version"
 CATALOGUE_SNAPSHOT_PREFIX = f"{PREFIX}catalogue:snapshot:"
+LIMIT_PENDING = f"{PREFIX}lim:pending"
 
 
 def job_done_channel(job_id: str) -> str:
@@ -60,6 +68,12 @@ def circuit_id(provider: str, model: str, channel: str) -> str:
 def circuit(circuit_name: str) -> str:
     """The Redis hash of the circuit named by `circuit_id`."""
     return CIRCUIT_PREFIX + circuit_name
+
+
+def limit_counters(scope: str, kind: str, window: str = "") -> tuple[str, str]:
+    """The two keys of one limit counter (the second holds `tpm`'s amounts; unused else)."""
+    base = f"{PREFIX}lim:{scope}:{kind}" + (f":{window}" if window else "")
+    return base, f"{base}:amounts"
 
 
 def catalogue_snapshot(version: str) -> str:

@@ -75,6 +75,12 @@ class ApiKey(Base):
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # After this moment the key is refused with 401 `api_key_expired`; None: never.
+    expires_at: Mapped[datetime | None]
+    # `<model>` or `<model>:<channel>` ids this key may request; None: every model.
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON)
+    # `storage.limits.Limit` objects (as dicts); None or []: no limits of its own.
+    limits: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Job(Base):
@@ -219,4 +225,15 @@ class KeyRoutingPolicy(Base):
 
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     cross_provider: Mapped[bool | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class GatewayLimit(Base):
+    """A limit on one model (`yandexgpt`) or version (`yandexgpt:rc`) for all keys together;
+    `limit` is a `storage.limits.Limit` without its `model` (the primary key says it)."""
+
+    __tablename__ = "gateway_limits"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    limit: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

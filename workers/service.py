@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs import attempts, events, lifecycle
+from jobs.admission import settle_job
 from jobs.events import JobStream
 from jobs.lifecycle import Claimed
 from jobs.spec import JobSpec
@@ -203,6 +204,7 @@ def finished(
     if outcome.status not in TERMINAL:
         return
     JOBS_FINISHED.labels(*call.labels, outcome.status).inc()
+    settle_job(ctx.redis, call.job_id, call.spec, result.usage.total_tokens if result else 0)
     events.notify_done(ctx.redis, call.job_id, outcome.status)
     if stream is None or result is None:
         return

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jobs import lifecycle
+from jobs.admission import settle_ended
 from jobs.status import JobStatus
 from storage import keys
 from storage.models import Job, utcnow
@@ -39,6 +40,7 @@ def sweep(ctx: WorkerContext) -> int:
             lifecycle.expire_results(session, cutoff, BATCH)
             session.commit()
         requeued = requeue_stranded(ctx)
+        settle_ended(ctx.sessions, ctx.redis, BATCH)  # limits of jobs whose worker died
         if requeued:
             log.warning("sweeper re-dispatched %d stranded jobs", requeued)
         return requeued

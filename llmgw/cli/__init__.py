@@ -1,7 +1,7 @@
 """`llmgw`: the one entry point for people (stack, API, worker, emulators, database, catalogue).
 
 One module per command group: `up` (the whole stack), `services` (one process each: api,
-worker, beat, flower, emulator), `db`, `models`, `keys`. `context` builds the shared
+worker, beat, flower, emulator), `db`, `models`, `keys` (and `usage`). `context` builds the shared
 resources a command uses and turns configuration errors into one line and exit code 2.
 """
 
@@ -12,7 +12,7 @@ import click
 from llmgw import __version__
 from llmgw.cli.context import ConfigGroup
 from llmgw.cli.db import db
-from llmgw.cli.keys import keys
+from llmgw.cli.keys import keys, usage
 from llmgw.cli.models import models
 from llmgw.cli.services import api, beat, emulator, flower, worker
 from llmgw.cli.up import up
@@ -24,5 +24,5 @@ def main() -> None:
     """llmgw: an LLM gateway for YandexGPT and GigaChat."""
 
 
-for command in (up, api, worker, beat, flower, emulator, db, models, keys):
+for command in (up, api, worker, beat, flower, emulator, db, models, keys, usage):
     main.add_command(command)

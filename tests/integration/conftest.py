@@ -4,6 +4,8 @@ provider emulators over HTTP, and a real Celery worker process (thread pool)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -11,12 +13,19 @@ from werkzeug.serving import make_server
 
 from llmgw.app import create_app
 from llmgw.container import Container
-from llmgw.processes import stop_process
+from llmgw.processes import free_port, port_open, stop_process, wait_until
 from llmgw.settings import Settings
 from llmgw.stack import EMULATOR_FOLDER, EMULATOR_GIGACHAT_KEY, EMULATOR_YANDEX_KEY
 from providers.emulators import gigachat, yandexgpt
 from providers.emulators.server import start_in_thread
-from tests.helpers import redis_for_tests, reset_database, seed, start_worker, wait_for_worker
+from tests.helpers import (
+    redis_for_tests,
+    reset_database,
+    seed,
+    settings_env,
+    start_worker,
+    wait_for_worker,
+)
 
 MASTER_KEY = "test-master-key"
 
@@ -106,6 +115,42 @@ def live_api(api_app):
 @pytest.fixture()
 def client(api_app):
     return api_app.test_client()
+
+
+@pytest.fixture()
+def api_url(settings, tmp_path):
+    """The API as deployed: gunicorn with 2 worker processes."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "llmgw.cli", "api", "--port", str(port), "--workers", "2"]
+    with (tmp_path / "api.log").open("w") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            cmd,
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=30, what="api")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(autouse=True)
+def no_gateway_limits(request):
+    """Gateway-wide limits (some written by schemathesis) apply to every key: none outlives
+    the test that set it."""
+    yield
+    if "runtime" in request.fixturenames:
+        from sqlalchemy import delete
+
+        from storage.models import GatewayLimit
+
+        runtime = request.getfixturevalue("runtime")
+        with runtime.sessions() as session:
+            session.execute(delete(GatewayLimit))
+            session.commit()
 
 
 @pytest.fixture()

@@ -4,40 +4,17 @@ recovers through the half-open probe."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-from llmgw.processes import free_port, port_open, stop_process, wait_until
 from providers.base import CompletionRequest, Message
 from providers.errors import ProviderError
 from routing import ops
 from routing.breaker import CircuitBreaker
-from tests.helpers import settings_env
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture()
-def api_url(settings, tmp_path):
-    port = free_port()
-    cmd = [sys.executable, "-m", "llmgw.cli", "api", "--port", str(port), "--workers", "2"]
-    with (tmp_path / "api.log").open("w") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            cmd,
-            env=settings_env(settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=30, what="api")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(proc)
 
 
 def upstream(api_url: str, auth: dict[str, str], model_id: str) -> str:

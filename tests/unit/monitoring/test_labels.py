@@ -18,6 +18,8 @@ BOUNDED = {
     "reason",
     "queue",
     "le",
+    "scope_kind",  # key, key_model, gateway_model — never the key or the model itself
+    "limit_kind",  # rpm, tpm, tpd, tpmo, conc
     *(f"{side}_{part}" for side in ("from", "to") for part in ("provider", "model", "channel")),
 }
 
