@@ -29,7 +29,8 @@ class KeySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, examples=["billing-service"])
-    admin: bool = False
+    # Strict: `"yes"` or `1` must not make an admin key.
+    admin: bool = Field(default=False, strict=True)
     allowed_models: list[ModelScope] | None = Field(
         default=None, max_length=100, description="null: every model", examples=[["yandexgpt"]]
     )
@@ -54,7 +55,7 @@ class KeyUpdate(KeySettings):
     """Only the fields sent change; `null` clears `allowed_models` or `expires_at`."""
 
     name: str | None = Field(default=None, min_length=1, max_length=100)  # type: ignore[assignment]
-    admin: bool | None = None  # type: ignore[assignment]
+    admin: bool | None = Field(default=None, strict=True)  # type: ignore[assignment]
 
 
 class KeyOut(BaseModel):
