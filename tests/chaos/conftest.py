@@ -65,8 +65,8 @@ class Stack:
             )
         return self.beat
 
-    def kill_redis(self) -> None:
-        os.killpg(self.redis.pid, signal.SIGKILL)
+    def kill_redis(self, how: signal.Signals = signal.SIGKILL) -> None:
+        os.killpg(self.redis.pid, how)
         self.redis.wait()
 
     def restart_redis(self) -> None:

@@ -16,15 +16,16 @@ import pytest
 JOBS = 60
 
 
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 @pytest.mark.stack_settings(job_requeue_after_seconds=10, sweeper_interval_seconds=2)
-def test_redis_sigkill_mid_run_the_worker_reconnects_and_every_job_ends(stack):
+def test_redis_killed_mid_run_the_worker_reconnects_and_every_job_ends(stack, how):
     """Redis's AOF is fsynced every second, so messages published in the last second before
     the kill can be gone: their jobs stay `queued` and the sweeper publishes them again."""
     stack.start_beat()
     stack.start_worker()
     stack.submit(JOBS)
     time.sleep(1.0)  # calls in flight, more waiting
-    stack.kill_redis()
+    stack.kill_redis(how)
     time.sleep(3.0)
     stack.restart_redis()
     back = time.monotonic()
@@ -37,7 +38,7 @@ def test_redis_sigkill_mid_run_the_worker_reconnects_and_every_job_ends(stack):
     assert logged["succeeded"] == JOBS and logged["started"] == 0
     assert stack.unlogged_calls() == {}
     print(
-        f"redis kill: {JOBS} jobs, {dict(counts)}, {stack.provider_calls()} calls received, "
+        f"redis {how.name}: {JOBS} jobs, {dict(counts)}, {stack.provider_calls()} calls received, "
         f"{dict(logged)} logged, all ended {recovered_in:.1f} s after Redis came back"
     )
 
