@@ -46,3 +46,4 @@ def test_live_api_conforms_to_its_document(worker, live_api, tmp_path):
         check=False,
     )
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-3000:]
+    print(run.stdout[-2500:])  # the totals, for the record (`pytest -s`)
