@@ -9,6 +9,7 @@ import sys
 import threading
 
 import pytest
+from sqlalchemy import delete
 from werkzeug.serving import make_server
 
 from llmgw.app import create_app
@@ -18,6 +19,9 @@ from llmgw.settings import Settings
 from llmgw.stack import EMULATOR_FOLDER, EMULATOR_GIGACHAT_KEY, EMULATOR_YANDEX_KEY
 from providers.emulators import gigachat, yandexgpt
 from providers.emulators.server import start_in_thread
+from routing.cache import bump_catalogue_version
+from storage import keys
+from storage.models import GatewayLimit, KeyRoutingPolicy
 from tests.helpers import (
     redis_for_tests,
     reset_database,
@@ -138,19 +142,22 @@ def api_url(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def no_gateway_limits(request):
-    """Gateway-wide limits (some written by schemathesis) apply to every key: none outlives
-    the test that set it."""
+def clean_shared_state(request):
+    """The session shares one Redis and one database: no gateway limit, key routing policy or
+    circuit state (schemathesis writes all three, and fault tests open circuits) outlives the
+    test that made it."""
     yield
-    if "runtime" in request.fixturenames:
-        from sqlalchemy import delete
-
-        from storage.models import GatewayLimit
-
-        runtime = request.getfixturevalue("runtime")
-        with runtime.sessions() as session:
-            session.execute(delete(GatewayLimit))
-            session.commit()
+    if "runtime" not in request.fixturenames:
+        return
+    runtime = request.getfixturevalue("runtime")
+    with runtime.sessions() as session:
+        session.execute(delete(GatewayLimit))
+        session.execute(delete(KeyRoutingPolicy))
+        session.commit()
+    bump_catalogue_version(runtime.redis)  # key policies live in the cached catalogue
+    circuits = list(runtime.redis.scan_iter(match=keys.CIRCUIT_PREFIX + "*", count=1000))
+    if circuits:
+        runtime.redis.delete(*circuits)
 
 
 @pytest.fixture()
