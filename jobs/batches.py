@@ -142,8 +142,9 @@ def cancel_batch(sessions: sessionmaker[Session], redis: Any, batch_id: str, own
             raise BatchNotCancellable(f"The batch has already ended ({batch.status}).")
         session.commit()
     stop_lines(sessions, redis, batch_id)
-    with sessions() as session:
-        transition(session, batch_id, (BatchStatus.CANCELLING,), BatchStatus.CANCELLED)
+    with sessions() as session:  # a line the feeder is submitting right now ends it later
+        if reconcile(session, batch_id) == 0:
+            transition(session, batch_id, (BatchStatus.CANCELLING,), BatchStatus.CANCELLED)
         session.commit()
 
 
@@ -154,6 +155,29 @@ def expire(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:
             return
         session.commit()
     stop_lines(sessions, redis, batch_id)
+
+
+def attach_job(sessions: sessionmaker[Session], redis: Any, batch_id: str, line: int, job_id: str):
+    """Record the job the feeder submitted for a line. False if the line was cancelled
+    meanwhile (the batch was cancelled or expired while it was being fed): the job is then
+    cancelled too, and stays linked to the line."""
+    with sessions() as session:
+        done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(BatchLine)
+            .where(BatchLine.batch_id == batch_id, BatchLine.line == line)
+            .where(BatchLine.job_id.is_(None), BatchLine.outcome.is_(None))
+            .values(job_id=job_id)
+        )
+        if done.rowcount == 0:
+            session.execute(
+                update(BatchLine)
+                .where(BatchLine.batch_id == batch_id, BatchLine.line == line)
+                .values(job_id=job_id)
+            )
+        session.commit()
+    if done.rowcount == 0:
+        cancel_line_job(sessions, redis, job_id)
+    return done.rowcount == 1
 
 
 def stop_lines(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:
@@ -202,6 +226,19 @@ def line_ended(session: Session, job_id: str, status: str) -> None:
     ).one_or_none()
     if row is not None:
         count_outcome(session, row[0], status, 1)
+        complete_if_counted(session, row[0])
+
+
+def complete_if_counted(session: Session, batch_id: str) -> None:
+    """in_progress → completed once every line is counted (no wait for the feeder's run)."""
+    now = utcnow()
+    session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.status.in_(RUNNING))
+        .where(Batch.completed + Batch.failed >= Batch.total)
+        .values(status=BatchStatus.COMPLETED, finalizing_at=now, completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def count_outcome(session: Session, batch_id: str, outcome: str, n: int) -> None:

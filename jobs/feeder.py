@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs import batches
@@ -83,11 +83,16 @@ def run_batch(
         if still_open == 0 or batch.status != BatchStatus.IN_PROGRESS:
             return 0
         owner = batch.owner
-    return feed(sessions, submitter, batch_id, owner, policy.window)
+    return feed(sessions, redis, submitter, batch_id, owner, policy.window)
 
 
 def feed(
-    sessions: sessionmaker[Session], submitter: Submitter, batch_id: str, owner: str, window: int
+    sessions: sessionmaker[Session],
+    redis: Any,
+    submitter: Submitter,
+    batch_id: str,
+    owner: str,
+    window: int,
 ) -> int:
     with sessions() as session:
         in_flight = session.scalar(
@@ -108,7 +113,7 @@ def feed(
         ).all()
     fed = 0
     for line, request in waiting:
-        if not submit_line(sessions, submitter, batch_id, owner, line, request):
+        if not submit_line(sessions, redis, submitter, batch_id, owner, line, request):
             break
         fed += 1
     return fed
@@ -116,13 +121,15 @@ def feed(
 
 def submit_line(
     sessions: sessionmaker[Session],
+    redis: Any,
     submitter: Submitter,
     batch_id: str,
     owner: str,
     line: int,
     request: dict[str, Any],
 ) -> bool:
-    """Submit one line; False when feeding this batch must pause (limits, queue down)."""
+    """Submit one line; False when feeding this batch must stop for this run (limits, the
+    queue down, or the batch cancelled meanwhile)."""
     key = f"batch:{batch_id}:{line}"
     try:
         submitted = submitter.submit(owner, JobRequest.model_validate(request), idempotency_key=key)
@@ -133,22 +140,18 @@ def submit_line(
         code = getattr(exc, "code", None) or type(exc).__name__
         fail_line(sessions, batch_id, line, str(code), str(exc))
         return True
-    with sessions() as session:
-        session.execute(
-            update(BatchLine)
-            .where(BatchLine.batch_id == batch_id, BatchLine.line == line)
-            .values(job_id=submitted.job_id)
-        )
-        session.commit()
-    return True
+    return batches.attach_job(sessions, redis, batch_id, line, submitted.job_id)
 
 
 def fail_line(sessions: sessionmaker[Session], batch_id: str, line: int, code: str, message: str):
     with sessions() as session:
-        session.execute(
+        done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(BatchLine)
             .where(BatchLine.batch_id == batch_id, BatchLine.line == line)
+            .where(BatchLine.outcome.is_(None))  # not cancelled meanwhile
             .values(outcome=JobStatus.FAILED, error_code=code[:64], error_message=message)
         )
-        batches.count_outcome(session, batch_id, JobStatus.FAILED, 1)
+        if done.rowcount == 1:
+            batches.count_outcome(session, batch_id, JobStatus.FAILED, 1)
+            batches.complete_if_counted(session, batch_id)
         session.commit()
