@@ -74,6 +74,9 @@ class Contract:
     media_type: str = "application/json"
     also: dict[str, str] = field(default_factory=dict)  # other media types → description
     body: type[BaseModel] | None = None
+    # Other request media types (→ description) the view parses itself: for these `body=`
+    # is the raw text (size-checked, UTF-8, no NUL) instead of the validated JSON model.
+    body_also: dict[str, str] = field(default_factory=dict)
     query: type[BaseModel] | None = None
     headers: tuple[Header, ...] = ()
     response_headers: tuple[Header, ...] = ()
@@ -117,9 +120,26 @@ def inputs(contract: Contract) -> dict[str, Any]:
     reject_nul(request.args.to_dict(flat=False), "query")
     if contract.query is not None:
         found["query"] = read_query(contract.query)
-    if contract.body is not None:
+    if contract.body is not None and request.mimetype in contract.body_also:
+        found["body"] = read_text()
+    elif contract.body is not None:
         found["body"] = contract.body.model_validate(read_json())
     return found
+
+
+def read_text() -> str:
+    """A body of one of the contract's `body_also` types: 413 past the limit, 400 unless it
+    is UTF-8 without NUL characters."""
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge as exc:
+        raise too_large() from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_request", "The request body is not UTF-8 text.") from exc
+    reject_nul(text, "body")
+    return text
 
 
 MAX_JSON_DEPTH = 32

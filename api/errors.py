@@ -12,8 +12,12 @@ from werkzeug.exceptions import HTTPException
 
 from jobs.admission import LimitExceeded, ModelNotAllowed
 from jobs.errors import (
+    BatchNotCancellable,
+    BatchNotFound,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
+    InvalidBatch,
+    InvalidCursor,
     JobError,
     JobNotCancellable,
     JobNotFound,
@@ -62,6 +66,10 @@ JOB_ERRORS: dict[type[JobError], int] = {
     IdempotencyKeyInUse: 409,
     QueueUnavailable: 503,
     ModelNotAllowed: 403,
+    InvalidCursor: 400,
+    InvalidBatch: 400,
+    BatchNotFound: 404,
+    BatchNotCancellable: 409,
 }
 
 # Statuses whose code is ours rather than werkzeug's name for them.

@@ -1,4 +1,4 @@
-"""`/v1/jobs`: submit a completion job, poll or long-poll it, cancel it."""
+"""`/v1/jobs`: submit a completion job, list them, poll or long-poll one, cancel it."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from api.contract import (
     endpoint,
 )
 from api.errors import ApiError
-from api.schemas import JobCreate, JobOut
+from api.schemas import JobCreate, JobList, JobListQuery, JobOut
 from api.service import deprecation_headers, job_view
+from jobs.listing import JobFilter, list_jobs
 from jobs.service import cancel_job, load_job, wait_for_job
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
@@ -83,6 +84,30 @@ def create_job(body: JobCreate):
     if not submitted.created:
         headers["Idempotent-Replayed"] = "true"
     return job_response(submitted.job_id, principal, 202, headers)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "",
+    summary="List the caller's jobs, newest first",
+    tag="jobs",
+    operation_id="listJobs",
+    query=JobListQuery,
+    response=JobList,
+    response_headers=RATE_LIMIT_HEADERS,
+    errors=(403,),
+)
+def list_jobs_view(query: JobListQuery):
+    principal = authenticate()
+    if query.key_id is not None and not principal.is_admin:
+        raise ApiError(403, "forbidden", "Only an admin key may list another key's jobs.")
+    owner = query.key_id if principal.is_admin else principal.id
+    where = JobFilter(owner, query.status, query.model, query.batch_id)
+    with services().sessions() as session:
+        page = list_jobs(session, where, query.after, query.limit)
+        data = [job_view(job) for job in page.items]
+    return JobList(data=data, has_more=page.has_more, next_cursor=page.next_cursor)
 
 
 @endpoint(

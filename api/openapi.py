@@ -27,7 +27,7 @@ ERROR_DESCRIPTIONS = {
     409: "Conflicts with the current state",
     410: "The model version is past its sunset and the policy rejects",
     413: "The body is larger than the server's limit (`LLMGW_MAX_BODY_BYTES`)",
-    415: "The body is not `application/json`",
+    415: "The body is not `application/json` (or another type the operation lists)",
     429: "The provider rate-limited every candidate",
     502: "The job failed upstream",
     503: "A dependency (queue, route, Redis, database) is unavailable",
@@ -103,7 +103,11 @@ def operation(rule: Rule, contract: Contract) -> dict[str, Any]:
     if contract.body is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": ref(contract.body)}},
+            "content": {"application/json": {"schema": ref(contract.body)}}
+            | {
+                media: {"schema": {"type": "string", "description": d}}
+                for media, d in contract.body_also.items()
+            },
         }
     op["security"] = [] if contract.auth == "none" else [{"bearer": []}]
     return op

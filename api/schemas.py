@@ -163,3 +163,27 @@ class JobOut(BaseModel):
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+PAGE_LIMIT = Field(default=20, ge=1, le=100, description="rows per page (1-100)")
+AFTER = Field(default=None, max_length=200, description="the `next_cursor` of the previous page")
+
+
+class JobListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: JobStatus | None = None
+    model: str | None = Field(default=None, max_length=200, description="the model id asked for")
+    batch_id: str | None = Field(default=None, max_length=32)
+    key_id: str | None = Field(
+        default=None, max_length=32, description="admins only: the jobs of this key"
+    )
+    after: str | None = AFTER
+    limit: int = PAGE_LIMIT
+
+
+class JobList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[JobOut]
+    has_more: bool
+    next_cursor: str | None = None

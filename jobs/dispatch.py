@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 RUN_JOB_TASK = "llmgw.run_job"
+FEED_BATCHES_TASK = "llmgw.feed_batches"
 # Redis transport: priority 0 is served first, so batch traffic waits behind every
 # interactive message on every queue a worker consumes.
 PRIORITIES = {"interactive": 0, "batch": 9}
@@ -28,3 +29,7 @@ class CeleryDispatcher:
         self.celery.send_task(
             RUN_JOB_TASK, args=[job_id], queue=queue, priority=PRIORITIES[priority]
         )
+
+    def kick_feeder(self, queue: str) -> None:
+        """Run the batch feeder now (a new batch) rather than at its next beat."""
+        self.celery.send_task(FEED_BATCHES_TASK, queue=queue)

@@ -32,3 +32,21 @@ class IdempotencyKeyInUse(JobError):
 
 class QueueUnavailable(JobError):
     code = "queue_unavailable"
+
+
+class InvalidCursor(JobError):
+    code = "invalid_cursor"
+
+
+class BatchNotFound(JobError):
+    code = "batch_not_found"
+
+
+class BatchNotCancellable(JobError):
+    code = "batch_not_cancellable"
+
+
+class InvalidBatch(JobError):
+    """The batch file has malformed lines (`details["lines"]`: each line's number and why)."""
+
+    code = "invalid_batch"

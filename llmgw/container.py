@@ -96,6 +96,7 @@ class Container:
             broker_url=self.settings.redis_url,
             concurrency=self.settings.worker_concurrency,
             sweeper_interval_seconds=self.settings.sweeper_interval_seconds,
+            batch_feeder_interval_seconds=self.settings.batch_feeder_interval_seconds,
         )
         return configure_celery(config, lambda: self.worker_context)
 
@@ -126,6 +127,7 @@ class Container:
     @cached_property
     def worker_context(self) -> WorkerContext:
         from jobs.dispatch import CeleryDispatcher
+        from jobs.feeder import FeedPolicy
         from workers.context import RetryPolicy, SweepPolicy, WorkerContext
         from workers.heartbeat import LeaseKeeper
 
@@ -143,6 +145,8 @@ class Container:
             ),
             leases=LeaseKeeper(self.sessions, s.job_lease_seconds),
             pacer=self.pacer,
+            submitter=self.submitter,
+            feed=FeedPolicy(window=s.batch_window),
         )
 
     @cached_property
@@ -178,3 +182,10 @@ class Container:
             sync_timeout_seconds=s.sync_timeout_seconds,
             max_body_bytes=s.max_body_bytes,
         )
+
+    def kick_feeder(self) -> None:
+        """Ask a worker to run the batch feeder now (a new batch; beat runs it anyway)."""
+        from jobs.dispatch import CeleryDispatcher
+        from workers.queues import MAINTENANCE_QUEUE
+
+        CeleryDispatcher(self.celery).kick_feeder(MAINTENANCE_QUEUE)

@@ -9,6 +9,7 @@
 - `llmgw:idem:<owner>:<sha256(key)>` — string JSON `{job_id, body_sha256}`, TTL 24 h:
   Idempotency-Key → job. `jobs.submit`.
 - `llmgw:sweeper:lock` — string, TTL 60 s: one sweeper run at a time. `workers.sweeper`.
+- `llmgw:batch:feeder:lock` — string, TTL 120 s: one batch feeder run at a time. `jobs.feeder`.
 - `llmgw:cb:<provider>:<model>:<channel>` — hash, TTL 1 h (renewed by writes): a circuit
   breaker. `routing.breaker` writes and decodes it (the metrics collector reads through it).
 - `llmgw:catalogue:version` — integer, no TTL: bumped after every committed catalogue
@@ -42,6 +43,8 @@ JOB_STREAM_TTL_SECONDS = 3600
 JOB_STREAM_MAXLEN = 200_000
 
 SWEEPER_LOCK = f"{PREFIX}sweeper:lock"
+BATCH_FEEDER_LOCK = f"{PREFIX}batch:feeder:lock"
+BATCH_FEEDER_LOCK_TTL = 120
 CIRCUIT_PREFIX = f"{PREFIX}cb:"
 CATALOGUE_VERSION = f"{PREFIX}catalogue:version"
 CATALOGUE_SNAPSHOT_PREFIX = f"{PREFIX}catalogue:snapshot:"

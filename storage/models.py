@@ -1,4 +1,4 @@
-"""SQLAlchemy models: the version catalogue, API keys, jobs and their attempts."""
+"""SQLAlchemy models: the version catalogue, API keys, jobs and their attempts, batches."""
 
 from __future__ import annotations
 
@@ -85,7 +85,11 @@ class ApiKey(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_updated_at", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_updated_at", "status", "updated_at"),
+        # The job listing: a key's jobs newest first (revision 0006).
+        Index("ix_jobs_owner_created_at", "owner", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner: Mapped[str] = mapped_column(String(32), index=True)
@@ -237,3 +241,52 @@ class GatewayLimit(Base):
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     limit: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Batch(Base):
+    """A batch of completion requests (OpenAI's Batch API shape) fed as jobs by the feeder.
+
+    `status` is written only by `jobs.batches`; the counts are kept by the job-end hook and
+    recounted from the job rows by the feeder's reconciliation."""
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_owner_created_at", "owner", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    completion_window: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(default=0)
+    completed: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    # Lines of the file refused under `on_invalid: skip`: [{"line", "custom_id", "problem"}].
+    invalid_lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    batch_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    in_progress_at: Mapped[datetime | None]
+    finalizing_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    expired_at: Mapped[datetime | None]
+    cancelling_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+
+class BatchLine(Base):
+    """One request of a batch; `job_id` once the feeder submitted it, `outcome` once it ended
+    (the terminal job status, or `failed` when it could not be submitted: `error_*`)."""
+
+    __tablename__ = "batch_lines"
+    __table_args__ = (Index("ix_batch_lines_batch_id_job_id", "batch_id", "job_id"),)
+
+    batch_id: Mapped[str] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(primary_key=True)
+    custom_id: Mapped[str] = mapped_column(String(64))
+    request: Mapped[dict[str, Any]]
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.dispatch import Dispatcher
+from jobs.feeder import FeedPolicy
+from jobs.submit import Submitter
 from providers.base import Provider
 from routing.breaker import CircuitBreaker
 from workers.heartbeat import LeaseKeeper
@@ -49,3 +51,6 @@ class WorkerContext:
     leases: LeaseKeeper
     # Provider pacing; the default paces nothing (no Redis needed).
     pacer: Pacer = field(default_factory=lambda: Pacer(None, {}))
+    # The batch feeder submits lines through the one submission path.
+    submitter: Submitter | None = None
+    feed: FeedPolicy = field(default_factory=FeedPolicy)

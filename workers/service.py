@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs import attempts, events, lifecycle
+from jobs import attempts, batches, events, lifecycle
 from jobs.admission import settle_job
 from jobs.events import JobStream
 from jobs.lifecycle import Claimed
@@ -204,6 +204,8 @@ def finished(
     if outcome.status not in TERMINAL:
         return
     JOBS_FINISHED.labels(*call.labels, outcome.status).inc()
+    if call.priority == "batch":
+        count_batch_line(ctx, call.job_id, outcome.status)
     settle_job(ctx.redis, call.job_id, call.spec, result.usage.total_tokens if result else 0)
     events.notify_done(ctx.redis, call.job_id, outcome.status)
     if stream is None or result is None:
@@ -215,6 +217,16 @@ def finished(
     else:
         message = f"The job ended as {outcome.status}."
         stream.publish_safely("error", code=outcome.status, message=message)
+
+
+def count_batch_line(ctx: WorkerContext, job_id: str, status: str) -> None:
+    """A batch line's job ended: count it now (guarded: the feeder's recount catches up)."""
+    try:
+        with ctx.sessions() as session:
+            batches.line_ended(session, job_id, status)
+            session.commit()
+    except Exception:
+        log.exception("could not count the end of batch job %s", job_id)
 
 
 def record_failed_call(ctx: WorkerContext, call: Call, run: AttemptRun, error: ProviderError):

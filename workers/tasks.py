@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from celery import Celery, Task
 
-from jobs.dispatch import RUN_JOB_TASK
+from jobs.dispatch import FEED_BATCHES_TASK, RUN_JOB_TASK
+from jobs.feeder import feed_batches
 from workers.context import WorkerContext
 from workers.logcontext import bound_job
 from workers.service import execute_job
@@ -34,3 +35,9 @@ def register_tasks(app: Celery) -> None:
     @app.task(name=SWEEP_TASK, bind=True, base=JobTask, ignore_result=True)
     def sweep_jobs(self: JobTask) -> int:
         return sweep(self.context)
+
+    @app.task(name=FEED_BATCHES_TASK, bind=True, base=JobTask, ignore_result=True)
+    def feed(self: JobTask) -> int:
+        ctx = self.context
+        assert ctx.submitter is not None, "the worker context has no submitter"
+        return feed_batches(ctx.sessions, ctx.redis, ctx.submitter, ctx.feed)
