@@ -109,12 +109,14 @@ def test_cancel_stops_feeding_and_cancels_queued_lines(unit_client, unit_runtime
     batch_id = create(unit_client, master_auth, [line(str(i)) for i in range(4)]).get_json()["id"]
     fed = feed(unit_runtime, window=2)
     cancelled = unit_client.post(f"/v1/batches/{batch_id}/cancel", headers=master_auth)
-    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelling"
+    assert feed(unit_runtime).published == []  # its run finalizes it, feeding nothing
+    got = unit_client.get(f"/v1/batches/{batch_id}", headers=master_auth).get_json()
+    assert got["status"] == "cancelled" and got["cancelled_at"]
     with unit_runtime.sessions() as session:
         statuses = {session.get_one(Job, job_id).status for job_id, _, _ in fed.published}
         outcomes = session.scalars(select(BatchLine.outcome)).all()
     assert statuses == {"cancelled"} and set(outcomes) == {"cancelled"}
-    assert feed(unit_runtime).published == []
     again = unit_client.post(f"/v1/batches/{batch_id}/cancel", headers=master_auth)
     assert again.status_code == 409
     errors = unit_client.get(f"/v1/batches/{batch_id}/errors", headers=master_auth)
