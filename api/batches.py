@@ -176,11 +176,15 @@ def create(body: BatchCreate | str, query: BatchCreateQuery):
         metadata=metadata,
         skip_invalid=on_invalid == "skip",
     )
-    try:
-        app.kick_feeder()
-    except Exception:  # the beat schedule feeds it within seconds anyway
-        log.warning("could not kick the batch feeder for %s", batch_id, exc_info=True)
+    kick_feeder(batch_id)
     return batch_response(batch_id, 201)
+
+
+def kick_feeder(batch_id: str) -> None:
+    try:
+        services().kick_feeder()
+    except Exception:  # the beat schedule runs it within seconds anyway
+        log.warning("could not kick the batch feeder for %s", batch_id, exc_info=True)
 
 
 @endpoint(
@@ -222,6 +226,8 @@ def get_view(batch_id: str):
     "POST",
     "/<batch_id>/cancel",
     summary="Cancel a batch: stop feeding it and cancel its queued and running lines",
+    description="The batch is `cancelling` until the feeder has seen every line end "
+    "(seconds), then `cancelled`.",
     tag="batches",
     operation_id="cancelBatch",
     response=BatchOut,
@@ -232,6 +238,7 @@ def cancel_view(batch_id: str):
     principal = authenticate()
     app = services()
     cancel_batch(app.sessions, app.redis, batch_id, visible_to(principal))
+    kick_feeder(batch_id)  # it moves the batch from cancelling to cancelled
     return batch_response(batch_id)
 
 

@@ -2,7 +2,7 @@
 batch's status and counts (the only module that writes `batches.status`).
 
     in_progress ──(every line ended)──▶ finalizing ──▶ completed
-         ├──cancel──▶ cancelling ──(no line active)──▶ cancelled
+         ├──cancel──▶ cancelling ──(feeder: no line open)──▶ cancelled
          └──(past expires_at)──▶ expired            (validating: the file is checked in the
                                                       request, so a batch starts in_progress)
 
@@ -142,10 +142,8 @@ def cancel_batch(sessions: sessionmaker[Session], redis: Any, batch_id: str, own
             raise BatchNotCancellable(f"The batch has already ended ({batch.status}).")
         session.commit()
     stop_lines(sessions, redis, batch_id)
-    with sessions() as session:  # a line the feeder is submitting right now ends it later
-        if reconcile(session, batch_id) == 0:
-            transition(session, batch_id, (BatchStatus.CANCELLING,), BatchStatus.CANCELLED)
-        session.commit()
+    # `cancelled` is left to the feeder's next run: it holds the feeder lock, so no line is
+    # being submitted while it checks that every line has ended.
 
 
 def expire(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:
@@ -160,7 +158,8 @@ def expire(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:
 def attach_job(sessions: sessionmaker[Session], redis: Any, batch_id: str, line: int, job_id: str):
     """Record the job the feeder submitted for a line. False if the line was cancelled
     meanwhile (the batch was cancelled or expired while it was being fed): the job is then
-    cancelled too, and stays linked to the line."""
+    cancelled too, in the same transaction, and the line ends as its job did (it may have
+    answered already)."""
     with sessions() as session:
         done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(BatchLine)
@@ -168,16 +167,23 @@ def attach_job(sessions: sessionmaker[Session], redis: Any, batch_id: str, line:
             .where(BatchLine.job_id.is_(None), BatchLine.outcome.is_(None))
             .values(job_id=job_id)
         )
-        if done.rowcount == 0:
+        attached = done.rowcount == 1
+        spec = None
+        if attached:  # a job may end before its line knows it: the job-end hook found no line
+            status = session.scalar(select(Job.status).where(Job.id == job_id))
+            if status in TERMINAL:
+                line_ended(session, job_id, status)
+        else:
             session.execute(
                 update(BatchLine)
                 .where(BatchLine.batch_id == batch_id, BatchLine.line == line)
-                .values(job_id=job_id)
+                .values(job_id=job_id, outcome=None)
             )
+            spec = end_line_job(session, job_id)
         session.commit()
-    if done.rowcount == 0:
-        cancel_line_job(sessions, redis, job_id)
-    return done.rowcount == 1
+    if spec is not None:
+        refund_cancelled(redis, job_id, spec)
+    return attached
 
 
 def stop_lines(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:
@@ -202,14 +208,24 @@ def stop_lines(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> No
 
 def cancel_line_job(sessions: sessionmaker[Session], redis: Any, job_id: str) -> None:
     with sessions() as session:
-        cancelled = lifecycle.cancel(session, job_id)
-        if cancelled:
-            line_ended(session, job_id, JobStatus.CANCELLED)
-        spec = JobSpec.load(session.get_one(Job, job_id).request)
+        spec = end_line_job(session, job_id)
         session.commit()
-    if cancelled:
-        settle_job(redis, job_id, spec, 0)
-        events.notify_done(redis, job_id, JobStatus.CANCELLED)
+    if spec is not None:
+        refund_cancelled(redis, job_id, spec)
+
+
+def end_line_job(session: Session, job_id: str) -> JobSpec | None:
+    """Cancel a line's job and end the line as its job ended (cancelled, or how it ended
+    meanwhile); the job's spec if this cancelled it (the caller commits, then refunds)."""
+    cancelled = lifecycle.cancel(session, job_id)
+    job = session.get_one(Job, job_id, populate_existing=True)
+    line_ended(session, job_id, job.status)
+    return JobSpec.load(job.request) if cancelled else None
+
+
+def refund_cancelled(redis: Any, job_id: str, spec: JobSpec) -> None:
+    settle_job(redis, job_id, spec, 0)
+    events.notify_done(redis, job_id, JobStatus.CANCELLED)
 
 
 # -- counts ----------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """`llmgw`: the one entry point for people (stack, API, worker, emulators, database, catalogue).
 
 One module per command group: `up` (the whole stack), `services` (one process each: api,
-worker, beat, flower, emulator), `db`, `models`, `keys` (and `usage`). `context` builds the shared
-resources a command uses and turns configuration errors into one line and exit code 2.
+worker, beat, flower, emulator), `db`, `models`, `keys` (and `usage`); `client` (`submit`,
+`batch`, `jobs`: HTTP to a running gateway). `context` builds the shared resources a command
+uses and turns configuration errors into one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import click
 
 from llmgw import __version__
+from llmgw.cli.client import batch, jobs, submit
 from llmgw.cli.context import ConfigGroup
 from llmgw.cli.db import db
 from llmgw.cli.keys import keys, usage
@@ -24,5 +26,8 @@ def main() -> None:
     """llmgw: an LLM gateway for YandexGPT and GigaChat."""
 
 
-for command in (up, api, worker, beat, flower, emulator, db, models, keys, usage):
+for command in (
+    *(up, api, worker, beat, flower, emulator, db, models, keys, usage),
+    *(submit, batch, jobs),
+):
     main.add_command(command)

@@ -83,3 +83,21 @@ def test_a_cancel_midway_stops_the_batch(worker, client, auth, runtime):
     assert after["request_counts"]["completed"] == len(output)
     assert all(e["error"]["code"] == "cancelled" for e in errors) and errors
     assert client.post(f"/v1/batches/{batch['id']}/cancel", headers=auth).status_code == 409
+
+
+def test_the_cli_submits_a_batch_and_a_job(worker, live_api, tmp_path):
+    from click.testing import CliRunner
+
+    from llmgw.cli import main
+    from tests.integration.conftest import MASTER_KEY
+
+    env = {"LLMGW_URL": live_api, "LLMGW_API_KEY": MASTER_KEY}
+    file, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    file.write_text(jsonl(10))
+    args = ["batch", "submit", str(file), "--wait", "--output", str(out), "--interval", "0.5"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "10 done, 0 failed, 10 total" in result.output
+    assert len(out.read_text().splitlines()) == 10
+    answer = CliRunner().invoke(main, ["submit", "-m", "GigaChat:latest", "Привет"], env=env)
+    assert answer.exit_code == 0 and answer.output.strip(), answer.output

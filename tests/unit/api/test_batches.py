@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select, update
 
 from jobs import batches, lifecycle
 from jobs.feeder import FeedPolicy, feed_batches
-from storage.models import BatchLine, Job
+from storage.models import Batch, BatchLine, Job
+
+START = datetime(2026, 1, 1)
 
 
 def line(custom_id: str, model: str = "yandexgpt") -> dict:
@@ -109,12 +112,14 @@ def test_cancel_stops_feeding_and_cancels_queued_lines(unit_client, unit_runtime
     batch_id = create(unit_client, master_auth, [line(str(i)) for i in range(4)]).get_json()["id"]
     fed = feed(unit_runtime, window=2)
     cancelled = unit_client.post(f"/v1/batches/{batch_id}/cancel", headers=master_auth)
-    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelling"
+    assert feed(unit_runtime).published == []  # its run finalizes it, feeding nothing
+    got = unit_client.get(f"/v1/batches/{batch_id}", headers=master_auth).get_json()
+    assert got["status"] == "cancelled" and got["cancelled_at"]
     with unit_runtime.sessions() as session:
         statuses = {session.get_one(Job, job_id).status for job_id, _, _ in fed.published}
         outcomes = session.scalars(select(BatchLine.outcome)).all()
     assert statuses == {"cancelled"} and set(outcomes) == {"cancelled"}
-    assert feed(unit_runtime).published == []
     again = unit_client.post(f"/v1/batches/{batch_id}/cancel", headers=master_auth)
     assert again.status_code == 409
     errors = unit_client.get(f"/v1/batches/{batch_id}/errors", headers=master_auth)
@@ -169,3 +174,31 @@ def finish(runtime, job_id: str, status: str) -> None:
             lifecycle.fail(session, job_id, number, "boom", "it broke")
         batches.line_ended(session, job_id, status)
         session.commit()
+
+
+def test_admission_applies_as_lines_are_fed(unit_client, unit_runtime, master_auth):
+    body = {"name": "svc", "limits": [{"requests_per_minute": 2}]}
+    created = unit_client.post("/v1/admin/keys", json=body, headers=master_auth).get_json()
+    auth = {"Authorization": f"Bearer {created['key']}"}
+    batch_id = create(unit_client, auth, [line(str(i)) for i in range(5)]).get_json()["id"]
+    assert len(feed(unit_runtime).published) == 2  # the third line is refused: feeding pauses
+    assert len(feed(unit_runtime).published) == 0
+    got = unit_client.get(f"/v1/batches/{batch_id}", headers=auth).get_json()
+    assert got["status"] == "in_progress" and got["request_counts"]["failed"] == 0
+
+
+def test_a_batch_past_its_window_expires_and_its_lines_are_cancelled(
+    unit_client, unit_runtime, master_auth
+):
+    batch_id = create(unit_client, master_auth, [line("a"), line("b")]).get_json()["id"]
+    fed = feed(unit_runtime, window=1)
+    with unit_runtime.sessions() as session:
+        session.execute(update(Batch).where(Batch.id == batch_id).values(expires_at=START))
+        session.commit()
+    feed(unit_runtime)
+    got = unit_client.get(f"/v1/batches/{batch_id}", headers=master_auth).get_json()
+    assert got["status"] == "expired" and got["expired_at"]
+    with unit_runtime.sessions() as session:
+        assert session.get_one(Job, fed.published[0][0]).status == "cancelled"
+    errors = unit_client.get(f"/v1/batches/{batch_id}/errors", headers=master_auth)
+    assert len(errors.get_data(as_text=True).splitlines()) == 2
