@@ -92,6 +92,16 @@ class Stack:
             time.sleep(1)
         return self.statuses()
 
+    def wait_for_calls_in_flight(self, timeout: float = 30) -> None:
+        """Until the provider is answering some of the jobs (a loaded machine starts slowly)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = requests.get(f"{self.emulator}/_emulator/stats", timeout=5).json()
+            if stats["in_flight"] > 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"no provider call started within {timeout} s")
+
     def provider_calls(self) -> int:
         stats = requests.get(f"{self.emulator}/_emulator/stats", timeout=5).json()
         return sum(n for route, n in stats["requests"].items() if "completions" in route)

@@ -79,7 +79,7 @@ def test_api_sigkill_keyed_retries_make_exactly_one_job_per_key(stack):
     )
 
 
-def retry_until_accepted(url: str, key: str, timeout: float = 20) -> str:
+def retry_until_accepted(url: str, key: str, timeout: float = 60) -> str:
     """A client's retries: 409 `idempotency_key_in_use` only within the grace period."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

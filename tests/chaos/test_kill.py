@@ -24,12 +24,12 @@ def test_redis_killed_mid_run_the_worker_reconnects_and_every_job_ends(stack, ho
     stack.start_beat()
     stack.start_worker()
     stack.submit(JOBS)
-    time.sleep(1.0)  # calls in flight, more waiting
+    stack.wait_for_calls_in_flight()  # calls in flight, more waiting
     stack.kill_redis(how)
     time.sleep(3.0)
     stack.restart_redis()
     back = time.monotonic()
-    counts = stack.wait_all_terminal(timeout=90)
+    counts = stack.wait_all_terminal(timeout=180)
     recovered_in = time.monotonic() - back
     assert counts == {"succeeded": JOBS}, counts
     assert stack.worker.poll() is None, "the worker died with Redis"
@@ -48,12 +48,12 @@ def test_worker_sigkill_mid_call_every_job_recovers_and_lost_calls_are_logged(st
     stack.start_beat()
     worker = stack.start_worker()
     stack.submit(JOBS)
-    time.sleep(1.0)  # the first calls are in flight (2 s each)
+    stack.wait_for_calls_in_flight()  # the first calls are in flight (2 s each)
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
     started = time.monotonic()
     stack.start_worker()
-    counts = stack.wait_all_terminal(timeout=120)
+    counts = stack.wait_all_terminal(timeout=180)
     recovered_in = time.monotonic() - started
     assert counts == {"succeeded": JOBS}, counts
     logged = stack.logged_calls()
