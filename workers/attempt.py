@@ -15,14 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from monitoring.metrics import PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
 from providers.base import CompletionRequest, CompletionResult, Provider, StreamChunk, Usage
 from providers.errors import ProviderError, RateLimited, StreamInterrupted
 from routing.breaker import CircuitBreaker
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +31,6 @@ class Sink(Protocol):
 
 @dataclass(frozen=True)
 class AttemptRun:
-    started: datetime
     latency_ms: float
     result: CompletionResult | None = None
     error: ProviderError | None = None
@@ -41,7 +38,7 @@ class AttemptRun:
 
 
 def run_attempt(provider: Provider, request: CompletionRequest, sink: Sink | None) -> AttemptRun:
-    started, t0 = utcnow(), time.perf_counter()
+    t0 = time.perf_counter()
     relay = _Relay(sink)
     try:
         result = relay.stream(provider, request) if sink else provider.complete(request)
@@ -52,7 +49,7 @@ def run_attempt(provider: Provider, request: CompletionRequest, sink: Sink | Non
         log.exception("unexpected error calling %s", type(provider).__name__)
         result, error = None, ProviderError(f"Unexpected {type(exc).__name__} during the call.")
     latency = (time.perf_counter() - t0) * 1000
-    return AttemptRun(started, latency, result, error, published=relay.parts > 0)
+    return AttemptRun(latency, result, error, published=relay.parts > 0)
 
 
 class _Relay:
