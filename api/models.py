@@ -11,7 +11,7 @@ from api.auth import authenticate
 from api.contract import DEPRECATION_HEADERS, endpoint
 from api.schemas import CandidateOut, ListOf, Out, PlannedRouteOut, UtcDatetime
 from routing.plan import FallbackPolicy
-from routing.views import model_view
+from routing.views import channel_view, model_view, model_views
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -60,10 +60,15 @@ class ReleaseOut(Out):
 class ModelOut(Out):
     """An OpenAI `model` object, plus llmgw's channels, versions and lifecycle policy."""
 
-    id: str
+    id: str = Field(description="The base name, or a selectable `<model>:<channel>` id")
     object: Literal["model"] = "model"
-    created: int
+    created: int = Field(
+        description="Unix seconds: the version's release date (docs/versioning.md)"
+    )
     owned_by: str
+    parent: str | None = Field(
+        default=None, description="For a `<model>:<channel>` id, its base model"
+    )
     provider: str
     family: str | None = None
     context_window: int | None = None
@@ -107,14 +112,14 @@ def list_models():
     authenticate()
     catalogue = current_app.extensions["llmgw"].resolver.catalogue()
     models = sorted(catalogue.models.values(), key=lambda m: m.name.lower())
-    return {"object": "list", "data": [model_view(m) for m in models]}
+    return {"object": "list", "data": [view for m in models for view in model_views(m)]}
 
 
 @endpoint(
     bp,
     "GET",
     "/<model_id>",
-    summary="One model",
+    summary="One model, by base id, alias or `<model>:<channel>` id",
     tag="models",
     operation_id="getModel",
     response=ModelOut,
@@ -124,7 +129,11 @@ def get_model(model_id: str):
     authenticate()
     resolver = current_app.extensions["llmgw"].resolver
     route = resolver.resolve(model_id)
-    return model_view(resolver.catalogue().find(route.model))
+    model = resolver.catalogue().find(route.model)
+    if ":" not in model_id:
+        return model_view(model)
+    version = model.channel(route.channel)
+    return channel_view(model, version) if version is not None else model_view(model)
 
 
 @endpoint(

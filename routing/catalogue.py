@@ -11,7 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from routing.capabilities import normalize
-from storage.models import Model, ModelAlias, ModelPolicy, ModelRelease, ModelVersion, Provider
+from storage.models import (
+    Model,
+    ModelAlias,
+    ModelPolicy,
+    ModelRelease,
+    ModelVersion,
+    Provider,
+    utcnow,
+)
 
 
 def load_seed() -> dict[str, Any]:
@@ -22,7 +30,9 @@ def seed_catalogue(session: Session, data: dict[str, Any] | None = None) -> int:
     """Insert what the catalogue lacks, never overwriting an operator's change; count new rows.
 
     Capabilities and pricing are filled in where a row has none (a database from before
-    revision 0007), never replaced."""
+    revision 0007), never replaced; so is a version's `released_at` (what `/v1/models`
+    gives as `created`): the catalogue's release date where the provider publishes one
+    (YandexGPT's modelVersion dates), else the moment the row is seeded."""
     data = data or load_seed()
     added = 0
     for spec in data["providers"]:
@@ -57,8 +67,11 @@ def _seed_model(session: Session, spec: dict[str, Any]) -> int:
         if have is None:
             session.add(_version(model, version, capabilities))
             added += 1
-        elif have.capabilities is None:
-            have.capabilities = capabilities
+        else:
+            if have.capabilities is None:
+                have.capabilities = capabilities
+            if have.released_at is None:
+                have.released_at = _date(version.get("released_at")) or utcnow()
     added += _seed_releases(session, model, spec["versions"])
     added += _seed_aliases(session, model, spec.get("aliases", []))
     return added + _seed_policy(session, model, spec.get("policy"))
@@ -73,6 +86,7 @@ def _version(model: Model, spec: dict[str, Any], capabilities: list[str]) -> Mod
         priority=spec["priority"],
         deprecated_at=_date(spec.get("deprecated_at")),
         sunset_at=_date(spec.get("sunset_at")),
+        released_at=_date(spec.get("released_at")) or utcnow(),
         capabilities=capabilities,
     )
 
@@ -95,6 +109,7 @@ def _seed_releases(session: Session, model: Model, versions: list[dict[str, Any]
                 channel=spec["channel"],
             )
             session.add(release)
+            known.add(spec["version"])  # one release per version: the first channel serving it
             added += 1
     return added
 

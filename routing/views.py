@@ -14,18 +14,48 @@ from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
 from routing.ops import event_view
-from routing.snapshot import ModelEntry
+from routing.snapshot import ModelEntry, VersionEntry
 from storage.models import CatalogueEvent, utcnow
+
+
+def created_of(model: ModelEntry, version: VersionEntry | None = None) -> int:
+    """OpenAI's `created` (Unix seconds): a version's `released_at`, a model's earliest one.
+
+    `llmgw models seed` stamps every catalogue version with the provider's release date
+    where one is published (YandexGPT's modelVersion dates), else the moment the row was
+    seeded; a version without one (an operator's row from before that) takes the model's."""
+    if version is not None and version.released_at is not None:
+        return calendar.timegm(version.released_at.timetuple())
+    released = [v.released_at for v in model.versions if v.released_at]
+    return calendar.timegm(min(released).timetuple()) if released else 0
+
+
+def model_views(model: ModelEntry) -> list[dict[str, Any]]:
+    """The base id, then every selectable `model:channel` id, each its own `model` object."""
+    live = [v for v in model.versions if v.status != "retired"]
+    return [model_view(model)] + [channel_view(model, v) for v in live]
+
+
+def channel_view(model: ModelEntry, version: VersionEntry) -> dict[str, Any]:
+    """`<model>:<channel>` as an OpenAI `model` object: the model's extras narrowed to the
+    one channel (and the release it serves); `parent` names the base model."""
+    view = model_view(model)
+    view["id"] = f"{model.name}:{version.channel}"
+    view["parent"] = model.name
+    view["created"] = created_of(model, version)
+    view["aliases"] = []
+    view["channels"] = [c for c in view["channels"] if c["channel"] == version.channel]
+    view["versions"] = [v for v in view["versions"] if v["channel"] == version.channel]
+    return view
 
 
 def model_view(model: ModelEntry) -> dict[str, Any]:
     """One OpenAI `model` object, plus llmgw's channels, versions and lifecycle policy."""
-    released = [v.released_at for v in model.versions if v.released_at]
     now = utcnow()
     return {
         "id": model.name,
         "object": "model",
-        "created": calendar.timegm(min(released).timetuple()) if released else 0,
+        "created": created_of(model),
         "owned_by": model.provider,
         "provider": model.provider,
         "family": model.family,

@@ -42,7 +42,10 @@ def test_the_openai_sdk_lists_and_retrieves_models(unit_runtime, user_auth):
 
 
 def test_get_one_model_by_alias_and_unknown(unit_client, user_auth):
-    assert unit_client.get("/v1/models/yandexgpt-5-pro:rc", headers=user_auth).get_json()["id"] == (
+    one = unit_client.get("/v1/models/yandexgpt-5-pro:rc", headers=user_auth).get_json()
+    assert (one["id"], one["parent"]) == ("yandexgpt:rc", "yandexgpt")
+    assert [c["id"] for c in one["channels"]] == ["yandexgpt:rc"]
+    assert unit_client.get("/v1/models/yandexgpt-5-pro", headers=user_auth).get_json()["id"] == (
         "yandexgpt"
     )
     error = unit_client.get("/v1/models/claude", headers=user_auth).get_json()["error"]
@@ -130,3 +133,34 @@ def test_feedback_on_someone_elses_or_a_running_job(unit_client, unit_runtime, u
         f"/v1/jobs/{running}/feedback", json={"score": 5}, headers=user_auth
     )
     assert (response.status_code, response.get_json()["error"]["code"]) == (409, "job_not_finished")
+
+
+def test_models_list_has_every_selectable_id_with_a_real_created(unit_client, user_auth):
+    body = unit_client.get("/v1/models", headers=user_auth).get_json()
+    by_id = {m["id"]: m for m in body["data"]}
+    for selectable in (
+        "yandexgpt:rc",
+        "yandexgpt-lite:latest",
+        "GigaChat-2-Max:latest",
+        "GigaChat-2-Pro:rc",
+        "yandexgpt-32k:deprecated",
+        "text-search-doc:latest",
+    ):
+        assert by_id[selectable]["parent"] == selectable.split(":")[0]
+        assert by_id[selectable]["object"] == "model" and by_id[selectable]["owned_by"]
+    assert "GigaChat-2" in by_id and by_id["GigaChat-2"]["parent"] is None
+    assert all(m["created"] > 1_600_000_000 for m in body["data"])
+    # A YandexGPT channel's created is its release date: 22.05.2025 for yandexgpt's rc.
+    assert by_id["yandexgpt:rc"]["created"] == 1747872000
+    assert by_id["yandexgpt"]["created"] == 1729641600  # the earliest: 23.10.2024
+    assert by_id["yandexgpt:rc"]["versions"] == [{"version": "22.05.2025", "channel": "rc"}]
+
+
+def test_the_openai_sdk_retrieves_a_channel_id(unit_runtime, user_auth):
+    from llmgw.app import create_app
+
+    app = create_app(container=unit_runtime)
+    http = httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://llmgw")
+    client = openai.OpenAI(api_key=USER_KEY, base_url="http://llmgw/v1", http_client=http)
+    assert "GigaChat-2-Max:rc" in [m.id for m in client.models.list()]
+    assert client.models.retrieve("gigachat-2-max:rc").id == "GigaChat-2-Max:rc"
