@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.admission import LimitAdmission
+from jobs.embeddings import EmbeddingService
 from jobs.submit import Submitter
 from monitoring.collectors import RedisStateCollector
 from routing.breaker import CircuitBreaker
@@ -48,6 +49,8 @@ class ApiServices(Protocol):
     def collector(self) -> RedisStateCollector: ...
     @property
     def admission(self) -> LimitAdmission: ...
+    @property
+    def embedder(self) -> EmbeddingService: ...
     def kick_feeder(self) -> None: ...
 
 

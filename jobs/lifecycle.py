@@ -157,6 +157,46 @@ def fail_dispatch(session: Session, job_id: str) -> bool:
     return _update(session, where, **_failed("dispatch_failed", "The job could not be queued."))
 
 
+def record_sync(
+    session: Session,
+    job_id: str,
+    owner: str,
+    route: Route,
+    spec: JobSpec,
+    *,
+    started_at: datetime,
+    attempts: int,
+    prompt_tokens: int = 0,
+    error: tuple[str, str] | None = None,
+) -> None:
+    """— → succeeded | failed in one insert: a call the API made itself and has finished
+    (`/v1/embeddings`), written afterwards so usage and the job listing count it like a
+    job; `error` is (code, message). It never was queued, so no worker or sweeper sees it."""
+    now = utcnow()
+    outcome = _failed(*error) if error else {"status": JobStatus.SUCCEEDED, "finished_at": now}
+    session.execute(
+        insert(Job).values(
+            id=job_id,
+            owner=owner,
+            priority="interactive",
+            model_requested=spec.model,
+            provider=route.provider,
+            model=route.model,
+            channel=route.channel,
+            upstream_id=route.upstream_id,
+            queue=route.queue,
+            request=spec.dump(),
+            attempt_count=attempts,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=0,
+            total_tokens=prompt_tokens,
+            created_at=started_at,
+            started_at=started_at,
+            **(outcome | {"updated_at": now}),
+        )
+    )
+
+
 def cancel(session: Session, job_id: str) -> bool:
     """queued | running → cancelled; a call in flight is logged, its result dropped."""
     now = utcnow()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from api.context import ApiConfig
     from jobs.admission import LimitAdmission
+    from jobs.embeddings import EmbeddingService
     from jobs.submit import Submitter
     from monitoring.collectors import RedisStateCollector
     from providers.base import Provider
@@ -123,6 +124,20 @@ class Container:
         s = self.settings
         limiter = Limiter(self.redis, slot_lease_seconds=s.limits_slot_lease_seconds)
         return LimitAdmission(self.sessions, limiter, s.limits_default_max_tokens)
+
+    @cached_property
+    def embedder(self) -> EmbeddingService:
+        from jobs.embeddings import EmbeddingService
+
+        return EmbeddingService(
+            sessions=self.sessions,
+            redis=self.redis,
+            catalogue=self.resolver.catalogue,
+            planner=self.resolver.plan,
+            breaker=self.breaker,
+            admission=self.admission,
+            providers=self.provider,
+        )
 
     @cached_property
     def worker_context(self) -> WorkerContext:

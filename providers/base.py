@@ -79,6 +79,16 @@ class StreamChunk:
         return self.finish_reason is not None
 
 
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """One vector per input text, in order; `prompt_tokens` summed over the inputs."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    prompt_tokens: int
+    upstream_model: str
+    model_version: str = ""
+
+
 class Provider(Protocol):
     name: str
 
@@ -92,3 +102,16 @@ class Provider(Protocol):
     def count_tokens(self, upstream_model: str, messages: tuple[Message, ...]) -> int: ...
 
     def list_models(self) -> list[str]: ...
+
+    def embed(self, upstream_model: str, texts: tuple[str, ...]) -> EmbeddingResult:
+        """Text embeddings of an embedding model (`upstream_model` as for completions)."""
+        ...
+
+    def count_text_tokens(self, upstream_model: str, texts: tuple[str, ...]) -> int:
+        """Tokens of plain texts by the model's tokenizer (no chat template), summed."""
+        ...
+
+    def with_timeout(self, timeout: tuple[float, float]) -> Provider:
+        """The same provider (session, credentials) with another `(connect, read)` timeout:
+        the tokenizer is asked with a short one, so a slow tokenizer falls back fast."""
+        ...

@@ -22,6 +22,7 @@ Decisions:
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import time
@@ -32,7 +33,14 @@ from typing import Any
 import requests
 
 from providers import http
-from providers.base import CompletionRequest, CompletionResult, Message, StreamChunk, Usage
+from providers.base import (
+    CompletionRequest,
+    CompletionResult,
+    EmbeddingResult,
+    Message,
+    StreamChunk,
+    Usage,
+)
 from providers.config import GigaChatConfig
 from providers.errors import (
     AuthError,
@@ -115,6 +123,18 @@ class GigaChatProvider:
             return [str(entry["id"]) for entry in payload["data"]]
         except (KeyError, TypeError) as exc:
             raise MalformedResponse(f"/models: unexpected shape ({exc!r}).") from exc
+
+    def embed(self, upstream_model: str, texts: tuple[str, ...]) -> EmbeddingResult:
+        payload = self._call("POST", "/embeddings", {"model": upstream_model, "input": list(texts)})
+        return parse_embeddings(payload, upstream_model, len(texts))
+
+    def count_text_tokens(self, upstream_model: str, texts: tuple[str, ...]) -> int:
+        return self.count_tokens(upstream_model, tuple(Message("user", t) for t in texts))
+
+    def with_timeout(self, timeout: tuple[float, float]) -> GigaChatProvider:
+        clone = copy.copy(self)
+        clone._timeout = timeout
+        return clone
 
     # -- request building ------------------------------------------------------------------
 
@@ -229,6 +249,19 @@ def parse_completion(payload: Any, upstream_model: str) -> CompletionResult:
         upstream_model=upstream_model,
         raw=payload,
     )
+
+
+def parse_embeddings(payload: Any, upstream_model: str, count: int) -> EmbeddingResult:
+    """`{"data": [{"index", "embedding", "usage": {"prompt_tokens"}}]}` → vectors in input order."""
+    try:
+        rows = sorted(payload["data"], key=lambda row: int(row["index"]))
+        vectors = tuple(tuple(float(x) for x in row["embedding"]) for row in rows)
+        tokens = sum(int((row.get("usage") or {}).get("prompt_tokens", 0)) for row in rows)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponse(f"/embeddings: unexpected shape ({exc!r}).") from exc
+    if len(vectors) != count:
+        raise MalformedResponse(f"/embeddings: {len(vectors)} vectors for {count} inputs.")
+    return EmbeddingResult(vectors, tokens, upstream_model, str(payload.get("model", "")))
 
 
 def parse_stream(lines: Iterable[str]) -> Iterator[StreamChunk]:

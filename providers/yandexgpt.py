@@ -29,6 +29,7 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json as json_lib
 import logging
 import re
@@ -40,7 +41,14 @@ from typing import Any
 import requests
 
 from providers import http
-from providers.base import CompletionRequest, CompletionResult, Message, StreamChunk, Usage
+from providers.base import (
+    CompletionRequest,
+    CompletionResult,
+    EmbeddingResult,
+    Message,
+    StreamChunk,
+    Usage,
+)
 from providers.config import YandexGPTConfig
 from providers.errors import (
     AuthError,
@@ -125,6 +133,46 @@ class YandexGPTProvider:
             raise MalformedResponse(f"/v1/models: unexpected shape ({exc!r}).") from exc
         prefix = f"gpt://{self._folder()}/"
         return [i.removeprefix(prefix) for i in ids if isinstance(i, str)]
+
+    def embed(self, upstream_model: str, texts: tuple[str, ...]) -> EmbeddingResult:
+        """`textEmbedding` takes one text a call: one call per input, in order."""
+        url = f"{self._base}/foundationModels/v1/textEmbedding"
+        uri = self.embedding_uri(upstream_model)
+        vectors: list[tuple[float, ...]] = []
+        tokens, version = 0, ""
+        for text in texts:
+            payload = self._call("POST", url, json={"modelUri": uri, "text": text})
+            try:
+                vectors.append(tuple(float(x) for x in payload["embedding"]))
+                tokens += int(payload.get("numTokens", 0))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MalformedResponse(f"textEmbedding: unexpected shape ({exc!r}).") from exc
+            version = str(payload.get("modelVersion", version))
+        return EmbeddingResult(tuple(vectors), tokens, upstream_model, version)
+
+    def count_text_tokens(self, upstream_model: str, texts: tuple[str, ...]) -> int:
+        url = f"{self._base}/foundationModels/v1/tokenize"
+        total = 0
+        for text in texts:
+            payload = self._call(
+                "POST", url, json={"modelUri": self.model_uri(upstream_model), "text": text}
+            )
+            tokens = _field(payload, "tokens")
+            if not isinstance(tokens, list):
+                raise MalformedResponse("tokenize: `tokens` is not a list.")
+            total += len(tokens)
+        return total
+
+    def with_timeout(self, timeout: tuple[float, float]) -> YandexGPTProvider:
+        clone = copy.copy(self)
+        clone._timeout = timeout
+        return clone
+
+    def embedding_uri(self, upstream_model: str) -> str:
+        """`emb://<folder>/<model>/<branch>` (`text-search-doc/latest`, `text-search-query/…`)."""
+        if upstream_model.startswith("emb://"):
+            return upstream_model
+        return f"emb://{self._folder()}/{upstream_model}"
 
     # -- request building ------------------------------------------------------------------
 

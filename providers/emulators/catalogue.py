@@ -35,6 +35,12 @@ YANDEX_MODELS: dict[str, dict] = {
     },
 }
 
+# Text embeddings (``emb://<folder>/<model>/latest``): one branch; the vector has a fixed size.
+YANDEX_EMBEDDERS: dict[str, dict] = {
+    "text-search-doc": {"dimension": 256, "context": 2_048, "version": "06.12.2023"},
+    "text-search-query": {"dimension": 256, "context": 2_048, "version": "06.12.2023"},
+}
+
 GIGACHAT_CHAT_MODELS: dict[str, dict] = {
     "GigaChat": {"context": 32_768, "latest": "1.0.26.20", "rc": "2.0.28.2"},
     "GigaChat-Pro": {"context": 32_768, "latest": "2.2.25.3", "rc": "2.2.26.1"},

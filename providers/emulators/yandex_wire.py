@@ -13,7 +13,7 @@ from http import HTTPStatus
 from aiohttp import web
 
 from providers.emulators import unconfirmed
-from providers.emulators.catalogue import YANDEX_MODELS
+from providers.emulators.catalogue import YANDEX_EMBEDDERS, YANDEX_MODELS
 from providers.emulators.common import (
     CONTENT_FILTER_TRIGGER,
     EmulatorError,
@@ -26,6 +26,7 @@ from providers.emulators.common import (
     truncate_tokens,
 )
 from providers.emulators.faults import FaultRule
+from providers.emulators.gigachat_wire import embedding
 from providers.emulators.tools import pick_tool, sample_arguments
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 503: 14, 504: 4}
@@ -307,3 +308,40 @@ def stream_prefixes(text: str, tokens_per_chunk: int = 3) -> list[str]:
 
 def rfc3339(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_EMB_URI = re.compile(r"^emb://(?P<folder>[^/]+)/(?P<model>[^/@]+)(?:/(?P<branch>[^/@]+))?$")
+
+
+def parse_embedding_uri(uri: object, folder_id: str) -> ModelRef:
+    """``emb://<folder>/<model>[/latest]`` of a served embedding model, else the 400/404."""
+    match = _EMB_URI.match(uri) if isinstance(uri, str) else None
+    if match is None:
+        raise EmulatorError(400, f"Failed to parse model URI: {uri!r}")
+    ref = ModelRef(match["folder"], match["model"], match["branch"] or "latest")
+    if ref.folder != folder_id:
+        raise EmulatorError(
+            unconfirmed.YANDEX_FOLDER_MISMATCH_STATUS,
+            f"Specified folder ID '{ref.folder}' does not match with service account folder",
+        )
+    if ref.model not in YANDEX_EMBEDDERS or ref.branch != "latest":
+        status = unconfirmed.YANDEX_UNKNOWN_MODEL_STATUS
+        raise EmulatorError(status, f"Model {ref.model}/{ref.branch} not found: invalid model_uri")
+    return ref
+
+
+def text_embedding(ref: ModelRef, text: object) -> dict:
+    """``textEmbedding``: ``{embedding: [doubles], numTokens: "<int64>", modelVersion}``."""
+    if not isinstance(text, str) or not text:
+        raise EmulatorError(400, "text length is 0, which is outside the range (0, 100000]")
+    model = YANDEX_EMBEDDERS[ref.model]
+    tokens = count_tokens(text)
+    if tokens > model["context"]:
+        raise EmulatorError(
+            400, f"number of input tokens must be no more than {model['context']}, got {tokens}"
+        )
+    return {
+        "embedding": embedding(f"{ref.model}\n{text}", model["dimension"]),
+        "numTokens": str(tokens),  # int64 → string in REST JSON
+        "modelVersion": model["version"],
+    }

@@ -201,6 +201,15 @@ async def tokenize_completion(request: web.Request) -> web.Response:
     return json_response({"tokens": tokens, "modelVersion": state.version(call.ref)})
 
 
+@routes.post("/foundationModels/v1/textEmbedding")
+async def text_embedding(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.authenticate(request)
+    body = await read_json(request)
+    ref = wire.parse_embedding_uri(body.get("modelUri"), state.config.folder_id)
+    return json_response(wire.text_embedding(ref, body.get("text")))
+
+
 @routes.post("/iam/v1/tokens")
 async def iam_token(request: web.Request) -> web.Response:
     state = request.app[STATE]
