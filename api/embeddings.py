@@ -76,10 +76,17 @@ class EmbeddingRequest(BaseModel):
         return tuple(str(text) for text in given)
 
 
+class ItemUsage(BaseModel):
+    prompt_tokens: int
+
+
 class EmbeddingOut(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
     embedding: list[float] | str
+    usage: ItemUsage | None = Field(
+        default=None, description="this input's tokens (GigaChat's shape; OpenAI has none)"
+    )
 
 
 class EmbeddingUsage(BaseModel):
@@ -137,9 +144,14 @@ def create_embeddings(body: EmbeddingRequest):
         failed, _ = error_response(status, exc.reason, exc.message, **exc.details)
         retry = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else {}
         return failed, status, retry
+    result = done.result
     data = [
-        {"index": i, "embedding": encode(vector, body.encoding_format)}
-        for i, vector in enumerate(done.result.vectors)
+        {
+            "index": i,
+            "embedding": encode(vector, body.encoding_format),
+            "usage": {"prompt_tokens": result.tokens[i] if i < len(result.tokens) else 0},
+        }
+        for i, vector in enumerate(result.vectors)
     ]
     headers = {
         "x-llmgw-job-id": done.job_id,

@@ -81,12 +81,16 @@ class StreamChunk:
 
 @dataclass(frozen=True)
 class EmbeddingResult:
-    """One vector per input text, in order; `prompt_tokens` summed over the inputs."""
+    """One vector per input text, in order; `tokens` per input, `prompt_tokens` their sum."""
 
     vectors: tuple[tuple[float, ...], ...]
-    prompt_tokens: int
+    tokens: tuple[int, ...]
     upstream_model: str
     model_version: str = ""
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(self.tokens)
 
 
 class Provider(Protocol):

@@ -256,7 +256,7 @@ def parse_embeddings(payload: Any, upstream_model: str, count: int) -> Embedding
     try:
         rows = sorted(payload["data"], key=lambda row: int(row["index"]))
         vectors = tuple(tuple(float(x) for x in row["embedding"]) for row in rows)
-        tokens = sum(int((row.get("usage") or {}).get("prompt_tokens", 0)) for row in rows)
+        tokens = tuple(int((row.get("usage") or {}).get("prompt_tokens", 0)) for row in rows)
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"/embeddings: unexpected shape ({exc!r}).") from exc
     if len(vectors) != count:

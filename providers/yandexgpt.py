@@ -139,16 +139,17 @@ class YandexGPTProvider:
         url = f"{self._base}/foundationModels/v1/textEmbedding"
         uri = self.embedding_uri(upstream_model)
         vectors: list[tuple[float, ...]] = []
-        tokens, version = 0, ""
+        tokens: list[int] = []
+        version = ""
         for text in texts:
             payload = self._call("POST", url, json={"modelUri": uri, "text": text})
             try:
                 vectors.append(tuple(float(x) for x in payload["embedding"]))
-                tokens += int(payload.get("numTokens", 0))
+                tokens.append(int(payload.get("numTokens", 0)))
             except (KeyError, TypeError, ValueError) as exc:
                 raise MalformedResponse(f"textEmbedding: unexpected shape ({exc!r}).") from exc
             version = str(payload.get("modelVersion", version))
-        return EmbeddingResult(tuple(vectors), tokens, upstream_model, version)
+        return EmbeddingResult(tuple(vectors), tuple(tokens), upstream_model, version)
 
     def count_text_tokens(self, upstream_model: str, texts: tuple[str, ...]) -> int:
         url = f"{self._base}/foundationModels/v1/tokenize"
