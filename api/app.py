@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import admin, batches, chat, docs, embeddings, feedback, health, jobs, keys, limits, models
+from api import (
+    admin,
+    batches,
+    chat,
+    docs,
+    embeddings,
+    feedback,
+    health,
+    jobs,
+    keys,
+    limits,
+    models,
+    tokens,
+)
 from api.context import ApiServices
 from api.errors import register_error_handlers
 from api.observability import register_request_metrics
@@ -24,6 +37,7 @@ def create_app(services: ApiServices) -> Flask:
     app.register_blueprint(chat.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(embeddings.bp)
+    app.register_blueprint(tokens.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(admin.keys_bp)
     app.register_blueprint(feedback.bp)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs.admission import LimitAdmission
 from jobs.embeddings import EmbeddingService
 from jobs.submit import Submitter
+from jobs.tokens import TokenCounter
 from monitoring.collectors import RedisStateCollector
 from routing.breaker import CircuitBreaker
 from routing.cache import Resolver
@@ -51,6 +52,8 @@ class ApiServices(Protocol):
     def admission(self) -> LimitAdmission: ...
     @property
     def embedder(self) -> EmbeddingService: ...
+    @property
+    def token_counter(self) -> TokenCounter: ...
     def kick_feeder(self) -> None: ...
 
 

@@ -10,7 +10,8 @@ Decisions:
   model and channel after a sunset redirect). A fallback to another version or model is
   not charged again and not checked against that model's limits: the client asked for, and
   is billed against, what it requested; a provider's own quota is the workers' pacing.
-- Tokens reserved = the prompt estimate (`jobs.submit.estimate_tokens`) plus `max_tokens`,
+- Tokens reserved = the prompt's count (by the provider's tokenizer, `jobs.tokens`, when the
+  submitter has one; else the estimate `jobs.submit.estimate_tokens`) plus `max_tokens`,
   or `default_max_tokens` when the request sets none. They settle to the job's real
   `total_tokens` when it ends (`settle_job`), or are refunded (0) when it fails or is
   cancelled; requests stay counted.
@@ -79,14 +80,21 @@ class LimitAdmission:
     default_max_tokens: int
 
     def admit(
-        self, owner: str, request: JobRequest, plan: FallbackPlan, job_id: str
+        self,
+        owner: str,
+        request: JobRequest,
+        plan: FallbackPlan,
+        job_id: str,
+        *,
+        estimated_tokens: int | None = None,
     ) -> Reservation | None:
+        """`estimated_tokens`: the prompt plus `max_tokens` as counted by the submitter."""
         key, gateway = self.load(owner)
         check_allowed(key.allowed_models, plan)
         checks = checks_for(owner, key.limits, gateway, plan.route.model, plan.route.channel)
         if not checks:
             return None
-        tokens = reserved_tokens(request, self.default_max_tokens)
+        tokens = reserved_tokens(request, self.default_max_tokens, estimated_tokens)
         out = self.limiter.reserve(job_id, tokens, checks)
         if isinstance(out, Refused):
             LIMIT_REJECTIONS.labels(out.check.scope_kind, out.check.kind, out.reason).inc()
@@ -120,8 +128,11 @@ def key_policy(row: ApiKey | None) -> KeyPolicy:
     return KeyPolicy(allowed, tuple(Limit.model_validate(x) for x in row.limits or ()))
 
 
-def reserved_tokens(request: JobRequest, default_max_tokens: int) -> int:
-    return estimate_tokens(request) + (0 if request.max_tokens else default_max_tokens)
+def reserved_tokens(
+    request: JobRequest, default_max_tokens: int, estimated: int | None = None
+) -> int:
+    prompt = estimate_tokens(request) if estimated is None else estimated
+    return prompt + (0 if request.max_tokens else default_max_tokens)
 
 
 def checks_for(

@@ -31,6 +31,7 @@ from jobs.dispatch import Dispatcher
 from jobs.errors import IdempotencyKeyInUse, IdempotencyKeyReused, QueueUnavailable
 from jobs.spec import JobRequest, JobSpec
 from monitoring.metrics import JOBS_SUBMITTED
+from providers.base import Message
 from routing.plan import FallbackPlan, FallbackPolicy, OpenCircuits
 from routing.service import Route
 from storage import keys
@@ -46,9 +47,22 @@ class Planner(Protocol):
     ) -> FallbackPlan: ...
 
 
+class PromptCounter(Protocol):
+    """`jobs.tokens.TokenCounter`: the prompt's tokens by the model's tokenizer (None: the
+    model id does not resolve)."""
+
+    def prompt_tokens(self, model_id: str, messages: tuple[Message, ...]) -> int | None: ...
+
+
 class Admission(Protocol):
     def admit(
-        self, owner: str, request: JobRequest, plan: FallbackPlan, job_id: str
+        self,
+        owner: str,
+        request: JobRequest,
+        plan: FallbackPlan,
+        job_id: str,
+        *,
+        estimated_tokens: int | None = None,
     ) -> Reservation | None: ...
 
     def release(self, job_id: str, reservation: Reservation | None) -> None: ...
@@ -56,7 +70,13 @@ class Admission(Protocol):
 
 class AdmitAll:
     def admit(
-        self, owner: str, request: JobRequest, plan: FallbackPlan, job_id: str
+        self,
+        owner: str,
+        request: JobRequest,
+        plan: FallbackPlan,
+        job_id: str,
+        *,
+        estimated_tokens: int | None = None,
     ) -> Reservation | None:
         return None
 
@@ -83,6 +103,9 @@ class Submitter:
     # 30 s): a key claimed this long ago whose job row does not exist belongs to a request
     # that died, and the next request with the key takes it over.
     idempotency_grace_seconds: float = 60.0
+    # Counts the prompt with the provider's tokenizer (cached) for the context-window check
+    # and admission; None, or a count that fails, leaves `estimate_tokens`.
+    counter: PromptCounter | None = None
 
     def submit(
         self,
@@ -92,10 +115,11 @@ class Submitter:
         stream: bool = False,
         idempotency_key: str | None = None,
     ) -> Submitted:
-        plan = self.plan(owner, request)
+        estimated = self.estimated_tokens(request)
+        plan = self.plan(owner, request, estimated)
         route = plan.primary  # NoRouteAvailable / ContextTooLong when every candidate is skipped
         job_id = uuid.uuid4().hex
-        reservation = self.admission.admit(owner, request, plan, job_id)
+        reservation = self.admission.admit(owner, request, plan, job_id, estimated_tokens=estimated)
         spec = JobSpec.build(request, plan, stream=stream, reservation=reservation)
         try:
             earlier = self.write(owner, job_id, route, spec, request, idempotency_key)
@@ -137,7 +161,17 @@ class Submitter:
             raise
         return None
 
-    def plan(self, owner: str, request: JobRequest) -> FallbackPlan:
+    def estimated_tokens(self, request: JobRequest) -> int:
+        """Prompt plus `max_tokens`: the prompt by the tokenizer when a counter is set (it
+        falls back to characters / 4 itself), else `estimate_tokens`."""
+        if self.counter is not None:
+            messages = tuple(Message(m.role, m.content) for m in request.messages)
+            counted = self.counter.prompt_tokens(request.model, messages)
+            if counted is not None:
+                return counted + (request.max_tokens or 0)
+        return estimate_tokens(request)
+
+    def plan(self, owner: str, request: JobRequest, estimated: int | None = None) -> FallbackPlan:
         """The plan for this request under its key's routing policy (cross-provider or not)."""
         policy = FallbackPolicy(
             cross_provider=request.cross_provider, explicit=tuple(request.fallback)
@@ -145,7 +179,7 @@ class Submitter:
         return self.planner.plan(
             request.model,
             policy,
-            estimated_tokens=estimate_tokens(request),
+            estimated_tokens=estimate_tokens(request) if estimated is None else estimated,
             breaker=self.circuits,
             key_id=owner,
         )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from jobs.admission import LimitAdmission
     from jobs.embeddings import EmbeddingService
     from jobs.submit import Submitter
+    from jobs.tokens import TokenCounter
     from monitoring.collectors import RedisStateCollector
     from providers.base import Provider
     from providers.config import ProviderConfig
@@ -114,6 +115,18 @@ class Container:
             dispatcher=CeleryDispatcher(self.celery),
             idempotency_grace_seconds=self.settings.idempotency_grace_seconds,
             admission=self.admission,
+            counter=self.token_counter if self.settings.tokenizer_at_submit else None,
+        )
+
+    @cached_property
+    def token_counter(self) -> TokenCounter:
+        from jobs.tokens import TokenCounter
+
+        return TokenCounter(
+            redis=self.redis,
+            providers=self.provider,
+            resolve=self.resolver.resolve,
+            timeout_seconds=self.settings.tokenizer_timeout_seconds,
         )
 
     @cached_property

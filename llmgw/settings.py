@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # Every outbound provider call has both timeouts (the threads pool has no time limit).
     provider_connect_timeout: float = Field(default=5.0, gt=0)
     provider_read_timeout: float = Field(default=60.0, gt=0)
+    # The provider's tokenizer (`/v1/tokenize`, the context-window check, admission) is asked
+    # with this connect and read timeout; past it the figure is characters / 4 (jobs.tokens).
+    tokenizer_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Count a submission's prompt with the tokenizer (cached); off: the characters estimate.
+    tokenizer_at_submit: bool = True
 
     # Worker and job lifecycle.
     worker_concurrency: int = Field(default=100, ge=1, le=2000)

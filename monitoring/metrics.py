@@ -60,6 +60,12 @@ FALLBACKS = Counter(
 TOKENS = Counter(
     "llmgw_tokens_total", "Tokens used, by kind (prompt, completion).", (*ROUTE, "kind")
 )
+TOKEN_COUNTS = Counter(
+    "llmgw_token_counts_total",
+    "Token counts asked (tokenize, context-window check, admission), by where the figure "
+    "came from: cache, tokenizer, or estimate (the tokenizer failed: characters / 4).",
+    ("provider", "source"),
+)
 LIMIT_REJECTIONS = Counter(
     "llmgw_limit_rejections_total",
     "Submissions refused by a limit: scope kind (key, key_model, gateway_model), limit kind "

@@ -27,6 +27,10 @@
   `tpmo:<YYYYMM>` integer (TTL the window's end + 1 day), `conc` sorted set scored by lease
   end (TTL the lease + 60 s). `llmgw:lim:pending` — sorted set, no TTL: job ids reserved and
   not yet settled, scored by the reservation's time (ms). Writer and reader: `storage.limits`.
+- `llmgw:tok:<provider>:<sha256>` — string (an integer), TTL `TOKEN_COUNT_TTL_SECONDS`
+  (24 h): a token count by the provider's tokenizer; the hash covers the model's upstream
+  id, the kind (`text` or `messages`) and the content, which is never stored.
+  Writer and reader: `jobs.tokens`.
 
 Celery's own keys (kombu's queue lists `<queue>` and `<queue>\\x06\\x16<step>`, `unacked*`)
 are kombu's schema, not ours; `monitoring.collectors` reads the queue lists.
@@ -38,6 +42,7 @@ import hashlib
 
 PREFIX = "llmgw:"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+TOKEN_COUNT_TTL_SECONDS = 24 * 3600
 JOB_STREAM_TTL_SECONDS = 3600
 # Far above the deltas of any one answer (at most one per token); only a runaway is trimmed.
 JOB_STREAM_MAXLEN = 200_000
@@ -100,3 +105,10 @@ def pacing_calls(provider: str, credential: str) -> str:
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def token_count(provider: str, upstream_id: str, kind: str, content: str) -> str:
+    """The cached token count of `content` (text, or messages as canonical JSON) by the
+    tokenizer of `upstream_id`: only a hash of the three is in the key."""
+    digest = hashlib.sha256("\x00".join((upstream_id, kind, content)).encode()).hexdigest()
+    return f"{PREFIX}tok:{provider}:{digest}"
