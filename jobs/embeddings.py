@@ -7,7 +7,7 @@ round trip, a worker hop and a stored result for nothing. What a job gets, it ge
 
 - the model id resolves and plans like chat (channels, sunset redirects, version fallbacks
   of the same model; never another model or provider, whose vectors would be a different
-  space), and a model without the `embeddings` capability is refused (`NotAnEmbeddingModel`);
+  space), and a model without the `embeddings` capability is refused (`UnsupportedModel`);
 - admission charges the key's and the gateway's limits (`jobs.admission`) before the call,
   with the inputs' estimate as the reserved tokens, and settles to the provider's count;
 - the circuit breaker is asked before each candidate and told the outcome; the provider
@@ -39,7 +39,7 @@ from monitoring.metrics import JOBS_FINISHED, PROVIDER_CALLS, PROVIDER_LATENCY, 
 from providers.base import EmbeddingResult, Provider
 from providers.errors import ProviderError, RateLimited
 from routing.breaker import CircuitBreaker
-from routing.capabilities import EMBEDDINGS
+from routing.capabilities import CHAT, EMBEDDINGS
 from routing.errors import NoRouteAvailable
 from routing.plan import FallbackPlan, FallbackPolicy
 from routing.service import Route
@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 MAX_INPUTS = 256
 
 
-class NotAnEmbeddingModel(JobError):
-    """400: the model serves chat, not embeddings (or the reverse, for chat)."""
+class UnsupportedModel(JobError):
+    """400: the model serves chat, not embeddings (or the reverse: chat with an embedding
+    model, refused at submission by `require_chat`)."""
 
     code = "unsupported_model"
 
@@ -196,17 +197,27 @@ def capabilities_of(catalogue: Catalogue, route: Route) -> tuple[str, ...]:
 
 
 def require_embeddings(catalogue: Catalogue, route: Route) -> None:
+    _require(catalogue, route, EMBEDDINGS, "an embedding model")
+
+
+def require_chat(catalogue: Catalogue, route: Route) -> None:
+    """The submission path's check (`jobs.submit.Submitter.check_route`): a completion needs
+    a version that serves chat."""
+    _require(catalogue, route, CHAT, "a chat model")
+
+
+def _require(catalogue: Catalogue, route: Route, capability: str, kind: str) -> None:
     have = capabilities_of(catalogue, route)
-    if EMBEDDINGS in have:
+    if capability in have:
         return
     models = sorted(
         m.name
         for m in catalogue.models.values()
-        if any(EMBEDDINGS in v.capabilities for v in m.versions)
+        if any(capability in v.capabilities for v in m.versions)
     )
-    raise NotAnEmbeddingModel(
-        f"{route.model_id} serves {', '.join(have) or 'nothing'}, not embeddings; "
-        f"use an embedding model: {', '.join(models)}.",
+    raise UnsupportedModel(
+        f"{route.model_id} serves {', '.join(have) or 'nothing'}, not {capability}; "
+        f"use {kind}: {', '.join(models)}.",
         model=route.model_id,
         capabilities=list(have),
         choices=models,

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -106,6 +107,9 @@ class Submitter:
     # Counts the prompt with the provider's tokenizer (cached) for the context-window check
     # and admission; None, or a count that fails, leaves `estimate_tokens`.
     counter: PromptCounter | None = None
+    # Refuses a planned route that cannot serve a completion (an embedding model: raises
+    # `jobs.embeddings.UnsupportedModel`); None checks nothing.
+    check_route: Callable[[Route], None] | None = None
 
     def submit(
         self,
@@ -117,6 +121,8 @@ class Submitter:
     ) -> Submitted:
         estimated = self.estimated_tokens(request)
         plan = self.plan(owner, request, estimated)
+        if self.check_route is not None:
+            self.check_route(plan.route)
         route = plan.primary  # NoRouteAvailable / ContextTooLong when every candidate is skipped
         job_id = uuid.uuid4().hex
         reservation = self.admission.admit(owner, request, plan, job_id, estimated_tokens=estimated)

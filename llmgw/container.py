@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from providers.config import ProviderConfig
     from routing.breaker import CircuitBreaker
     from routing.cache import Resolver
+    from routing.service import Route
     from workers.context import WorkerContext
     from workers.pacing import Pacer
 
@@ -116,7 +117,13 @@ class Container:
             idempotency_grace_seconds=self.settings.idempotency_grace_seconds,
             admission=self.admission,
             counter=self.token_counter if self.settings.tokenizer_at_submit else None,
+            check_route=self._require_chat,
         )
+
+    def _require_chat(self, route: Route) -> None:
+        from jobs.embeddings import require_chat
+
+        require_chat(self.resolver.catalogue(), route)
 
     @cached_property
     def token_counter(self) -> TokenCounter:

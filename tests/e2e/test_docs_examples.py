@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,12 @@ def test_the_doc_has_examples():
 
 @pytest.mark.parametrize(("name", "script"), BLOCKS, ids=[name for name, _ in BLOCKS])
 def test_example_runs(stack, name, script):
-    env = {"LLMGW": stack["url"], "KEY": MASTER_KEY, "PATH": os.environ["PATH"]}
+    env = {
+        "LLMGW": stack["url"],
+        "KEY": MASTER_KEY,
+        "PATH": os.environ["PATH"],
+        "PYTHON": sys.executable,  # the SDK examples need the project's packages
+    }
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         env=env,

@@ -72,3 +72,25 @@ def test_base64_is_little_endian_float32():
     packed = base64.b64decode(encode(vector, "base64"))
     assert struct.unpack("<3f", packed) == vector
     assert encode(vector, "float") == [0.5, -1.25, 3.0]
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/chat/completions"])
+def test_chat_with_an_embedding_model_is_a_400_and_writes_no_job(
+    unit_client, unit_runtime, master_auth, path
+):
+    from sqlalchemy import func, select
+
+    from storage.models import Job
+
+    body = {"model": "Embeddings", "messages": [{"role": "user", "content": "Привет"}]}
+    response = unit_client.post(path, json=body, headers=master_auth)
+    error = response.get_json()["error"]
+    assert response.status_code == 400, error
+    assert (error["code"], error["model"], error["capabilities"]) == (
+        "unsupported_model",
+        "Embeddings:latest",
+        ["embeddings"],
+    )
+    assert "GigaChat-2" in error["choices"] and "text-search-doc" not in error["choices"]
+    with unit_runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
