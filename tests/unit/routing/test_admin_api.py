@@ -147,7 +147,11 @@ def test_compare_counts_jobs_that_fell_back(unit_client, unit_runtime, master_au
 def test_key_policy_decides_the_dry_run_of_that_key(unit_client, master_auth, user_auth):
     url = "/v1/models/yandexgpt:deprecated/resolve?cross_provider=true"
     before = unit_client.get(url, headers=user_auth).get_json()
-    assert [c["reason"] for c in before["candidates"]] == ["requested", "cross_provider"]
+    assert [c["reason"] for c in before["candidates"]] == [
+        "requested",
+        "cross_provider",
+        "cross_provider",
+    ]
     response = unit_client.put(
         "/v1/admin/routing/keys/user1",
         json={"cross_provider": False, "reason": "data must stay with Yandex"},

@@ -71,7 +71,10 @@ def test_deprecate_retire_pin_policy(cli):
 def test_resolve_dry_run(cli):
     out = cli("resolve", "yandexgpt-pro:rc", "--cross-provider").splitlines()
     assert out[0] == "try  yandexgpt:rc\tyandexgpt/rc\tyandexgpt.rc\trequested"
-    assert out[-1] == "try  GigaChat-Pro:latest\tGigaChat-Pro\tgigachat.latest\tcross_provider"
+    assert out[-2] == "try  GigaChat-Pro:latest\tGigaChat-Pro\tgigachat.latest\tcross_provider"
+    assert out[-1] == (
+        "try  GigaChat-2-Pro:latest\tGigaChat-2-Pro\tgigachat.latest\tcross_provider"
+    )
 
 
 def test_compare_table(cli, unit_runtime):

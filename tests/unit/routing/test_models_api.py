@@ -68,6 +68,7 @@ def test_resolve_dry_run_shows_route_plan_and_reasons(unit_client, user_auth):
         ("yandexgpt", "deprecated", "version_fallback"),
         ("yandexgpt-lite", "latest", "explicit"),
         ("GigaChat-Pro", "latest", "cross_provider"),
+        ("GigaChat-2-Pro", "latest", "cross_provider"),
     ]
     assert "Deprecation" not in response.headers
 

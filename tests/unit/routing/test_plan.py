@@ -94,6 +94,7 @@ def test_cross_provider_equivalents_only_when_allowed(unit_runtime):
     assert listed(opened.candidates) == [
         ("yandexgpt:deprecated", "requested"),
         ("GigaChat-Pro:latest", "cross_provider"),
+        ("GigaChat-2-Pro:latest", "cross_provider"),
     ]
     assert opened.candidates[1].route.queue == "gigachat.latest"
 
@@ -114,7 +115,13 @@ def test_context_window_too_small_is_skipped(unit_runtime):
     policy = FallbackPolicy(cross_provider=True)
     result = make_plan(unit_runtime, "yandexgpt:deprecated", policy, estimated_tokens=32500)
     assert listed(result.skipped) == [("yandexgpt:deprecated", "context_too_small")]
-    assert listed(result.candidates) == [("GigaChat-Pro:latest", "cross_provider")]
+    assert listed(result.candidates) == [
+        ("GigaChat-Pro:latest", "cross_provider"),
+        ("GigaChat-2-Pro:latest", "cross_provider"),
+    ]
+    # Past every 32k window, the GigaChat-2 family's 131,072 is the bigger-window fallback.
+    bigger = make_plan(unit_runtime, "yandexgpt", policy, estimated_tokens=100_000)
+    assert listed(bigger.candidates) == [("GigaChat-2-Pro:latest", "cross_provider")]
     assert result.primary.model == "GigaChat-Pro"
 
 
