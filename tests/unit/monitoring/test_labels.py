@@ -20,6 +20,7 @@ BOUNDED = {
     "le",
     "scope_kind",  # key, key_model, gateway_model — never the key or the model itself
     "limit_kind",  # rpm, tpm, tpd, tpmo, conc
+    "source",  # of a token count: cache, tokenizer, estimate
     *(f"{side}_{part}" for side in ("from", "to") for part in ("provider", "model", "channel")),
 }
 
