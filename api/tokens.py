@@ -2,7 +2,8 @@
 `POST /v1/tokens/count` (GigaChat's shape, so the `gigachat` SDK's `tokens_count` works with
 `base_url=<llmgw>/v1`). Both count with the tokenizer of the version the model id resolves to,
 cached in Redis; when the tokenizer fails the figure is characters ÷ 4 and says so
-(`jobs.tokens`). Neither is charged against a key's limits: no completion is made.
+(`jobs.tokens`). Neither is charged against a key's limits (no completion is made), but a key
+restricted to some models may count only with theirs (403 `model_not_allowed`).
 """
 
 from __future__ import annotations
@@ -93,12 +94,13 @@ class TokensCountOut(RootModel[list[TokensOut]]):
     operation_id="tokenize",
     body=TokenizeRequest,
     response=TokenizeOut,
-    errors=(404, 410),
+    errors=(403, 404, 410),
 )
 def tokenize(body: TokenizeRequest):
-    authenticate()
+    principal = authenticate()
     app = services()
     route = app.resolver.resolve(body.model)
+    app.admission.require_allowed(principal.id, route.model, route.channel)
     counter = app.token_counter
     if body.messages is not None:
         messages = tuple(Message(m.role, m.content) for m in body.messages)
@@ -125,10 +127,10 @@ def tokenize(body: TokenizeRequest):
     operation_id="countTokens",
     body=TokensCountRequest,
     response=TokensCountOut,
-    errors=(404, 410),
+    errors=(403, 404, 410),
 )
 def tokens_count(body: TokensCountRequest):
-    authenticate()
+    principal = authenticate()
     app = services()
     texts = [body.input] if isinstance(body.input, str) else body.input
     if len(texts) > MAX_TEXTS:
@@ -136,6 +138,7 @@ def tokens_count(body: TokensCountRequest):
             400, "invalid_request", f"`input` holds {len(texts)} texts; at most {MAX_TEXTS}."
         )
     route = app.resolver.resolve(body.model)
+    app.admission.require_allowed(principal.id, route.model, route.channel)
     counts = [app.token_counter.text(route, text) for text in texts]
     return [
         {"object": "tokens", "tokens": c.tokens, "characters": len(text)}

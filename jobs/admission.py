@@ -105,6 +105,15 @@ class LimitAdmission:
         if reservation is not None:
             self.limiter.release(job_id, reservation)
 
+    def require_allowed(self, owner: str, model: str, channel: str) -> None:
+        """`ModelNotAllowed` unless the key may use model:channel (for calls that are not
+        admitted as jobs, e.g. token counts)."""
+        allowed = self.load(owner)[0].allowed_models
+        if allowed is not None and not any(
+            Limit(model=a).applies_to(model, channel) for a in allowed
+        ):
+            raise ModelNotAllowed(f"This key may not use {model}:{channel}.", allowed=list(allowed))
+
     def load(self, owner: str) -> tuple[KeyPolicy, list[tuple[str, Limit]]]:
         with self.sessions() as session:
             row = session.get(ApiKey, owner)

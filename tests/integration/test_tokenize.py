@@ -88,3 +88,28 @@ def test_the_context_check_uses_the_tokenizer_count(live_api):
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_admission_reserves_the_tokenizer_count(live_api, runtime):
+    """24,000 one-letter words: ~24,000 tokens by the tokenizer, ~16,000 by the characters
+    estimate. A key allowed 20,000 tokens a minute is refused by the first, which decides."""
+    from storage.apikeys import create_api_key
+
+    with runtime.sessions() as session:
+        _, plaintext = create_api_key(session, "tokens-it", limits=[{"tokens_per_minute": 20_000}])
+        session.commit()
+    prompt = " ".join(["я"] * 24_000)
+    response = requests.post(
+        f"{live_api}/v1/jobs",
+        json={
+            "model": "GigaChat-2",
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": prompt}],
+        },
+        headers={"Authorization": f"Bearer {plaintext}"},
+        timeout=20,
+    )
+    assert len(prompt) // 3 + 4 + 10 < 20_000  # the old estimate would have admitted it
+    assert response.status_code == 429, response.text
+    error = response.json()["error"]
+    assert (error["kind"], error["limit"]) == ("tpm", 20_000), error

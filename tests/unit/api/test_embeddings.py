@@ -94,3 +94,25 @@ def test_chat_with_an_embedding_model_is_a_400_and_writes_no_job(
     assert "GigaChat-2" in error["choices"] and "text-search-doc" not in error["choices"]
     with unit_runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_token_counts_respect_the_keys_allowed_models(unit_client, unit_runtime):
+    from api.auth import hash_key
+    from storage.models import ApiKey
+
+    with unit_runtime.sessions() as session:
+        session.add(
+            ApiKey(
+                id="narrow", name="n", key_hash=hash_key("narrow-key"), allowed_models=["GigaChat"]
+            )
+        )
+        session.commit()
+    auth = {"Authorization": "Bearer narrow-key"}
+    refused = unit_client.post(
+        "/v1/tokenize", json={"model": "yandexgpt", "text": "x"}, headers=auth
+    )
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (403, "model_not_allowed")
+    other = unit_client.post(
+        "/v1/tokens/count", json={"model": "yandexgpt-lite", "input": ["x"]}, headers=auth
+    )
+    assert other.status_code == 403
