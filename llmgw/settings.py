@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     callback_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     callback_interval_seconds: float = Field(default=5.0, gt=0)
 
+    @field_validator("callback_signing_secret", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: object) -> object:
+        return None if value == "" else value  # docker-compose passes unset as ""
+
     @field_validator("callback_signing_secret")
     @classmethod
     def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:

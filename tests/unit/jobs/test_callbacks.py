@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -193,3 +196,20 @@ def test_without_a_signing_secret_nothing_is_claimed(unit_runtime, config):
     unsigned = CallbackConfig(url_policy=config.url_policy)
     assert Deliverer(unit_runtime.sessions, unsigned, render=callback_body).deliver_due() == 0
     assert row(unit_runtime, job_id).attempts == 0
+
+
+def test_the_verification_snippet_of_docs_api_md_accepts_our_signatures():
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "api.md").read_text("utf-8")
+    [snippet] = re.findall(r"```python\n(def verify.*?|import hashlib.*?)```", doc, re.S)
+    scope: dict = {}
+    exec(snippet, scope)  # noqa: S102 (our own documentation)
+    body, now = b'{"id":"j1"}', int(time.time())
+    headers = {
+        "X-Llmgw-Timestamp": str(now),
+        "X-Llmgw-Signature": signing.signature("whsec_x", now, body),
+    }
+    assert scope["verify"]("whsec_x", headers, body)
+    assert not scope["verify"]("whsec_y", headers, body)
+    stale = {**headers, "X-Llmgw-Timestamp": str(now - 3600)}
+    stale["X-Llmgw-Signature"] = signing.signature("whsec_x", now - 3600, body)
+    assert not scope["verify"]("whsec_x", stale, body)

@@ -84,3 +84,4 @@ def test_callback_settings_are_checked_at_start_up():
     ok = settings(callback_signing_secret="x" * 32, callback_allowed_cidrs="10.0.0.0/8, fd00::/8")
     assert ok.callback_allow_private is False
     assert "x" * 32 not in repr(ok)  # a SecretStr
+    assert settings(callback_signing_secret="").callback_signing_secret is None
