@@ -93,9 +93,10 @@ class CallbackConfig:
 
 
 def accept_url(url: str, config: CallbackConfig, resolve: Resolve = resolve_host) -> None:
-    """A submission's check: 400 `invalid_callback_url`, or 503 when callbacks are off."""
-    check_callback_url(url, config.url_policy, resolve)
+    """A submission's check: 503 when callbacks are off (before any DNS lookup), else 400
+    `invalid_callback_url` for a URL llmgw will not call."""
     config.master()
+    check_callback_url(url, config.url_policy, resolve)
 
 
 def register(

@@ -158,10 +158,14 @@ def test_a_batch_callback_fires_when_the_batch_completes(cb_worker, cb_client, c
     assert batch["callback"]["attempts"] == 1
 
 
-def test_a_private_callback_url_is_refused_when_not_allowed(client, auth):
-    """The session's gateway allows no private target."""
-    for url in ("http://127.0.0.1:8080/hook", "http://10.1.2.3/hook", "http://[fe80::1]/hook"):
+def test_a_private_callback_url_is_refused_when_not_allowed(cb_client, cb_runtime, auth):
+    """This gateway allows 127.0.0.0/8 only: other private targets are a 400, no job."""
+    before = cb_client.get("/v1/jobs?limit=100", headers=auth).get_json()["data"]
+    for url in ("http://10.1.2.3/hook", "http://169.254.169.254/", "http://[fe80::1]/hook"):
         body = {"model": "yandexgpt-lite:latest", "messages": MESSAGES, "callback_url": url}
-        response = client.post("/v1/jobs", json=body, headers=auth)
+        response = cb_client.post("/v1/jobs", json=body, headers=auth)
         assert response.status_code == 400, response.get_json()
-        assert response.get_json()["error"]["code"] == "invalid_callback_url"
+        error = response.get_json()["error"]
+        assert error["code"] == "invalid_callback_url" and "address" in error["message"]
+    after = cb_client.get("/v1/jobs?limit=100", headers=auth).get_json()["data"]
+    assert [j["id"] for j in after] == [j["id"] for j in before]
