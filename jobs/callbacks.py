@@ -43,6 +43,7 @@ from jobs.callback_url import InvalidCallbackUrl, Resolve, UrlPolicy, check_call
 from jobs.callback_url import resolve_host as resolve_host
 from jobs.errors import JobError
 from jobs.status import TERMINAL
+from monitoring.metrics import CALLBACK_DELIVERIES
 from storage.models import Batch, CallbackDelivery, CallbackSecret, Job, utcnow
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class Prepared:
     id: str
     number: int
     url: str
+    kind: str  # job | batch
     event: str
     body: bytes
     secret: str
@@ -252,6 +254,7 @@ class Deliverer:
             id=row.id,
             number=row.attempts,
             url=row.url,
+            kind=kind,
             event=f"{kind}.{body.get('status', 'ended')}",
             body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
             secret=signing.key_secret(self.config.master(), row.owner, version),
@@ -299,6 +302,7 @@ class Deliverer:
             at = schedule.next_attempt(prepared.first_attempt_at, now, prepared.number)
             values |= {"status": FAILED} if at is None else {"next_attempt_at": at}
             log.info("callback %s attempt %d failed (%s)", prepared.id, prepared.number, sent.error)
+        outcome = values.get("status", "retrying")
         with self.sessions() as session:
             session.execute(
                 update(CallbackDelivery)
@@ -308,3 +312,4 @@ class Deliverer:
                 .execution_options(synchronize_session=False)
             )
             session.commit()
+        CALLBACK_DELIVERIES.labels(prepared.kind, outcome).inc()

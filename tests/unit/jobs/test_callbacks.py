@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from api.callbacks import callback_body
@@ -144,7 +145,13 @@ def test_a_claim_is_taken_once(unit_runtime, config):
     assert row(unit_runtime, job_id).attempts == 1
 
 
+def counted(outcome: str) -> float:
+    labels = {"kind": "job", "outcome": outcome}
+    return REGISTRY.get_sample_value("llmgw_callback_deliveries_total", labels) or 0.0
+
+
 def test_a_failing_receiver_is_retried_then_succeeds(unit_runtime, config):
+    retrying, delivered = counted("retrying"), counted("delivered")
     with CallbackReceiver(statuses=[500, 302]) as receiver:
         job_id = add_job(unit_runtime, receiver.url)
         end(unit_runtime, job_id)
@@ -162,6 +169,7 @@ def test_a_failing_receiver_is_retried_then_succeeds(unit_runtime, config):
     assert len(ids) == 1
     done = row(unit_runtime, job_id)
     assert (done.status, done.attempts, done.last_status_code) == ("delivered", 3, 200)
+    assert (counted("retrying") - retrying, counted("delivered") - delivered) == (2, 1)
 
 
 def test_retries_end_as_failed_after_the_window(unit_runtime, config):
