@@ -6,12 +6,11 @@ multicast, reserved or otherwise non-global address is refused (server-side requ
 forgery). The operator opens private targets with `LLMGW_CALLBACK_ALLOW_PRIVATE=true`, or
 only some networks with `LLMGW_CALLBACK_ALLOWED_CIDRS` (e.g. `10.20.0.0/16,fd00::/8`).
 
-Every address the host resolves to must pass, and the check runs twice: when the job or
-batch is submitted (a 400 `invalid_callback_url` that says why) and again before each
-delivery, so a name that later resolves to an internal address (DNS rebinding) is not
-called. Known gap: the HTTP client resolves the name again when it connects, so a resolver
-that answers differently within that instant is not caught; a deployment that must close
-it sends callbacks through an egress proxy that enforces the same rule.
+Every address the host resolves to must pass. The check runs when the job or batch is
+submitted (a 400 `invalid_callback_url` that says why) and again for each delivery, on the
+very addresses the connection then goes to (`jobs.callback_http` resolves once, checks, and
+connects to the checked address), so a name that later resolves to an internal address (DNS
+rebinding, even between a check and the connect) is not called.
 
 IPv6 addresses that embed an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, 6to4 `2002::/16`,
 Teredo) are judged by the embedded address too.
@@ -58,6 +57,11 @@ def check_callback_url(
 ) -> list[IpAddress]:
     """The addresses the URL's host resolves to, or `InvalidCallbackUrl` saying why not."""
     host, port = url_host(url)
+    return check_host(host, port, policy, resolve)
+
+
+def check_host(host: str, port: int, policy: UrlPolicy, resolve: Resolve) -> list[IpAddress]:
+    """Every address `host` resolves to, if each may be called; else `InvalidCallbackUrl`."""
     try:
         found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolve(host, port)]
     except (OSError, UnicodeError, ValueError):

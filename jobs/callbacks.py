@@ -16,7 +16,8 @@ Decisions:
   sent again. A worker that dies mid-call leaves the lease to run out and the row is tried
   again: receivers deduplicate on `X-Llmgw-Delivery` (at-least-once across crashes).
 - Success is any 2xx. Redirects are not followed (a 3xx is a failure), environment proxies
-  are not used, and the URL is checked again before each attempt (`jobs.callback_url`).
+  are not used, and the URL is checked again for each attempt, on the addresses connected
+  to (`jobs.callback_url`, `jobs.callback_http`).
 - Backoff: `base * 2^(n-1)` seconds after the n-th failed attempt, capped at `max_delay`,
   while the next attempt falls within `window` of the first; then the row is `failed`.
   Defaults 10 s, 1 h, 24 h (`LLMGW_CALLBACK_*`); no jitter (rows spread by end time).
@@ -39,6 +40,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs import signing
+from jobs.callback_http import callback_session
 from jobs.callback_url import InvalidCallbackUrl, Resolve, UrlPolicy, check_callback_url
 from jobs.callback_url import resolve_host as resolve_host
 from jobs.errors import JobError
@@ -52,7 +54,6 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 # `jobs.batches.BatchStatus` values that end a batch (kept here: jobs.batches imports this).
 BATCH_ENDED = ("completed", "failed", "expired", "cancelled")
 LEASE_MARGIN_SECONDS = 30.0
-USER_AGENT = "llmgw-callbacks/1"
 
 
 class CallbacksUnavailable(JobError):
@@ -180,20 +181,17 @@ class Sent:
 Render = Callable[[Session, CallbackDelivery], dict[str, Any]]
 
 
-def http_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no environment proxies: the URL check must see the target
-    session.headers["User-Agent"] = USER_AGENT
-    return session
-
-
 @dataclass(frozen=True)
 class Deliverer:
     sessions: sessionmaker[Session]
     config: CallbackConfig
     render: Render  # the job's or batch's API JSON (the composition root passes the API's)
-    http: requests.Session = field(default_factory=http_session)
     resolve: Resolve = resolve_host
+    http: requests.Session = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Connects only to addresses that pass the URL policy when it connects.
+        object.__setattr__(self, "http", callback_session(self.config.url_policy, self.resolve))
 
     def deliver_due(self) -> int:
         """One run: attempt every due delivery (up to `per_run`); returns how many landed."""
@@ -286,6 +284,8 @@ class Deliverer:
                 allow_redirects=False,
             )
             response.close()
+        except InvalidCallbackUrl as exc:  # the name resolved elsewhere since the check
+            return Sent(None, f"refused: {exc.message}"[:200])
         except requests.RequestException as exc:
             return Sent(None, type(exc).__name__)
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"

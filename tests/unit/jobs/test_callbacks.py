@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from api.callbacks import callback_body
 from jobs import callbacks, lifecycle, signing
-from jobs.callback_url import UrlPolicy
+from jobs.callback_url import UrlPolicy, parse_networks
 from jobs.callbacks import CallbackConfig, Deliverer, RetrySchedule
 from jobs.spec import JobRequest, JobSpec
 from storage.models import CallbackDelivery
@@ -221,3 +221,52 @@ def test_the_verification_snippet_of_docs_api_md_accepts_our_signatures():
     stale = {**headers, "X-Llmgw-Timestamp": str(now - 3600)}
     stale["X-Llmgw-Signature"] = signing.signature("whsec_x", now - 3600, body)
     assert not scope["verify"]("whsec_x", stale, body)
+
+
+class Rebinding:
+    """A resolver that answers `first` once, then `then` (a rebinding DNS server)."""
+
+    def __init__(self, first: str, then: str) -> None:
+        self.answers = [first]
+        self.then = then
+        self.calls = 0
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        return [self.answers.pop(0) if self.answers else self.then]
+
+
+def test_a_name_rebound_between_the_check_and_the_connect_is_not_called(unit_runtime, config):
+    strict = CallbackConfig(signing_secret=config.signing_secret, schedule=config.schedule)
+    with CallbackReceiver() as receiver:
+        port = receiver.server.server_port
+        job_id = add_job(unit_runtime, f"http://hooks.example.test:{port}/hook")
+        end(unit_runtime, job_id)
+        resolve = Rebinding("93.184.216.34", "127.0.0.1")  # public when checked, then not
+        Deliverer(
+            unit_runtime.sessions, strict, render=callback_body, resolve=resolve
+        ).deliver_due()
+    assert receiver.received == [] and resolve.calls == 2
+    refused = row(unit_runtime, job_id)
+    assert refused.last_error is not None and "refused" in refused.last_error
+    assert "loopback" in refused.last_error
+
+
+def test_the_connection_goes_to_the_checked_address_with_the_original_host(unit_runtime):
+    allowed = CallbackConfig(
+        signing_secret=SecretStr(MASTER),
+        url_policy=UrlPolicy(allowed_networks=parse_networks("127.0.0.0/8")),
+    )
+    with CallbackReceiver() as receiver:
+        port = receiver.server.server_port
+        job_id = add_job(unit_runtime, f"http://receiver.example.test:{port}/hook")
+        end(unit_runtime, job_id)
+
+        def resolve(host: str, port: int) -> list[str]:  # no DNS: only our answer counts
+            assert host == "receiver.example.test"
+            return ["127.0.0.1"]
+
+        deliverer = Deliverer(unit_runtime.sessions, allowed, render=callback_body, resolve=resolve)
+        assert deliverer.deliver_due() == 1
+    [got] = receiver.received
+    assert got.headers["Host"] == f"receiver.example.test:{port}"
