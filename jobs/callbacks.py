@@ -205,6 +205,7 @@ class Deliverer:
         ready = (CallbackDelivery.status == PENDING, CallbackDelivery.next_attempt_at <= now)
         pick = select(CallbackDelivery.id, CallbackDelivery.attempts).where(*ready)
         with self.sessions() as session:
+            pick = pick.order_by(CallbackDelivery.next_attempt_at)  # the longest-waiting first
             jobs = pick.join(Job, Job.id == CallbackDelivery.job_id)
             batches = pick.join(Batch, Batch.id == CallbackDelivery.batch_id)
             rows = [
