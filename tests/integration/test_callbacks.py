@@ -69,12 +69,24 @@ def cb_client(cb_runtime):
     return create_app(container=cb_runtime).test_client()
 
 
-def verified(received: Received, key_id: str = "master") -> dict:
+@pytest.fixture()
+def secret(cb_client, auth) -> dict:
+    """The caller's callback secret as a receiver gets it (other tests may have rotated it)."""
+    response = cb_client.get("/v1/callbacks/secret", headers=auth)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def verified(received: Received, secret: dict) -> dict:
     """The delivery's body, after checking its signature as a receiver would."""
-    secret = signing.key_secret(MASTER_SECRET.encode(), key_id, 0)
+    assert secret["secret"] == signing.key_secret(
+        MASTER_SECRET.encode(), "master", secret["version"]
+    )
+    assert received.headers["X-Llmgw-Secret-Version"] == str(secret["version"])
     timestamp = int(received.headers["X-Llmgw-Timestamp"])
     assert abs(time.time() - timestamp) < 300
-    assert signing.verify(secret, timestamp, received.body, received.headers["X-Llmgw-Signature"])
+    signature = received.headers["X-Llmgw-Signature"]
+    assert signing.verify(secret["secret"], timestamp, received.body, signature)
     return json.loads(received.body)
 
 
@@ -96,7 +108,7 @@ def submit(client, auth, url: str) -> str:
 
 
 def test_a_job_callback_is_delivered_once_with_a_valid_signature(
-    cb_worker, cb_client, cb_runtime, auth
+    cb_worker, cb_client, cb_runtime, auth, secret
 ):
     with CallbackReceiver() as receiver:
         job_id = submit(cb_client, auth, receiver.url)
@@ -107,7 +119,7 @@ def test_a_job_callback_is_delivered_once_with_a_valid_signature(
             cb_runtime.kick_callbacks()
         time.sleep(2)
         assert len(receiver.received) == 1
-    body = verified(got)
+    body = verified(got, secret)
     assert (body["id"], body["status"]) == (job_id, "succeeded")
     assert body["result"]["content"] and body["attempts"]
     assert got.headers["X-Llmgw-Event"] == "job.succeeded"
@@ -118,17 +130,21 @@ def test_a_job_callback_is_delivered_once_with_a_valid_signature(
     }  # the same JSON as GET /v1/jobs/<id>
 
 
-def test_a_failing_receiver_gets_the_delivery_retried(cb_worker, cb_client, cb_runtime, auth):
+def test_a_failing_receiver_gets_the_delivery_retried(
+    cb_worker, cb_client, cb_runtime, auth, secret
+):
     with CallbackReceiver(statuses=[500, 503]) as receiver:
         job_id = submit(cb_client, auth, receiver.url)
         received = receiver.wait_for(3, TIMEOUT, kick=cb_runtime.kick_callbacks)
         job = wait_for_callback(cb_client, auth, f"/v1/jobs/{job_id}", "delivered")
     assert len({r.headers["X-Llmgw-Delivery"] for r in received}) == 1
-    assert [verified(r)["id"] for r in received] == [job_id] * 3
+    assert [verified(r, secret)["id"] for r in received] == [job_id] * 3
     assert job["callback"]["attempts"] == 3 and job["callback"]["last_status_code"] == 200
 
 
-def test_a_batch_callback_fires_when_the_batch_completes(cb_worker, cb_client, cb_runtime, auth):
+def test_a_batch_callback_fires_when_the_batch_completes_signed_with_a_rotated_secret(
+    cb_worker, cb_client, cb_runtime, auth, secret
+):
     lines = [
         {
             "custom_id": f"r{i}",
@@ -138,6 +154,8 @@ def test_a_batch_callback_fires_when_the_batch_completes(cb_worker, cb_client, c
         }
         for i in range(5)
     ]
+    rotated = cb_client.post("/v1/callbacks/secret/rotate", headers=auth).get_json()
+    assert rotated["version"] == secret["version"] + 1
     with CallbackReceiver() as receiver:
         created = cb_client.post(
             "/v1/batches", json={"requests": lines, "callback_url": receiver.url}, headers=auth
@@ -151,7 +169,7 @@ def test_a_batch_callback_fires_when_the_batch_completes(cb_worker, cb_client, c
 
         [got] = receiver.wait_for(1, TIMEOUT, kick=beat)
         batch = wait_for_callback(cb_client, auth, f"/v1/batches/{batch_id}", "delivered")
-    body = verified(got)
+    body = verified(got, rotated)
     assert (body["id"], body["object"], body["status"]) == (batch_id, "batch", "completed")
     assert body["request_counts"] == {"total": 5, "completed": 5, "failed": 0}
     assert got.headers["X-Llmgw-Event"] == "batch.completed"
