@@ -1,9 +1,11 @@
-"""Beat schedules the callback delivery on the maintenance queue, and the task is registered."""
+"""Beat schedules the callback delivery on the maintenance queue. (That a worker has the
+task is shown by tests/integration/test_callbacks.py: finalizing a Celery app here would
+evaluate every shared task other tests registered in this process.)"""
 
 from __future__ import annotations
 
 from jobs.dispatch import DELIVER_CALLBACKS_TASK
-from workers.celery_app import CeleryConfig, celery_settings, configure_celery
+from workers.celery_app import CeleryConfig, celery_settings
 from workers.queues import MAINTENANCE_QUEUE
 
 
@@ -13,7 +15,3 @@ def test_beat_runs_the_callback_delivery_at_its_interval():
     assert entry["task"] == DELIVER_CALLBACKS_TASK and entry["schedule"] == 7.0
     assert entry["options"]["queue"] == MAINTENANCE_QUEUE
 
-
-def test_the_delivery_task_is_registered():
-    app = configure_celery(CeleryConfig("memory://"), context=lambda: None)  # type: ignore[arg-type,return-value]
-    assert DELIVER_CALLBACKS_TASK in app.tasks
