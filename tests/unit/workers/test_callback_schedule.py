@@ -14,4 +14,3 @@ def test_beat_runs_the_callback_delivery_at_its_interval():
     entry = schedule["deliver-callbacks"]
     assert entry["task"] == DELIVER_CALLBACKS_TASK and entry["schedule"] == 7.0
     assert entry["options"]["queue"] == MAINTENANCE_QUEUE
-
