@@ -147,3 +147,25 @@ def test_each_key_reads_and_rotates_its_own_secret(signed_client, master_auth):
     assert twice["version"] == 2
     assert signed_client.get("/v1/callbacks/secret", headers=user).get_json() == theirs
     assert signed_client.get("/v1/callbacks/secret").status_code == 401
+
+
+def test_cancelling_a_job_with_a_callback_kicks_the_delivery(
+    signed_client, signed_runtime, master_auth, monkeypatch
+):
+    kicks: list[int] = []
+    monkeypatch.setattr(type(signed_runtime), "kick_callbacks", lambda self: kicks.append(1))
+    with_callback = {
+        "model": "yandexgpt",
+        "messages": MESSAGES,
+        "callback_url": "http://127.0.0.1:9/",
+    }
+    plain = {"model": "yandexgpt", "messages": MESSAGES}
+    ids = [
+        signed_client.post("/v1/jobs", json=body, headers=master_auth).get_json()["id"]
+        for body in (with_callback, plain)
+    ]
+    cancelled = signed_client.delete(f"/v1/jobs/{ids[0]}", headers=master_auth)
+    assert cancelled.status_code == 200 and cancelled.get_json()["callback"]["status"] == "pending"
+    assert kicks == [1]
+    assert signed_client.delete(f"/v1/jobs/{ids[1]}", headers=master_auth).status_code == 200
+    assert kicks == [1]
