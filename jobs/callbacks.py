@@ -154,18 +154,25 @@ def rotate_secret(session: Session, key_id: str) -> int:
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """One claimed attempt, ready to send (no session held while it is sent)."""
+class Claimed:
+    """One attempt this process holds (the claim's lease keeps other runs off the row)."""
 
     id: str
     number: int
-    url: str
     kind: str  # job | batch
+    first_attempt_at: datetime
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A claimed attempt, ready to send (no session held while it is sent)."""
+
+    claim: Claimed
+    url: str
     event: str
     body: bytes
     secret: str
     version: int
-    first_attempt_at: datetime
 
 
 @dataclass(frozen=True)
@@ -215,19 +222,25 @@ class Deliverer:
         return [(row[0], row[1]) for row in rows]
 
     def deliver(self, row_id: str, seen: int) -> bool:
-        prepared = self.claim(row_id, seen)
-        if prepared is None:
+        claim = self.claim(row_id, seen)
+        if claim is None:
+            return False
+        try:
+            prepared = self.prepare(claim)
+        except Exception:  # never leave a claimed row without a recorded attempt
+            log.exception("callback %s: could not build its body", claim.id)
+            self.record(claim, Sent(None, "could not build the body"))
             return False
         sent = self.send(prepared)
-        self.record(prepared, sent)
+        self.record(claim, sent)
         return sent.ok
 
-    def claim(self, row_id: str, seen: int) -> Prepared | None:
-        """Take attempt `seen + 1` of the row (one conditional UPDATE), then build it."""
+    def claim(self, row_id: str, seen: int) -> Claimed | None:
+        """Take attempt `seen + 1` of the row: one conditional UPDATE, committed at once."""
         now = utcnow()
         lease = now + timedelta(seconds=self.config.timeout_seconds * 2 + LEASE_MARGIN_SECONDS)
         with self.sessions() as session:
-            done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            row = session.execute(
                 update(CallbackDelivery)
                 .where(CallbackDelivery.id == row_id, CallbackDelivery.status == PENDING)
                 .where(CallbackDelivery.attempts == seen, CallbackDelivery.next_attempt_at <= now)
@@ -237,29 +250,27 @@ class Deliverer:
                     first_attempt_at=func.coalesce(CallbackDelivery.first_attempt_at, now),
                     last_attempt_at=now,
                 )
+                .returning(CallbackDelivery.job_id, CallbackDelivery.first_attempt_at)
                 .execution_options(synchronize_session=False)
-            )
+            ).one_or_none()
             session.commit()
-            if done.rowcount != 1:
-                return None
-            row = session.get_one(CallbackDelivery, row_id, populate_existing=True)
-            return self.prepare(session, row)
+        if row is None:
+            return None
+        return Claimed(row_id, seen + 1, "job" if row[0] else "batch", row[1] or now)
 
-    def prepare(self, session: Session, row: CallbackDelivery) -> Prepared:
-        body = self.render(session, row)
-        version = secret_version(session, row.owner)
-        kind = "job" if row.job_id else "batch"
-        return Prepared(
-            id=row.id,
-            number=row.attempts,
-            url=row.url,
-            kind=kind,
-            event=f"{kind}.{body.get('status', 'ended')}",
-            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-            secret=signing.key_secret(self.config.master(), row.owner, version),
-            version=version,
-            first_attempt_at=row.first_attempt_at or row.last_attempt_at or utcnow(),
-        )
+    def prepare(self, claim: Claimed) -> Prepared:
+        with self.sessions() as session:
+            row = session.get_one(CallbackDelivery, claim.id)
+            body = self.render(session, row)
+            version = secret_version(session, row.owner)
+            return Prepared(
+                claim=claim,
+                url=row.url,
+                event=f"{claim.kind}.{body.get('status', 'ended')}",
+                body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                secret=signing.key_secret(self.config.master(), row.owner, version),
+                version=version,
+            )
 
     def send(self, prepared: Prepared) -> Sent:
         try:
@@ -271,7 +282,7 @@ class Deliverer:
             "Content-Type": "application/json",
             signing.SIGNATURE_HEADER: signing.signature(prepared.secret, timestamp, prepared.body),
             signing.TIMESTAMP_HEADER: str(timestamp),
-            signing.DELIVERY_HEADER: prepared.id,
+            signing.DELIVERY_HEADER: prepared.claim.id,
             signing.VERSION_HEADER: str(prepared.version),
             signing.EVENT_HEADER: prepared.event,
         }
@@ -292,25 +303,23 @@ class Deliverer:
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         return Sent(response.status_code, error)
 
-    def record(self, prepared: Prepared, sent: Sent) -> None:
+    def record(self, claim: Claimed, sent: Sent) -> None:
         """Delivered, or the next attempt's time, or failed for good; only if still ours."""
         now = utcnow()
         values: dict[str, Any] = {"last_status_code": sent.status_code, "last_error": sent.error}
         if sent.ok:
             values |= {"status": DELIVERED, "delivered_at": now}
         else:
-            schedule = self.config.schedule
-            at = schedule.next_attempt(prepared.first_attempt_at, now, prepared.number)
+            at = self.config.schedule.next_attempt(claim.first_attempt_at, now, claim.number)
             values |= {"status": FAILED} if at is None else {"next_attempt_at": at}
-            log.info("callback %s attempt %d failed (%s)", prepared.id, prepared.number, sent.error)
-        outcome = values.get("status", "retrying")
+            log.info("callback %s attempt %d failed (%s)", claim.id, claim.number, sent.error)
         with self.sessions() as session:
             session.execute(
                 update(CallbackDelivery)
-                .where(CallbackDelivery.id == prepared.id, CallbackDelivery.status == PENDING)
-                .where(CallbackDelivery.attempts == prepared.number)
+                .where(CallbackDelivery.id == claim.id, CallbackDelivery.status == PENDING)
+                .where(CallbackDelivery.attempts == claim.number)
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
             session.commit()
-        CALLBACK_DELIVERIES.labels(prepared.kind, outcome).inc()
+        CALLBACK_DELIVERIES.labels(claim.kind, values.get("status", "retrying")).inc()

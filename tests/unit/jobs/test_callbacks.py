@@ -270,3 +270,16 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host(unit_
         assert deliverer.deliver_due() == 1
     [got] = receiver.received
     assert got.headers["Host"] == f"receiver.example.test:{port}"
+
+
+def test_a_body_that_cannot_be_built_is_a_failed_attempt_not_a_stuck_claim(unit_runtime, config):
+    def broken(session, row):
+        raise RuntimeError("render failed")
+
+    job_id = add_job(unit_runtime, "http://127.0.0.1:9/unused")
+    end(unit_runtime, job_id)
+    assert Deliverer(unit_runtime.sessions, config, render=broken).deliver_due() == 0
+    failed = row(unit_runtime, job_id)
+    assert (failed.status, failed.attempts) == ("pending", 1)
+    assert failed.last_error == "could not build the body"
+    assert failed.next_attempt_at < failed.last_attempt_at + timedelta(seconds=1)  # backoff
