@@ -203,7 +203,7 @@ class Deliverer:
     def deliver_due(self) -> int:
         """One run: attempt every due delivery (up to `per_run`); returns how many landed."""
         if self.config.signing_secret is None:
-            log.warning("callbacks are due but LLMGW_CALLBACK_SIGNING_SECRET is not set")
+            log.warning("cannot deliver callbacks: LLMGW_CALLBACK_SIGNING_SECRET is not set")
             return 0
         return sum(self.deliver(row_id, seen) for row_id, seen in self.due())
 

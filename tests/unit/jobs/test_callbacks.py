@@ -283,3 +283,10 @@ def test_a_body_that_cannot_be_built_is_a_failed_attempt_not_a_stuck_claim(unit_
     assert (failed.status, failed.attempts) == ("pending", 1)
     assert failed.last_error == "could not build the body"
     assert failed.next_attempt_at < failed.last_attempt_at + timedelta(seconds=1)  # backoff
+
+
+def test_the_batch_statuses_that_fire_a_callback_are_the_ended_ones():
+    from jobs.batches import LIVE, BatchStatus
+
+    ended = set(BatchStatus) - set(LIVE) - {BatchStatus.FINALIZING}
+    assert set(callbacks.BATCH_ENDED) == {s.value for s in ended}
