@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from jobs.admission import LimitExceeded, ModelNotAllowed
+from jobs.callbacks import CallbacksUnavailable
 from jobs.errors import (
     BatchNotCancellable,
     BatchNotFound,
@@ -70,6 +71,7 @@ JOB_ERRORS: dict[type[JobError], int] = {
     InvalidBatch: 400,
     BatchNotFound: 404,
     BatchNotCancellable: 409,
+    CallbacksUnavailable: 503,
 }
 
 # Statuses whose code is ours rather than werkzeug's name for them.

@@ -140,6 +140,25 @@ class JobPlanOut(Out):
     skipped: list[CandidateOut] = Field(default_factory=list)
 
 
+class CallbackOut(BaseModel):
+    """A job's or batch's completion callback and how its delivery went."""
+
+    url: str
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="`pending` until delivered (or while retrying), `failed` once the retry "
+        "window ran out"
+    )
+    attempts: int
+    last_status_code: int | None = Field(
+        default=None, description="the receiver's HTTP status on the last attempt"
+    )
+    last_error: str | None = None
+    next_attempt_at: UtcDatetime | None = Field(
+        default=None, description="while retrying: when the next attempt is due"
+    )
+    delivered_at: UtcDatetime | None = None
+
+
 class JobOut(BaseModel):
     id: str
     object: Literal["job"] = "job"
@@ -163,6 +182,9 @@ class JobOut(BaseModel):
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    callback: CallbackOut | None = Field(
+        default=None, description="the completion callback, when `callback_url` was given"
+    )
 
 
 PAGE_LIMIT = Field(default=20, ge=1, le=100, description="rows per page (1-100)")

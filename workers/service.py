@@ -208,6 +208,8 @@ def finished(
         count_batch_line(ctx, call.job_id, outcome.status)
     settle_job(ctx.redis, call.job_id, call.spec, result.usage.total_tokens if result else 0)
     events.notify_done(ctx.redis, call.job_id, outcome.status)
+    if call.spec.has_callback:
+        kick_callbacks(ctx)
     if stream is None or result is None:
         return
     if outcome.status in (JobStatus.SUCCEEDED, JobStatus.INCOMPLETE):
@@ -227,6 +229,14 @@ def count_batch_line(ctx: WorkerContext, job_id: str, status: str) -> None:
             session.commit()
     except Exception:
         log.exception("could not count the end of batch job %s", job_id)
+
+
+def kick_callbacks(ctx: WorkerContext) -> None:
+    """Deliver the job's callback now (guarded: the beat schedule delivers it anyway)."""
+    try:
+        ctx.kick_callbacks()
+    except Exception:
+        log.warning("could not kick the callback delivery", exc_info=True)
 
 
 def record_failed_call(ctx: WorkerContext, call: Call, run: AttemptRun, error: ProviderError):
