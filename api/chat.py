@@ -203,7 +203,7 @@ def raise_for_job(job: Job, headers: dict[str, str]) -> None:
     code = job.error_code or job.status
     status = FAILURE_STATUS.get(code, 502)
     message = job.error_message or f"The job ended as {job.status}."
-    raise ApiError(status, code, message, job_id=job.id, type="llmgw_error")
+    raise ApiError(status, code, message, job_id=job.id)
 
 
 def completion_body(job: Job) -> dict[str, Any]:
