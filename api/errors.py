@@ -122,9 +122,7 @@ def error_body(status: int, code: str, message: str, param: str | None = None, *
     return {"error": head | {k: v for k, v in details.items() if k not in head}}
 
 
-def error_response(
-    status: int, code: str, message: str, param: str | None = None, **details: Any
-):
+def error_response(status: int, code: str, message: str, param: str | None = None, **details: Any):
     return jsonify(error_body(status, code, message, param, **details)), status
 
 

@@ -106,7 +106,9 @@ def test_unknown_route_answers_the_json_error(unit_client, master_auth, path):
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "Api-Key", "api-key", "API-KEY"])
 def test_either_scheme_carries_the_key(unit_client, scheme):
-    response = unit_client.get("/v1/models", headers={"Authorization": f"{scheme} {UNIT_MASTER_KEY}"})
+    response = unit_client.get(
+        "/v1/models", headers={"Authorization": f"{scheme} {UNIT_MASTER_KEY}"}
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["object"] == "list"
 
