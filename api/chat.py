@@ -25,6 +25,7 @@ from api.context import ApiServices, services
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADERS, Header, endpoint
 from api.errors import ApiError
 from api.jobs import idempotency_key, visible_to
+from api.model_uri import catalogue_model_id, is_model_uri
 from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
@@ -95,7 +96,7 @@ class ChatCompletionRequest(BaseModel):
 
     def as_job(self) -> JobCreate:
         return JobCreate(
-            model=self.model,
+            model=catalogue_model_id(self.model),
             messages=[m.as_message() for m in self.messages],
             temperature=self.temperature,
             max_tokens=self.max_completion_tokens or self.max_tokens,
@@ -165,7 +166,13 @@ def chat_completions(body: ChatCompletionRequest):
     owner = visible_to(principal)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-        return stream_response(app, owner, submitted.job_id, include_usage=include_usage)
+        return stream_response(
+            app,
+            owner,
+            submitted.job_id,
+            include_usage=include_usage,
+            yandex_wire=is_model_uri(chat.model),
+        )
     timeout = app.api_config.sync_timeout_seconds
     wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
     with app.sessions() as session:
@@ -232,9 +239,11 @@ def completion_body(job: Job) -> dict[str, Any]:
 
 
 def stream_response(
-    app: ApiServices, owner: str | None, job_id: str, *, include_usage: bool
+    app: ApiServices, owner: str | None, job_id: str, *, include_usage: bool, yandex_wire: bool
 ) -> Response:
-    """Server-sent `chat.completion.chunk` events relayed from the job's Redis stream."""
+    """Server-sent `chat.completion.chunk` events relayed from the job's Redis stream.
+    `yandex_wire` (the model was named by a `gpt://` URI): chunks as YandexGPT's OpenAI-compatible
+    surface sends them, without `finish_reason` until the finishing chunk (`ChunkMaker`)."""
     with app.sessions() as session:
         job = load_job(session, job_id, owner)
     headers = {
@@ -244,7 +253,9 @@ def stream_response(
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     }
-    chunks = ChunkMaker(job.id, job.model_requested, created_at(job), include_usage)
+    # Yandex's surface always ends with the usage chunk, whatever `stream_options` says.
+    with_usage = include_usage or yandex_wire
+    chunks = ChunkMaker(job.id, job.model_requested, created_at(job), with_usage, yandex_wire)
     end = partial(read_end, app.sessions, job_id, owner)
     events = job_events(app.redis, job_id, end, app.api_config.sync_timeout_seconds)
     return Response(sse_body(chunks, events), mimetype="text/event-stream", headers=headers)
@@ -280,18 +291,23 @@ class ChunkMaker:
     model: str
     created: int
     include_usage: bool
+    # YandexGPT's wire (recorded): no `finish_reason`/`logprobs`/`usage` keys until the chunks
+    # that carry them, where OpenAI sends nulls; yandex-cloud-ml-sdk fails on a null
+    # `finish_reason` and takes any chunk with a `usage` key for the usage chunk.
+    yandex_wire: bool = False
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+        if self.yandex_wire:
+            choice = {k: v for k, v in choice.items() if v is not None}
         body: dict[str, Any] = {
             "id": f"chatcmpl-{self.job_id}",
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
-            ],
+            "choices": [choice],
         }
-        if self.include_usage:
+        if self.include_usage and not self.yandex_wire:
             body["usage"] = None
         return body
 

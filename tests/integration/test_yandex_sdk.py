@@ -1,0 +1,141 @@
+"""Drop-in: Yandex's own SDK (`yandex-cloud-ml-sdk`) pointed at llmgw.
+
+The SDK's `sdk.chat.completions` speaks YandexGPT's OpenAI-compatible HTTP surface: `POST
+<http_completions>/chat/completions` with `model: gpt://<folder>/<model>/<branch>` and
+`Authorization: Api-Key <key>`; `service_map={"http_completions": "<llmgw>/v1/"}` sends it to
+llmgw. (`sdk.models.completions` is gRPC only and is not served; see docs/api.md.)
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import requests
+
+from tests.integration.conftest import MASTER_KEY
+
+pytestmark = pytest.mark.integration
+FOLDER = "b1gsomeonesfolder"  # any folder: llmgw serves its catalogue, not a folder
+QUESTION = "Расскажи коротко, что такое шлюз для языковых моделей"
+
+
+@pytest.fixture()
+def yandex_sdk(live_api, worker):
+    from yandex_cloud_ml_sdk import YCloudML
+
+    return YCloudML(
+        folder_id=FOLDER, auth=MASTER_KEY, service_map={"http_completions": f"{live_api}/v1/"}
+    )
+
+
+@pytest.fixture()
+def openai_sdk(live_api, worker):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{live_api}/v1", api_key=MASTER_KEY, max_retries=0)
+    yield client
+    client.close()
+
+
+def job_route(client, auth, completion_id: str) -> dict:
+    job = client.get(f"/v1/jobs/{completion_id.removeprefix('chatcmpl-')}", headers=auth)
+    assert job.status_code == 200, job.get_data(as_text=True)
+    return job.get_json()["route"]
+
+
+def test_chat(yandex_sdk, openai_sdk, client, auth):
+    result = yandex_sdk.chat.completions("yandexgpt-lite").run(QUESTION)
+    expected = openai_sdk.chat.completions.create(
+        model="yandexgpt-lite:latest", messages=[{"role": "user", "content": QUESTION}]
+    )
+    assert result.text == expected.choices[0].message.content
+    assert result.status.name == "FINAL"
+    assert result.usage.completion_tokens == expected.usage.completion_tokens > 0
+    route = job_route(client, auth, result.id)
+    assert (route["provider"], route["model"], route["channel"]) == (
+        "yandexgpt",
+        "yandexgpt-lite",
+        "latest",
+    )
+
+
+def test_branch_is_the_channel(yandex_sdk, client, auth):
+    result = yandex_sdk.chat.completions("yandexgpt", model_version="rc").run(QUESTION)
+    assert result.text
+    route = job_route(client, auth, result.id)
+    assert (route["model"], route["channel"]) == ("yandexgpt", "rc")
+
+
+def test_stream(yandex_sdk, openai_sdk):
+    model = yandex_sdk.chat.completions("yandexgpt-lite").configure(temperature=0.2)
+    chunks = list(model.run_stream(QUESTION))
+    full = openai_sdk.chat.completions.create(
+        model="yandexgpt-lite", messages=[{"role": "user", "content": QUESTION}], temperature=0.2
+    )
+    texts = [chunk.text for chunk in chunks]
+    assert len(texts) >= 3
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:], strict=False))
+    assert texts[-1] == full.choices[0].message.content
+    assert [chunk.status.name for chunk in chunks][-2:] == ["FINAL", "USAGE"]
+    assert chunks[-1].usage.completion_tokens == full.usage.completion_tokens
+
+
+def test_unknown_model_is_a_404(yandex_sdk):
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        yandex_sdk.chat.completions("no-such-model").run(QUESTION)
+    response = caught.value.response
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
+    assert response.json()["error"]["param"] == "model"
+
+
+def test_a_wrong_key_is_a_401(live_api):
+    from yandex_cloud_ml_sdk import YCloudML
+
+    sdk = YCloudML(
+        folder_id=FOLDER, auth="wrong", service_map={"http_completions": f"{live_api}/v1/"}
+    )
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        sdk.chat.completions("yandexgpt-lite").run(QUESTION)
+    assert caught.value.response.status_code == 401
+
+
+def stream_choices(live_api: str, model: str) -> list[dict]:
+    body = {"model": model, "messages": [{"role": "user", "content": QUESTION}], "stream": True}
+    headers = {"Authorization": f"Api-Key {MASTER_KEY}"}
+    with requests.post(
+        f"{live_api}/v1/chat/completions", json=body, headers=headers, stream=True, timeout=30
+    ) as response:
+        assert response.status_code == 200
+        lines = [x for x in response.iter_lines(decode_unicode=True) if x.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    return [chunk["choices"][0] for chunk in chunks if chunk["choices"]]
+
+
+def test_wire_follows_the_caller(live_api, worker):
+    """A `gpt://` URI gets Yandex's chunks (no `finish_reason` key before the end); an llmgw id
+    gets OpenAI's (`finish_reason: null`)."""
+    yandex = stream_choices(live_api, f"gpt://{FOLDER}/yandexgpt-lite/latest")
+    assert all("finish_reason" not in choice for choice in yandex[:-1])
+    assert yandex[-1]["finish_reason"] == "stop"
+    openai_style = stream_choices(live_api, "yandexgpt-lite:latest")
+    assert all(choice["finish_reason"] is None for choice in openai_style[:-1])
+    assert openai_style[-1]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    ("uri", "status", "code"),
+    [
+        ("gpt://f/yandexgpt-lite/nightly", 404, "channel_not_found"),
+        ("gpt://f/yandexgpt-lite/latest@tuned", 400, "invalid_model_id"),
+        ("gpt://yandexgpt-lite", 400, "invalid_model_id"),
+    ],
+)
+def test_bad_uris(client, auth, uri, status, code):
+    body = {"model": uri, "messages": [{"role": "user", "content": QUESTION}]}
+    response = client.post("/v1/chat/completions", json=body, headers=auth)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == code
