@@ -1,4 +1,4 @@
-"""YandexGPT model URIs as llmgw model ids: `gpt://<folder>/<model>[/<branch>]` → `<model>:<branch>`.
+"""YandexGPT model URIs as llmgw ids: `gpt://<folder>/<model>[/<branch>]` → `<model>:<branch>`.
 
 Yandex's own clients (`yandex-cloud-ml-sdk`, code written for `llm.api.cloud.yandex.net`) name
 a model by its URI. llmgw serves its catalogue, not a folder: the folder is ignored (any
