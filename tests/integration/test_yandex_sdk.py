@@ -139,3 +139,102 @@ def test_bad_uris(client, auth, uri, status, code):
     response = client.post("/v1/chat/completions", json=body, headers=auth)
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.get_json()["error"]["code"] == code
+
+
+# -- YandexGPT's native REST wire: POST /foundationModels/v1/completion -----------------------
+
+
+def native(live_api: str, body: dict, **kwargs) -> requests.Response:
+    headers = {"Authorization": f"Api-Key {MASTER_KEY}"}
+    return requests.post(
+        f"{live_api}/foundationModels/v1/completion",
+        json=body,
+        headers=headers,
+        timeout=30,
+        **kwargs,
+    )
+
+
+NATIVE = {
+    "modelUri": f"gpt://{FOLDER}/yandexgpt-lite/latest",
+    "completionOptions": {"stream": False, "temperature": 0.2, "maxTokens": "500"},
+    "messages": [
+        {"role": "system", "text": "Ты краткий помощник."},
+        {"role": "user", "text": QUESTION},
+    ],
+}
+
+
+def test_native_completion(live_api, openai_sdk, client, auth):
+    response = native(live_api, NATIVE)
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    alternative = result["alternatives"][0]
+    assert alternative["status"] == "ALTERNATIVE_STATUS_FINAL"
+    assert alternative["message"]["role"] == "assistant"
+    expected = openai_sdk.chat.completions.create(
+        model="yandexgpt-lite:latest",
+        messages=[
+            {"role": "system", "content": "Ты краткий помощник."},
+            {"role": "user", "content": QUESTION},
+        ],
+        temperature=0.2,
+    )
+    assert alternative["message"]["text"] == expected.choices[0].message.content
+    usage = result["usage"]
+    assert all(isinstance(value, str) for value in usage.values())  # int64 as strings
+    assert int(usage["totalTokens"]) == int(usage["inputTextTokens"]) + int(
+        usage["completionTokens"]
+    )
+    assert int(usage["completionTokens"]) == expected.usage.completion_tokens
+    assert result["modelVersion"] == response.headers["x-llmgw-model-version"]
+    job = client.get(f"/v1/jobs/{response.headers['x-llmgw-job-id']}", headers=auth).get_json()
+    assert (job["route"]["model"], job["route"]["channel"]) == ("yandexgpt-lite", "latest")
+
+
+def test_native_truncation(live_api):
+    body = {**NATIVE, "completionOptions": {"maxTokens": 3}}
+    result = native(live_api, body).json()["result"]
+    assert result["alternatives"][0]["status"] == "ALTERNATIVE_STATUS_TRUNCATED_FINAL"
+    assert result["usage"]["completionTokens"] == "3"
+
+
+def test_native_stream_is_cumulative_lines(live_api):
+    full = native(live_api, NATIVE).json()["result"]
+    body = {**NATIVE, "completionOptions": {**NATIVE["completionOptions"], "stream": True}}
+    with native(live_api, body, stream=True) as response:
+        assert response.status_code == 200
+        lines = [json.loads(x) for x in response.iter_lines(decode_unicode=True) if x]
+    texts = [line["result"]["alternatives"][0]["message"]["text"] for line in lines]
+    statuses = [line["result"]["alternatives"][0]["status"] for line in lines]
+    assert len(lines) >= 3
+    assert set(statuses[:-1]) == {"ALTERNATIVE_STATUS_PARTIAL"}
+    assert statuses[-1] == "ALTERNATIVE_STATUS_FINAL"
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:], strict=False))
+    assert texts[-1] == full["alternatives"][0]["message"]["text"]
+    assert lines[-1]["result"]["usage"] == full["usage"]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code", "grpc"),
+    [
+        ({"modelUri": f"gpt://{FOLDER}/no-such-model/latest"}, 404, "model_not_found", 5),
+        ({"modelUri": f"gpt://{FOLDER}/yandexgpt-lite/nightly"}, 404, "channel_not_found", 5),
+        ({"modelUri": "gpt://bad"}, 400, "invalid_model_id", 3),
+        ({"tools": [{"function": {"name": "f", "parameters": {}}}]}, 400, "invalid_request", 3),
+        ({"messages": [{"role": "user", "content": "hi"}]}, 400, "invalid_request", 3),
+    ],
+)
+def test_native_errors_carry_both_envelopes(live_api, change, status, code, grpc):
+    response = native(live_api, {**NATIVE, **change})
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["grpcCode"], error["httpCode"]) == (code, grpc, status)
+    assert error["message"] and error["httpStatus"] and error["details"] == []
+    assert "type" in error and "param" in error
+
+
+def test_native_needs_a_key(live_api):
+    response = requests.post(f"{live_api}/foundationModels/v1/completion", json=NATIVE, timeout=10)
+    assert response.status_code == 401
+    assert response.json()["error"]["grpcCode"] == 16
