@@ -41,6 +41,8 @@ class Model(Base):
     provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"))
     family: Mapped[str] = mapped_column(String(100))
     context_window: Mapped[int]
+    # currency, prompt_per_1k, completion_per_1k; None = not priced (routing.snapshot.Pricing)
+    pricing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     versions: Mapped[list[ModelVersion]] = relationship(
         back_populates="model", order_by="ModelVersion.priority"
     )
@@ -61,6 +63,8 @@ class ModelVersion(Base):
     released_at: Mapped[datetime | None]
     deprecated_at: Mapped[datetime | None]
     sunset_at: Mapped[datetime | None]
+    # What this version can serve (routing.capabilities); None = the defaults, chat and stream.
+    capabilities: Mapped[list[str] | None] = mapped_column(JSON)
     model: Mapped[Model] = relationship(back_populates="versions")
 
 
