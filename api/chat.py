@@ -210,7 +210,9 @@ def raise_for_job(job: Job, headers: dict[str, str]) -> None:
     code = job.error_code or job.status
     status = FAILURE_STATUS.get(code, 502)
     message = job.error_message or f"The job ended as {job.status}."
-    raise ApiError(status, code, message, job_id=job.id)
+    # The provider's Retry-After, passed on with its 429 (kept on the job by the worker).
+    wait = {"Retry-After": str(job.error_retry_after)} if job.error_retry_after else {}
+    raise ApiError(status, code, message, headers=wait, job_id=job.id)
 
 
 def completion_body(job: Job) -> dict[str, Any]:

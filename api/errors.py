@@ -49,13 +49,21 @@ UNAVAILABLE_RETRY_AFTER = 5
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, *, param: str | None = None, **details: Any
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        **details: Any,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.param = param
+        self.headers = headers or {}
         self.details = details
 
 
@@ -144,7 +152,8 @@ def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.param, **exc.details)
+        body, status = error_response(exc.status, exc.code, exc.message, exc.param, **exc.details)
+        return body, status, exc.headers
 
     @app.errorhandler(RoutingError)
     def _routing_error(exc: RoutingError):
