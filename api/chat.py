@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.auth import authenticate
 from api.context import ApiServices, services
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADERS, Header, endpoint
-from api.errors import ApiError
+from api.errors import ApiError, error_body
 from api.jobs import idempotency_key, visible_to
 from api.model_uri import catalogue_model_id, is_model_uri
 from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
@@ -279,12 +279,24 @@ def sse_body(chunks: ChunkMaker, events: Iterator[Event]) -> Iterator[str]:
                 yield from chunks.finish(data)
                 return
             else:
-                yield sse({"error": data})
+                yield sse(stream_error_event(data))
                 return
     except Exception:  # Redis or the database gone mid-answer: still end as an error
         log.exception("stream of job %s broke off", chunks.job_id)
         message = "The answer's stream was lost; read the job for its result."
-        yield sse({"error": stream_error(chunks.job_id, "stream_unavailable", message)})
+        yield sse(stream_error_event(stream_error(chunks.job_id, "stream_unavailable", message)))
+
+
+def stream_error_event(error: dict[str, Any]) -> dict[str, Any]:
+    """A stream's error event in the one error shape (`type` as its code's status would say)."""
+    details = {k: v for k, v in error.items() if k not in ("code", "message")}
+    status = stream_error_status(error["code"])
+    return error_body(status, error["code"], error["message"], None, **details)
+
+
+def stream_error_status(code: str) -> int:
+    """The status a stream's error would have had before the answer started."""
+    return FAILURE_STATUS.get(code, 503 if code == "stream_unavailable" else 502)
 
 
 @dataclass(frozen=True)

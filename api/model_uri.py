@@ -15,7 +15,9 @@ import re
 from routing.errors import MalformedModelId
 
 URI_SCHEME = "gpt://"
-_GPT_URI = re.compile(r"^gpt://[^/@\s]+/(?P<model>[^/@\s]+)(?:/(?P<branch>[^/@\s]+))?/?$")
+_GPT_URI = re.compile(
+    r"^gpt://[^/@\s]+/(?P<model>[^/@\s]+)(?:/(?P<branch>[^/@\s]+))?/?$", re.IGNORECASE
+)
 
 
 def is_model_uri(model: str) -> bool:

@@ -37,10 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from werkzeug.http import HTTP_STATUS_CODES
 
 from api.auth import authenticate
-from api.chat import llmgw_headers, raise_for_job
+from api.chat import llmgw_headers, raise_for_job, stream_error_event, stream_error_status
 from api.context import ApiServices, services
 from api.contract import IDEMPOTENCY_KEY, endpoint
-from api.errors import error_body
 from api.jobs import idempotency_key, visible_to
 from api.model_uri import catalogue_model_id
 from api.schemas import JobCreate, MessageIn
@@ -253,12 +252,12 @@ def ndjson_body(job_id: str, events: Iterator[Event]) -> Iterator[str]:
                 yield line(result_line(text, data["finish_reason"], usage, version))
                 return
             else:
-                yield error_line(502, data)
+                yield error_line(data)
                 return
     except Exception:  # Redis or the database gone mid-answer: still end as an error
         log.exception("stream of job %s broke off", job_id)
         message = "The answer's stream was lost; read the job for its result."
-        yield error_line(503, stream_error(job_id, "stream_unavailable", message))
+        yield error_line(stream_error(job_id, "stream_unavailable", message))
 
 
 def partial_line(text: str) -> dict[str, Any]:
@@ -270,11 +269,10 @@ def line(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False) + "\n"
 
 
-def error_line(status: int, error: dict[str, Any]) -> str:
+def error_line(error: dict[str, Any]) -> str:
     """A stream's last line when the job failed after the answer started."""
-    details = {k: v for k, v in error.items() if k not in ("code", "message")}
-    body = error_body(status, error["code"], error["message"], None, **details)
-    return line({"error": native_error(status, body["error"])})
+    status = stream_error_status(error["code"])
+    return line({"error": native_error(status, stream_error_event(error)["error"])})
 
 
 def native_error(status: int, error: dict[str, Any]) -> dict[str, Any]:

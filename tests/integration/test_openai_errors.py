@@ -4,6 +4,8 @@ llmgw does not serve."""
 
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
 import requests
@@ -78,3 +80,43 @@ def test_provider_retry_after_reaches_the_client(worker, sdk, yandex_faults):
     error = caught.value
     assert (error.type, error.code) == ("rate_limit_error", "rate_limited")
     assert error.response.headers["Retry-After"] == "1"
+
+
+def test_a_cut_stream_ends_in_the_error_shape(worker, sdk, yandex_faults):
+    yandex_faults(kind="stream_cut", model="yandexgpt-lite")
+    stream = sdk.chat.completions.create(model="yandexgpt-lite", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    body = caught.value.body
+    assert (body["code"], body["type"], body["param"]) == (
+        "stream_interrupted",
+        "server_error",
+        None,
+    )
+    assert body["job_id"]
+
+
+def test_a_cut_native_stream_ends_in_an_error_line(worker, live_api, yandex_faults):
+    yandex_faults(kind="stream_cut", model="yandexgpt-lite")
+    body = {
+        "modelUri": "gpt://any/yandexgpt-lite/latest",
+        "completionOptions": {"stream": True},
+        "messages": [{"role": "user", "text": "Привет"}],
+    }
+    with requests.post(
+        f"{live_api}/foundationModels/v1/completion",
+        json=body,
+        headers={"Authorization": f"Api-Key {MASTER_KEY}"},
+        stream=True,
+        timeout=30,
+    ) as response:
+        lines = [json.loads(x) for x in response.iter_lines(decode_unicode=True) if x]
+    assert response.status_code == 200
+    assert all("result" in line for line in lines[:-1]) and len(lines) >= 2
+    error = lines[-1]["error"]
+    assert (error["code"], error["type"], error["grpcCode"], error["httpCode"]) == (
+        "stream_interrupted",
+        "server_error",
+        13,
+        502,
+    )
