@@ -30,10 +30,10 @@ import json
 import logging
 from collections.abc import Iterator
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from werkzeug.http import HTTP_STATUS_CODES
 
 from api.auth import authenticate
@@ -78,28 +78,40 @@ GRPC_CODES = {
 
 
 class NativeMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["system", "user", "assistant"]
     text: str = Field(min_length=1, max_length=1_000_000)
 
 
+MAX_TOKENS = 128_000
+# YandexGPT's REST JSON writes int64 as a string ("1000"); clients send numbers too.
+MaxTokens = (
+    Annotated[int, Field(gt=0, le=MAX_TOKENS)]
+    | Annotated[str, StringConstraints(pattern=r"^[0-9]{1,6}$")]
+)
+
+
 class CompletionOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, le=1)
-    maxTokens: int | None = Field(
-        default=None, gt=0, le=128_000, description="a JSON string or number, as in YandexGPT"
+    maxTokens: MaxTokens | None = Field(
+        default=None, description=f"1 to {MAX_TOKENS}, a JSON string or number as in YandexGPT"
     )
     reasoningOptions: dict[str, Any] | None = Field(
         default=None, description="accepted; only `mode: DISABLED` (the default) is served"
     )
 
-    @field_validator("maxTokens", mode="before")
+    @field_validator("maxTokens")
     @classmethod
-    def int64_as_string(cls, value: Any) -> Any:
-        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    def int64_as_string(cls, value: int | str | None) -> int | None:
+        if isinstance(value, str):
+            value = int(value)
+            if not 0 < value <= MAX_TOKENS:
+                raise ValueError(f"must be from 1 to {MAX_TOKENS}")
+        return value
 
     @field_validator("reasoningOptions")
     @classmethod
@@ -112,7 +124,7 @@ class CompletionOptions(BaseModel):
 class NativeCompletionRequest(BaseModel):
     """YandexGPT's completion body; fields llmgw does not carry here are refused by name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     modelUri: str = Field(
         min_length=1,
@@ -129,7 +141,7 @@ class NativeCompletionRequest(BaseModel):
             model=catalogue_model_id(self.modelUri),
             messages=[MessageIn(role=m.role, content=m.text) for m in self.messages],
             temperature=options.temperature,
-            max_tokens=options.maxTokens,
+            max_tokens=int(options.maxTokens) if options.maxTokens is not None else None,
         )
 
 
