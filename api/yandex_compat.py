@@ -37,9 +37,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from werkzeug.http import HTTP_STATUS_CODES
 
 from api.auth import authenticate
-from api.chat import llmgw_headers, raise_for_job, stream_error_event, stream_error_status
+from api.chat import (
+    LLMGW_HEADERS,
+    llmgw_headers,
+    raise_for_job,
+    stream_error_event,
+    stream_error_status,
+)
 from api.context import ApiServices, services
-from api.contract import IDEMPOTENCY_KEY, endpoint
+from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, endpoint
 from api.jobs import idempotency_key, visible_to
 from api.model_uri import catalogue_model_id
 from api.schemas import JobCreate, MessageIn
@@ -188,6 +194,7 @@ class NativeCompletionOut(BaseModel):
     response=NativeCompletionOut,
     also={"application/x-ndjson": "with `completionOptions.stream: true`: one result per line"},
     headers=(IDEMPOTENCY_KEY,),
+    response_headers=(*LLMGW_HEADERS, *DEPRECATION_HEADERS),
     errors=(404, 409, 410, 429, 502, 503, 504),
 )
 def completion(body: NativeCompletionRequest):
