@@ -77,17 +77,27 @@ class ErrorOut(BaseModel):
 
 
 class ErrorDetail(ErrorOut):
-    """An error's code and message, plus details that depend on the code (`problems`, ...)."""
+    """An error's code and message, OpenAI's `type` and `param`, plus details that depend on
+    the code (`problems`, ...)."""
 
     model_config = ConfigDict(extra="allow")
 
+    type: str = Field(
+        description="OpenAI's error type, from the status: `invalid_request_error`, "
+        "`authentication_error`, `permission_error`, `not_found_error`, `rate_limit_error`, "
+        "`server_error`, `service_unavailable_error`"
+    )
+    param: str | None = Field(
+        description="the request field at fault (`model`, `messages`, `temperature`, ...) "
+        "where one is known, else null"
+    )
     problems: list[dict[str, str]] | None = Field(
         default=None, description="each invalid field of the body or query: field, problem"
     )
 
 
 class ErrorBody(BaseModel):
-    """Every error response: `{"error": {"code", "message", ...details}}`."""
+    """Every error response: `{"error": {"code", "message", "type", "param", ...details}}`."""
 
     error: ErrorDetail
 

@@ -111,6 +111,9 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None]
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # A job failed rate-limited: the seconds the provider asked to wait (its Retry-After), which
+    # the API passes on to the client (revision 0008); None otherwise or when it gave none.
+    error_retry_after: Mapped[int | None]
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]
     total_tokens: Mapped[int | None]
