@@ -8,6 +8,7 @@ from flask import Flask
 from api import (
     admin,
     batches,
+    callbacks,
     chat,
     docs,
     embeddings,
@@ -18,6 +19,7 @@ from api import (
     limits,
     models,
     tokens,
+    yandex_compat,
 )
 from api.context import ApiServices
 from api.errors import register_error_handlers
@@ -34,6 +36,7 @@ def create_app(services: ApiServices) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(batches.bp)
+    app.register_blueprint(callbacks.bp)
     app.register_blueprint(chat.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(embeddings.bp)
@@ -45,4 +48,5 @@ def create_app(services: ApiServices) -> Flask:
     app.register_blueprint(limits.bp)
     app.register_blueprint(limits.usage_bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(yandex_compat.bp)
     return app

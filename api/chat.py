@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.auth import authenticate
 from api.context import ApiServices, services
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADERS, Header, endpoint
-from api.errors import ApiError
+from api.errors import ApiError, error_body
 from api.jobs import idempotency_key, visible_to
+from api.model_uri import catalogue_model_id, is_model_uri
 from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
@@ -95,7 +96,7 @@ class ChatCompletionRequest(BaseModel):
 
     def as_job(self) -> JobCreate:
         return JobCreate(
-            model=self.model,
+            model=catalogue_model_id(self.model),
             messages=[m.as_message() for m in self.messages],
             temperature=self.temperature,
             max_tokens=self.max_completion_tokens or self.max_tokens,
@@ -165,7 +166,13 @@ def chat_completions(body: ChatCompletionRequest):
     owner = visible_to(principal)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-        return stream_response(app, owner, submitted.job_id, include_usage=include_usage)
+        return stream_response(
+            app,
+            owner,
+            submitted.job_id,
+            include_usage=include_usage,
+            yandex_wire=is_model_uri(chat.model),
+        )
     timeout = app.api_config.sync_timeout_seconds
     wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
     with app.sessions() as session:
@@ -203,7 +210,9 @@ def raise_for_job(job: Job, headers: dict[str, str]) -> None:
     code = job.error_code or job.status
     status = FAILURE_STATUS.get(code, 502)
     message = job.error_message or f"The job ended as {job.status}."
-    raise ApiError(status, code, message, job_id=job.id, type="llmgw_error")
+    # The provider's Retry-After, passed on with its 429 (kept on the job by the worker).
+    wait = {"Retry-After": str(job.error_retry_after)} if job.error_retry_after else {}
+    raise ApiError(status, code, message, headers=wait, job_id=job.id)
 
 
 def completion_body(job: Job) -> dict[str, Any]:
@@ -232,9 +241,11 @@ def completion_body(job: Job) -> dict[str, Any]:
 
 
 def stream_response(
-    app: ApiServices, owner: str | None, job_id: str, *, include_usage: bool
+    app: ApiServices, owner: str | None, job_id: str, *, include_usage: bool, yandex_wire: bool
 ) -> Response:
-    """Server-sent `chat.completion.chunk` events relayed from the job's Redis stream."""
+    """Server-sent `chat.completion.chunk` events relayed from the job's Redis stream.
+    `yandex_wire` (the model was named by a `gpt://` URI): chunks as YandexGPT's OpenAI-compatible
+    surface sends them, without `finish_reason` until the finishing chunk (`ChunkMaker`)."""
     with app.sessions() as session:
         job = load_job(session, job_id, owner)
     headers = {
@@ -244,7 +255,9 @@ def stream_response(
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     }
-    chunks = ChunkMaker(job.id, job.model_requested, created_at(job), include_usage)
+    # Yandex's surface always ends with the usage chunk, whatever `stream_options` says.
+    with_usage = include_usage or yandex_wire
+    chunks = ChunkMaker(job.id, job.model_requested, created_at(job), with_usage, yandex_wire)
     end = partial(read_end, app.sessions, job_id, owner)
     events = job_events(app.redis, job_id, end, app.api_config.sync_timeout_seconds)
     return Response(sse_body(chunks, events), mimetype="text/event-stream", headers=headers)
@@ -266,12 +279,24 @@ def sse_body(chunks: ChunkMaker, events: Iterator[Event]) -> Iterator[str]:
                 yield from chunks.finish(data)
                 return
             else:
-                yield sse({"error": data})
+                yield sse(stream_error_event(data))
                 return
     except Exception:  # Redis or the database gone mid-answer: still end as an error
         log.exception("stream of job %s broke off", chunks.job_id)
         message = "The answer's stream was lost; read the job for its result."
-        yield sse({"error": stream_error(chunks.job_id, "stream_unavailable", message)})
+        yield sse(stream_error_event(stream_error(chunks.job_id, "stream_unavailable", message)))
+
+
+def stream_error_event(error: dict[str, Any]) -> dict[str, Any]:
+    """A stream's error event in the one error shape (`type` as its code's status would say)."""
+    details = {k: v for k, v in error.items() if k not in ("code", "message")}
+    status = stream_error_status(error["code"])
+    return error_body(status, error["code"], error["message"], None, **details)
+
+
+def stream_error_status(code: str) -> int:
+    """The status a stream's error would have had before the answer started."""
+    return FAILURE_STATUS.get(code, 503 if code == "stream_unavailable" else 502)
 
 
 @dataclass(frozen=True)
@@ -280,18 +305,23 @@ class ChunkMaker:
     model: str
     created: int
     include_usage: bool
+    # YandexGPT's wire (recorded): no `finish_reason`/`logprobs`/`usage` keys until the chunks
+    # that carry them, where OpenAI sends nulls; yandex-cloud-ml-sdk fails on a null
+    # `finish_reason` and takes any chunk with a `usage` key for the usage chunk.
+    yandex_wire: bool = False
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+        if self.yandex_wire:
+            choice = {k: v for k, v in choice.items() if v is not None}
         body: dict[str, Any] = {
             "id": f"chatcmpl-{self.job_id}",
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
-            ],
+            "choices": [choice],
         }
-        if self.include_usage:
+        if self.include_usage and not self.yandex_wire:
             body["usage"] = None
         return body
 

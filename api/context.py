@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.admission import LimitAdmission
+from jobs.callbacks import CallbackConfig
 from jobs.embeddings import EmbeddingService
 from jobs.submit import Submitter
 from jobs.tokens import TokenCounter
@@ -54,7 +55,10 @@ class ApiServices(Protocol):
     def embedder(self) -> EmbeddingService: ...
     @property
     def token_counter(self) -> TokenCounter: ...
+    @property
+    def callbacks(self) -> CallbackConfig: ...
     def kick_feeder(self) -> None: ...
+    def kick_callbacks(self) -> None: ...
 
 
 def services() -> ApiServices:

@@ -68,6 +68,12 @@ class JobRequest(CompletionParams):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     priority: Priority = "interactive"
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="http(s) URL that receives the final job JSON, signed, when the job "
+        "ends (docs/api.md, Completion callbacks)",
+    )
 
 
 class StoredPlan(BaseModel):
@@ -98,6 +104,8 @@ class JobSpec(CompletionParams):
     deprecation_headers: dict[str, str] = Field(default_factory=dict)
     # What admission charged (`jobs.admission`); settled when the job ends. None: no limits.
     reservation: Reservation | None = None
+    # A completion callback was asked for (its URL lives in `callback_deliveries`).
+    has_callback: bool = False
 
     @classmethod
     def build(
@@ -113,6 +121,7 @@ class JobSpec(CompletionParams):
             **params,
             stream=stream,
             reservation=reservation,
+            has_callback=getattr(request, "callback_url", None) is not None,
             plan=StoredPlan.of(plan),
             warnings=plan.route.warnings(),
             deprecation_headers=plan.route.deprecation_headers(),

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from redis.exceptions import WatchError
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs import lifecycle
+from jobs import callbacks, lifecycle
 from jobs.dispatch import Dispatcher
 from jobs.errors import IdempotencyKeyInUse, IdempotencyKeyReused, QueueUnavailable
 from jobs.spec import JobRequest, JobSpec
@@ -160,6 +160,8 @@ class Submitter:
         try:
             with self.sessions() as session:
                 lifecycle.create(session, job_id, owner, route, spec, request.priority)
+                if request.callback_url is not None:
+                    callbacks.register(session, owner, request.callback_url, job_id=job_id)
                 session.commit()
         except Exception:
             if idempotency_key:  # nothing was created: the key must not point at a ghost

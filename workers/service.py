@@ -10,6 +10,7 @@ touches Redis for bookkeeping stands between a provider's answer and the databas
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -24,7 +25,7 @@ from jobs.spec import JobSpec
 from jobs.status import TERMINAL, JobStatus
 from monitoring.metrics import FALLBACKS, JOBS_FINISHED
 from providers.base import CompletionRequest, CompletionResult, Message
-from providers.errors import ProviderError, StreamInterrupted
+from providers.errors import ProviderError, RateLimited, StreamInterrupted
 from routing.errors import RoutingError
 from routing.service import Route
 from storage import keys
@@ -208,6 +209,8 @@ def finished(
         count_batch_line(ctx, call.job_id, outcome.status)
     settle_job(ctx.redis, call.job_id, call.spec, result.usage.total_tokens if result else 0)
     events.notify_done(ctx.redis, call.job_id, outcome.status)
+    if call.spec.has_callback:
+        kick_callbacks(ctx)
     if stream is None or result is None:
         return
     if outcome.status in (JobStatus.SUCCEEDED, JobStatus.INCOMPLETE):
@@ -227,6 +230,14 @@ def count_batch_line(ctx: WorkerContext, job_id: str, status: str) -> None:
             session.commit()
     except Exception:
         log.exception("could not count the end of batch job %s", job_id)
+
+
+def kick_callbacks(ctx: WorkerContext) -> None:
+    """Deliver the job's callback now (guarded: the beat schedule delivers it anyway)."""
+    try:
+        ctx.kick_callbacks()
+    except Exception:
+        log.warning("could not kick the callback delivery", exc_info=True)
 
 
 def record_failed_call(ctx: WorkerContext, call: Call, run: AttemptRun, error: ProviderError):
@@ -261,7 +272,14 @@ def after_failure(
 
 def fail_job(ctx: WorkerContext, call: Call, error: ProviderError) -> Outcome:
     with ctx.sessions() as session:
-        ok = lifecycle.fail(session, call.job_id, call.number, error.reason, error.message)
+        ok = lifecycle.fail(
+            session,
+            call.job_id,
+            call.number,
+            error.reason,
+            error.message,
+            retry_after=retry_after_of(error),
+        )
         session.commit()
         outcome = Outcome(JobStatus.FAILED if ok else current_status(session, call.job_id))
     if ok:
@@ -287,7 +305,13 @@ def move_on(
         if target is None:
             error = error or no_route_error()
             ok = lifecycle.fail(
-                session, call.job_id, call.number, error.reason, error.message, skipped=skips
+                session,
+                call.job_id,
+                call.number,
+                error.reason,
+                error.message,
+                skipped=skips,
+                retry_after=retry_after_of(error),
             )
         else:
             ok = lifecycle.move_to(
@@ -314,6 +338,13 @@ def hop(call: Call, target: Route, reason: str) -> dict[str, str]:
         "reason": reason,
         "at": utcnow().isoformat(),
     }
+
+
+def retry_after_of(error: ProviderError) -> int | None:
+    """The provider's Retry-After in whole seconds, kept on a job that fails rate-limited."""
+    if isinstance(error, RateLimited) and error.retry_after:
+        return max(1, math.ceil(error.retry_after))
+    return None
 
 
 def no_route_error() -> ProviderError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import Celery, Task
 
-from jobs.dispatch import FEED_BATCHES_TASK, RUN_JOB_TASK
+from jobs.dispatch import DELIVER_CALLBACKS_TASK, FEED_BATCHES_TASK, RUN_JOB_TASK
 from jobs.feeder import feed_batches
 from workers.context import WorkerContext
 from workers.logcontext import bound_job
@@ -41,3 +41,8 @@ def register_tasks(app: Celery) -> None:
         ctx = self.context
         assert ctx.submitter is not None, "the worker context has no submitter"
         return feed_batches(ctx.sessions, ctx.redis, ctx.submitter, ctx.feed)
+
+    @app.task(name=DELIVER_CALLBACKS_TASK, bind=True, base=JobTask, ignore_result=True)
+    def deliver_callbacks(self: JobTask) -> int:
+        deliverer = self.context.callbacks
+        return deliverer.deliver_due() if deliverer is not None else 0
