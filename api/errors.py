@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from jobs.admission import LimitExceeded, ModelNotAllowed
 from jobs.callbacks import CallbacksUnavailable
+from jobs.embeddings import UnsupportedModel
 from jobs.errors import (
     BatchNotCancellable,
     BatchNotFound,
@@ -102,7 +103,11 @@ ROUTING_PARAMS: dict[type[RoutingError], str] = {
     NoRouteAvailable: "model",
     ContextTooLong: "messages",
 }
-JOB_PARAMS: dict[type[JobError], str] = {ModelNotAllowed: "model", InvalidCursor: "cursor"}
+JOB_PARAMS: dict[type[JobError], str] = {
+    ModelNotAllowed: "model",
+    InvalidCursor: "cursor",
+    UnsupportedModel: "model",
+}
 
 # Statuses whose code is ours rather than werkzeug's name for them.
 HTTP_CODES = {404: "unknown_route", 413: "request_too_large"}

@@ -18,7 +18,7 @@ def test_a_chat_model_is_a_400_naming_the_model_and_what_it_serves(unit_client, 
     response = post(unit_client, master_auth, {"model": "yandexgpt:rc", "input": "hi"})
     error = response.get_json()["error"]
     assert response.status_code == 400, error
-    assert error["code"] == "unsupported_model"
+    assert (error["code"], error["param"]) == ("unsupported_model", "model")
     assert error["model"] == "yandexgpt:rc"
     assert "chat" in error["capabilities"] and "embeddings" not in error["capabilities"]
     assert "yandexgpt:rc serves chat" in error["message"]
