@@ -144,7 +144,8 @@ def error_response(status: int, code: str, message: str, param: str | None = Non
 def unknown_route_message(path: str) -> str:
     return (
         f"There is no endpoint at {path}. llmgw serves POST /v1/chat/completions, "
-        "/v1/jobs, /v1/batches and GET /v1/models (OpenAI-compatible where OpenAI has them); "
+        "/v1/embeddings, /v1/jobs, /v1/batches, /v1/tokenize and GET /v1/models "
+        "(OpenAI-compatible where OpenAI has them); "
         "see /openapi.json or /docs for every endpoint."
     )
 
