@@ -4,7 +4,8 @@ With the credentials this process is configured with (the same `LLMGW_*` setting
 workers), it asks each provider for its model list — which proves the credential (GigaChat's
 OAuth exchange, YandexGPT's key or IAM token) — and then makes one completion of at most one
 token on every live channel of every catalogue model (the database's catalogue, as the
-gateway routes it), and prints one row per check:
+gateway routes it; an embedding model — a version that serves `embeddings` and not `chat` —
+embeds one short text instead), and prints one row per check:
 
     PROVIDER   CHECK                  UPSTREAM               RESULT  DETAIL
 
@@ -92,7 +93,10 @@ def check_provider(name: str, adapter: Any, models: Iterable[Any]) -> list[Check
             if version.status == "retired":
                 continue
             check_name = f"{model.name}:{version.channel}"
-            rows.append(ping(name, adapter, check_name, version.upstream_id, listed))
+            if "chat" not in version.capabilities and "embeddings" in version.capabilities:
+                rows.append(ping_embedder(name, adapter, check_name, version.upstream_id))
+            else:
+                rows.append(ping(name, adapter, check_name, version.upstream_id, listed))
     return rows
 
 
@@ -116,6 +120,17 @@ def ping(name: str, adapter: Any, check_name: str, upstream: str, listed: set[st
         return CheckRow(name, check_name, upstream, False, detail)
     note = "" if listed is None or upstream in listed else "; not in the provider's model list"
     detail = f"version {result.model_version}, {result.usage.total_tokens} tokens; {detail}{note}"
+    return CheckRow(name, check_name, upstream, True, detail)
+
+
+def ping_embedder(name: str, adapter: Any, check_name: str, upstream: str) -> CheckRow:
+    """An embedding model answers one short text with a vector (no completion to ask)."""
+    result, detail = timed(lambda: adapter.embed(upstream, (PING,)))
+    if isinstance(result, Exception):
+        return CheckRow(name, check_name, upstream, False, detail)
+    size = len(result.vectors[0]) if result.vectors else 0
+    version = f"version {result.model_version}, " if result.model_version else ""
+    detail = f"{version}{size}-dim vector, {result.prompt_tokens} tokens; {detail}"
     return CheckRow(name, check_name, upstream, True, detail)
 
 
