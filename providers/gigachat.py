@@ -261,7 +261,9 @@ def parse_embeddings(payload: Any, upstream_model: str, count: int) -> Embedding
         raise MalformedResponse(f"/embeddings: unexpected shape ({exc!r}).") from exc
     if len(vectors) != count:
         raise MalformedResponse(f"/embeddings: {len(vectors)} vectors for {count} inputs.")
-    return EmbeddingResult(vectors, tokens, upstream_model, str(payload.get("model", "")))
+    # A chat answer names its build after a colon (`GigaChat:2.0.28.2`); an embedder's may not.
+    version = str(payload.get("model", "")).partition(":")[2]
+    return EmbeddingResult(vectors, tokens, upstream_model, version)
 
 
 def parse_stream(lines: Iterable[str]) -> Iterator[StreamChunk]:

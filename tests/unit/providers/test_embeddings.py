@@ -66,6 +66,9 @@ def test_gigachat_embeddings_are_ordered_by_index_with_per_input_tokens():
     }
     result = parse_embeddings(payload, "Embeddings", 2)
     assert result.vectors == ((1.0,), (2.0,)) and result.tokens == (6, 4)
+    assert result.model_version == ""  # the answer names no build
+    versioned = parse_embeddings({**payload, "model": "Embeddings:3.1"}, "Embeddings", 2)
+    assert versioned.model_version == "3.1"
     with pytest.raises(MalformedResponse):
         parse_embeddings(payload, "Embeddings", 3)
     with pytest.raises(MalformedResponse):
