@@ -35,7 +35,8 @@ YANDEX_MODELS: dict[str, dict] = {
     },
 }
 
-# Text embeddings (``emb://<folder>/<model>/latest``): one branch; the vector has a fixed size.
+# Text embeddings (``emb://<folder>/<model>/latest``): one branch; the vector has a fixed size
+# (256, as Yandex documents for text-search-doc/query). The version string is invented.
 YANDEX_EMBEDDERS: dict[str, dict] = {
     "text-search-doc": {"dimension": 256, "context": 2_048, "version": "06.12.2023"},
     "text-search-query": {"dimension": 256, "context": 2_048, "version": "06.12.2023"},
