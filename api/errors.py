@@ -41,6 +41,7 @@ from routing.errors import (
     UnknownChannel,
     UnknownModel,
     UnknownVersion,
+    UnsupportedParameter,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ ROUTING_ERRORS: dict[type[RoutingError], tuple[int, str]] = {
     ModelSunset: (410, "model_sunset"),
     NoRouteAvailable: (503, "no_route_available"),
     ContextTooLong: (400, "context_length_exceeded"),
+    UnsupportedParameter: (400, "unsupported_parameter"),
     CatalogueConflict: (409, "catalogue_conflict"),
 }
 JOB_ERRORS: dict[type[JobError], int] = {
