@@ -88,10 +88,30 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    """The OpenAI request; parameters llmgw does not use are accepted and ignored."""
+# OpenAI parameters no provider can honour: refused when set to anything but their neutral
+# value (an answer that ignored them would look like one that honoured them). Others that do
+# not change the answer (`user`, `seed`, `store`, `service_tier`, ...) are accepted and ignored.
+UNSUPPORTED: dict[str, tuple[object, ...]] = {
+    "functions": (None, []),  # the legacy form of `tools`
+    "function_call": (None,),
+    "logprobs": (None, False),
+    "top_logprobs": (None, 0),
+    "logit_bias": (None, {}),
+    "presence_penalty": (None, 0),
+    "frequency_penalty": (None, 0),
+    "audio": (None,),
+    "modalities": (None, ["text"]),
+    "prediction": (None,),
+    "web_search_options": (None,),
+}
 
-    model_config = ConfigDict(extra="ignore")
+
+class ChatCompletionRequest(BaseModel):
+    """The OpenAI request. Parameters llmgw does not use are accepted and ignored, except
+    those that would change the answer (`UNSUPPORTED`, `stop`, and tools or response formats
+    the model cannot serve): 400 `unsupported_parameter`."""
+
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1, max_length=200, json_schema_extra=MODEL_ID_SCHEMA)
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
@@ -112,6 +132,19 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = Field(
         default=None, description="refused (400 `unsupported_parameter`): no provider has it"
     )
+
+    def refuse_unsupported(self) -> None:
+        for name, value in (self.model_extra or {}).items():
+            if name in UNSUPPORTED and value not in UNSUPPORTED[name]:
+                hint = " (use `tools`)" if name.startswith("function") else ""
+                raise ApiError(
+                    400,
+                    "unsupported_parameter",
+                    f"`{name}` is not supported by {self.model!r} "
+                    f"(neither YandexGPT nor GigaChat has it){hint}.",
+                    param=name,
+                    model=self.model,
+                )
 
     def as_job(self) -> JobCreate:
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -197,6 +230,7 @@ def chat_completions(body: ChatCompletionRequest):
     principal = authenticate()
     app = services()
     chat = body
+    chat.refuse_unsupported()
     submitted = app.submitter.submit(
         principal.id, chat.as_job(), stream=chat.stream, idempotency_key=idempotency_key()
     )
