@@ -209,3 +209,34 @@ def test_job_api_carries_tools_and_the_calls(worker, client, auth):
     job = client.get(f"/v1/jobs/{created.get_json()['id']}?wait=30", headers=auth).get_json()
     assert job["status"] == "succeeded", job
     assert "снег минус пять" in job["result"]["content"] and job["result"]["tool_calls"] == []
+
+
+def test_batch_lines_carry_tools_and_refuse_what_cannot_be_served(worker, client, auth, runtime):
+    from tests.integration.test_batches import results, wait_for
+
+    lines = [
+        {"model": "yandexgpt-lite", "messages": ASK, "tools": [WEATHER]},
+        {"model": "yandexgpt-lite", "messages": ASK, "stop": ["\n"]},
+    ]
+    body = "\n".join(
+        json.dumps(
+            {"custom_id": f"l{i}", "method": "POST", "url": "/v1/chat/completions", "body": b}
+        )
+        for i, b in enumerate(lines)
+    )
+    created = client.post(
+        "/v1/batches", data=body, headers={**auth, "Content-Type": "application/jsonl"}
+    )
+    assert created.status_code == 201, created.get_json()
+    batch_id = created.get_json()["id"]
+    done = wait_for(client, auth, runtime, batch_id, ("completed", "failed", "expired"))
+    assert done["request_counts"]["completed"] == 1 and done["request_counts"]["failed"] == 1
+    [output] = results(client, auth, batch_id, "output")
+    message = output["response"]["body"]["choices"][0]["message"]
+    assert (
+        output["custom_id"] == "l0"
+        and message["tool_calls"][0]["function"]["name"] == "get_weather"
+    )
+    [error] = results(client, auth, batch_id, "errors")
+    assert error["custom_id"] == "l1"
+    assert error["error"]["code"] == "unsupported_parameter", error
