@@ -324,3 +324,25 @@ def test_giga_stream_carries_the_call_to_the_final_chunk():
     without_call = [event({"content": ""}, "function_call"), "data: [DONE]"]
     with pytest.raises(MalformedResponse):
         list(giga_stream(without_call))
+
+
+def test_yandex_async_completion_keeps_the_tool_calls(rsps):
+    from tests.unit.providers.conftest import YANDEX_OPS
+
+    provider = YandexGPTProvider(
+        yandex_config(api_key="k", async_threshold_tokens=1, async_poll_interval=0.01)
+    )
+    rsps.post(f"{YANDEX}/foundationModels/v1/completionAsync", json={"id": "op1", "done": False})
+    operation = {
+        "id": "op1",
+        "done": True,
+        "response": tool_call_answer({"city": "Тверь", "days": 3.0}),
+    }
+    rsps.get(f"{YANDEX_OPS}/operations/op1", json=operation)
+    result = provider.complete(request(messages=HISTORY[:1]))
+    assert result.finish_reason == "tool_calls"
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [
+        ("get_weather", {"city": "Тверь", "days": 3})
+    ]
+    sent = json.loads(rsps.calls[0].request.body)
+    assert sent["tools"][0]["function"]["name"] == "get_weather"
