@@ -162,8 +162,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RoutingError)
     def _routing_error(exc: RoutingError):
         status, code = ROUTING_ERRORS.get(type(exc), (400, "invalid_model"))
-        param = ROUTING_PARAMS.get(type(exc))
-        return error_response(status, code, exc.message, param, choices=exc.choices, **exc.details)
+        details = dict(exc.details)  # UnsupportedParameter names its own param
+        param = details.pop("param", None) or ROUTING_PARAMS.get(type(exc))
+        return error_response(status, code, exc.message, param, choices=exc.choices, **details)
 
     @app.errorhandler(JobError)
     def _job_error(exc: JobError):
