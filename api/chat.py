@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -30,7 +30,7 @@ from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
 from jobs.service import load_job, read_end, wait_for_job
-from jobs.spec import Metadata
+from jobs.spec import Metadata, NamedToolChoice, ResponseFormatIn, ToolCallIn, ToolIn
 from jobs.status import ACTIVE, ANSWERED
 from storage.models import Job
 
@@ -50,24 +50,36 @@ FAILURE_STATUS = {
 
 
 class ChatMessage(BaseModel):
+    """An OpenAI message: text (or text parts); an assistant's `tool_calls` (content may then
+    be null); a `tool` message answering one call by `tool_call_id`."""
+
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "user", "assistant", "developer"]
-    content: Annotated[str, Field(min_length=1)] | list[dict[str, Any]]
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallIn] | None = Field(default=None, max_length=128)
+    tool_call_id: str | None = Field(default=None, max_length=128)
 
     @field_validator("content")
     @classmethod
-    def text_only(cls, value: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    def text_only(
+        cls, value: str | list[dict[str, Any]] | None
+    ) -> str | list[dict[str, Any]] | None:
         if isinstance(value, list) and any(part.get("type") != "text" for part in value):
             raise ValueError("only text content parts are supported")
         return value
 
     def as_message(self) -> MessageIn:
-        text = self.content
+        text = self.content or ""
         if isinstance(text, list):
             text = "".join(str(part.get("text", "")) for part in text)
         role = "system" if self.role == "developer" else self.role
-        return MessageIn(role=role, content=text)
+        return MessageIn(
+            role=role,
+            content=text,
+            tool_calls=self.tool_calls or None,
+            tool_call_id=self.tool_call_id,
+        )
 
 
 class StreamOptions(BaseModel):
@@ -76,10 +88,30 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    """The OpenAI request; parameters llmgw does not use are accepted and ignored."""
+# OpenAI parameters no provider can honour: refused when set to anything but their neutral
+# value (an answer that ignored them would look like one that honoured them). Others that do
+# not change the answer (`user`, `seed`, `store`, `service_tier`, ...) are accepted and ignored.
+UNSUPPORTED: dict[str, tuple[object, ...]] = {
+    "functions": (None, []),  # the legacy form of `tools`
+    "function_call": (None,),
+    "logprobs": (None, False),
+    "top_logprobs": (None, 0),
+    "logit_bias": (None, {}),
+    "presence_penalty": (None, 0),
+    "frequency_penalty": (None, 0),
+    "audio": (None,),
+    "modalities": (None, ["text"]),
+    "prediction": (None,),
+    "web_search_options": (None,),
+}
 
-    model_config = ConfigDict(extra="ignore")
+
+class ChatCompletionRequest(BaseModel):
+    """The OpenAI request. Parameters llmgw does not use are accepted and ignored, except
+    those that would change the answer (`UNSUPPORTED`, `stop`, and tools or response formats
+    the model cannot serve): 400 `unsupported_parameter`."""
+
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1, max_length=200, json_schema_extra=MODEL_ID_SCHEMA)
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
@@ -93,8 +125,29 @@ class ChatCompletionRequest(BaseModel):
     )
     stream_options: StreamOptions | None = None
     metadata: Metadata = Field(default_factory=dict)
+    tools: list[ToolIn] = Field(default_factory=list, max_length=128)
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormatIn | None = None
+    stop: str | list[str] | None = Field(
+        default=None, description="refused (400 `unsupported_parameter`): no provider has it"
+    )
+
+    def refuse_unsupported(self) -> None:
+        for name, value in (self.model_extra or {}).items():
+            if name in UNSUPPORTED and value not in UNSUPPORTED[name]:
+                hint = " (use `tools`)" if name.startswith("function") else ""
+                raise ApiError(
+                    400,
+                    "unsupported_parameter",
+                    f"`{name}` is not supported by {self.model!r} "
+                    f"(neither YandexGPT nor GigaChat has it){hint}.",
+                    param=name,
+                    model=self.model,
+                )
 
     def as_job(self) -> JobCreate:
+        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return JobCreate(
             model=catalogue_model_id(self.model),
             messages=[m.as_message() for m in self.messages],
@@ -102,12 +155,29 @@ class ChatCompletionRequest(BaseModel):
             max_tokens=self.max_completion_tokens or self.max_tokens,
             top_p=self.top_p,
             metadata=self.metadata,
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            parallel_tool_calls=self.parallel_tool_calls,
+            response_format=self.response_format,
+            stop=stop,
         )
+
+
+class FunctionOut(BaseModel):
+    name: str
+    arguments: str = Field(description="a JSON object serialized to a string")
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"]
+    function: FunctionOut
 
 
 class AnswerOut(BaseModel):
     role: Literal["assistant"]
-    content: str
+    content: str | None = Field(description="null when the answer is tool calls")
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class ChoiceOut(BaseModel):
@@ -160,6 +230,7 @@ def chat_completions(body: ChatCompletionRequest):
     principal = authenticate()
     app = services()
     chat = body
+    chat.refuse_unsupported()
     submitted = app.submitter.submit(
         principal.id, chat.as_job(), stream=chat.stream, idempotency_key=idempotency_key()
     )
@@ -218,6 +289,10 @@ def raise_for_job(job: Job, headers: dict[str, str]) -> None:
 def completion_body(job: Job) -> dict[str, Any]:
     result = job_view(job).result
     assert result is not None
+    message: dict[str, Any] = {"role": "assistant", "content": result.content}
+    if result.tool_calls:
+        message["content"] = result.content or None
+        message["tool_calls"] = openai_tool_calls(result.model_dump()["tool_calls"])
     return {
         "id": f"chatcmpl-{job.id}",
         "object": "chat.completion",
@@ -226,7 +301,7 @@ def completion_body(job: Job) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result.content},
+                "message": message,
                 "finish_reason": result.finish_reason,
                 "logprobs": None,
             }
@@ -235,6 +310,23 @@ def completion_body(job: Job) -> dict[str, Any]:
         "system_fingerprint": f"{job.provider}:{result.model_version}",
         "warnings": job_view(job).warnings,
     }
+
+
+def openai_tool_calls(calls: list[dict[str, Any]], *, indexed: bool = False) -> list[dict]:
+    """Stored calls ({id, name, arguments: object}) in OpenAI's form (arguments a string);
+    stream deltas also carry each call's `index`."""
+    return [
+        ({"index": index} if indexed else {})
+        | {
+            "id": call["id"],
+            "type": "function",
+            "function": {
+                "name": call["name"],
+                "arguments": json.dumps(call["arguments"], ensure_ascii=False),
+            },
+        }
+        for index, call in enumerate(calls)
+    ]
 
 
 # -- stream: true -----------------------------------------------------------------------------
@@ -326,6 +418,10 @@ class ChunkMaker:
         return body
 
     def finish(self, done: dict[str, Any]) -> Iterator[str]:
+        """Tool calls (whole, in one delta), the finish, the usage if asked, `[DONE]`."""
+        if done.get("tool_calls"):
+            calls = openai_tool_calls(done["tool_calls"], indexed=True)
+            yield sse(self.chunk({"tool_calls": calls}))
         last = self.chunk({}, done["finish_reason"])
         last["system_fingerprint"] = f"{done['provider']}:{done['model_version']}"
         yield sse(last)

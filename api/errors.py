@@ -42,6 +42,7 @@ from routing.errors import (
     UnknownChannel,
     UnknownModel,
     UnknownVersion,
+    UnsupportedParameter,
 )
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ ROUTING_ERRORS: dict[type[RoutingError], tuple[int, str]] = {
     ModelSunset: (410, "model_sunset"),
     NoRouteAvailable: (503, "no_route_available"),
     ContextTooLong: (400, "context_length_exceeded"),
+    UnsupportedParameter: (400, "unsupported_parameter"),
     CatalogueConflict: (409, "catalogue_conflict"),
 }
 JOB_ERRORS: dict[type[JobError], int] = {
@@ -166,8 +168,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RoutingError)
     def _routing_error(exc: RoutingError):
         status, code = ROUTING_ERRORS.get(type(exc), (400, "invalid_model"))
-        param = ROUTING_PARAMS.get(type(exc))
-        return error_response(status, code, exc.message, param, choices=exc.choices, **exc.details)
+        details = dict(exc.details)  # UnsupportedParameter names its own param
+        param = details.pop("param", None) or ROUTING_PARAMS.get(type(exc))
+        return error_response(status, code, exc.message, param, choices=exc.choices, **details)
 
     @app.errorhandler(JobError)
     def _job_error(exc: JobError):

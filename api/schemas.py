@@ -61,14 +61,23 @@ class UsageOut(BaseModel):
     total_tokens: int
 
 
+class ResultToolCallOut(BaseModel):
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(description="a JSON object (OpenAI's string form on chat)")
+
+
 class ResultOut(BaseModel):
     content: str
-    finish_reason: str
+    finish_reason: str = Field(description="stop, length, content_filter or tool_calls")
     usage: UsageOut
     provider: str
     model: str
     channel: str
     model_version: str
+    tool_calls: list[ResultToolCallOut] = Field(
+        default_factory=list, description="the calls the model made (finish_reason tool_calls)"
+    )
 
 
 class ErrorOut(BaseModel):

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs import callbacks, lifecycle
 from jobs.dispatch import Dispatcher
 from jobs.errors import IdempotencyKeyInUse, IdempotencyKeyReused, QueueUnavailable
+from jobs.features import requirements
 from jobs.spec import JobRequest, JobSpec
 from monitoring.metrics import JOBS_SUBMITTED
 from providers.base import Message
@@ -120,7 +121,7 @@ class Submitter:
         idempotency_key: str | None = None,
     ) -> Submitted:
         estimated = self.estimated_tokens(request)
-        plan = self.plan(owner, request, estimated)
+        plan = self.plan(owner, request, estimated, stream=stream)
         if self.check_route is not None:
             self.check_route(plan.route)
         route = plan.primary  # NoRouteAvailable / ContextTooLong when every candidate is skipped
@@ -171,16 +172,28 @@ class Submitter:
 
     def estimated_tokens(self, request: JobRequest) -> int:
         """Prompt plus `max_tokens`: the prompt by the tokenizer when a counter is set (it
-        falls back to characters / 4 itself), else `estimate_tokens`."""
-        if self.counter is not None:
+        falls back to characters / 4 itself), else `estimate_tokens`. A request with tools or
+        tool messages keeps the estimate, which counts the tools' JSON too."""
+        plain = not request.tools and all(
+            m.role != "tool" and not m.tool_calls for m in request.messages
+        )
+        if self.counter is not None and plain:
             messages = tuple(Message(m.role, m.content) for m in request.messages)
             counted = self.counter.prompt_tokens(request.model, messages)
             if counted is not None:
                 return counted + (request.max_tokens or 0)
         return estimate_tokens(request)
 
-    def plan(self, owner: str, request: JobRequest, estimated: int | None = None) -> FallbackPlan:
-        """The plan for this request under its key's routing policy (cross-provider or not)."""
+    def plan(
+        self,
+        owner: str,
+        request: JobRequest,
+        estimated: int | None = None,
+        *,
+        stream: bool = False,
+    ) -> FallbackPlan:
+        """The plan for this request under its key's routing policy (cross-provider or not),
+        with only candidates that can serve its features (`jobs.features`)."""
         policy = FallbackPolicy(
             cross_provider=request.cross_provider, explicit=tuple(request.fallback)
         )
@@ -190,6 +203,7 @@ class Submitter:
             estimated_tokens=estimate_tokens(request) if estimated is None else estimated,
             breaker=self.circuits,
             key_id=owner,
+            requirements=requirements(request, stream=stream),
         )
 
     def reserve(self, owner: str, key: str, request: JobRequest, job_id: str) -> Submitted | None:
@@ -245,6 +259,11 @@ class Submitter:
 
 
 def estimate_tokens(request: JobRequest) -> int:
-    """A cheap upper-ish estimate (about 3 characters a token, plus the answer's budget)."""
-    prompt = sum(len(m.content) for m in request.messages) // 3 + 4 * len(request.messages)
+    """A cheap upper-ish estimate (about 3 characters a token, plus the answer's budget);
+    tool definitions and calls count by their JSON."""
+    text = sum(len(m.content) for m in request.messages)
+    calls = [c.model_dump() for m in request.messages for c in m.tool_calls or ()]
+    extra = [t.model_dump() for t in request.tools] + calls
+    text += len(json.dumps(extra, ensure_ascii=False)) if extra else 0
+    prompt = text // 3 + 4 * len(request.messages)
     return prompt + (request.max_tokens or 0)

@@ -24,7 +24,7 @@ from jobs.lifecycle import Claimed
 from jobs.spec import JobSpec
 from jobs.status import TERMINAL, JobStatus
 from monitoring.metrics import FALLBACKS, JOBS_FINISHED
-from providers.base import CompletionRequest, CompletionResult, Message
+from providers.base import CompletionRequest, CompletionResult
 from providers.errors import ProviderError, RateLimited, StreamInterrupted
 from routing.errors import RoutingError
 from routing.service import Route
@@ -146,13 +146,14 @@ def current_upstream(resolver: Any, claimed: Claimed) -> str:
 def request_from(job_id: str, upstream_id: str, spec: JobSpec) -> CompletionRequest:
     return CompletionRequest(
         upstream_model=upstream_id,
-        messages=tuple(Message(m.role, m.content) for m in spec.messages),
+        messages=spec.provider_messages(),
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
         top_p=spec.top_p,
         repetition_penalty=spec.repetition_penalty,
         request_id=job_id,
         stream=spec.stream,
+        **spec.provider_fields(),
     )
 
 
@@ -191,7 +192,12 @@ def result_payload(call: Call, result: CompletionResult) -> dict[str, Any]:
         "model": call.model,
         "channel": call.channel,
         "model_version": result.model_version,
+        "tool_calls": tool_calls_payload(result),
     }
+
+
+def tool_calls_payload(result: CompletionResult) -> list[dict[str, Any]]:
+    return [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls]
 
 
 def finished(
