@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations.guard import Drops, refuse_data_loss
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}
@@ -16,10 +18,14 @@ down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
+# What downgrade() drops with its data: tables, and (table, column) pairs (migrations/guard.py).
+DROPS = Drops()
+
 
 def upgrade() -> None:
     ${upgrades if upgrades else "pass"}
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, DROPS)
     ${downgrades if downgrades else "pass"}

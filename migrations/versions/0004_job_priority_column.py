@@ -13,10 +13,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.guard import Drops, refuse_data_loss
+
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+DROPS = Drops()  # jobs.priority goes back into jobs.request first: nothing is lost
 
 jobs = sa.table(
     "jobs", sa.column("id", sa.String), sa.column("request", sa.JSON), sa.column("priority")
@@ -36,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, DROPS)
     bind = op.get_bind()
     rows = bind.execute(sa.select(jobs.c.id, jobs.c.request, jobs.c.priority)).all()
     for job_id, request, priority in rows:

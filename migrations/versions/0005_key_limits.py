@@ -12,10 +12,17 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.guard import Drops, refuse_data_loss
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+DROPS = Drops(
+    tables=("gateway_limits",),
+    columns=(("api_keys", "limits"), ("api_keys", "allowed_models"), ("api_keys", "expires_at")),
+)
 
 
 def upgrade() -> None:
@@ -33,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, DROPS)
     op.drop_table("gateway_limits")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_column("limits")

@@ -12,10 +12,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.guard import Drops, refuse_data_loss
+
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+DROPS = Drops(tables=("batches", "batch_lines"))
 
 
 def upgrade() -> None:
@@ -67,6 +71,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, DROPS)
     op.drop_index(op.f("ix_batch_lines_job_id"), table_name="batch_lines")
     op.drop_index("ix_batch_lines_batch_id_job_id", table_name="batch_lines")
     op.drop_table("batch_lines")

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.guard import Drops, refuse_data_loss
+
 from routing.capabilities import normalize
 from routing.catalogue import load_seed
 
@@ -23,6 +25,8 @@ revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+DROPS = Drops(columns=(("models", "pricing"), ("model_versions", "capabilities")))
 
 models = sa.table("models", sa.column("id"), sa.column("name"), sa.column("pricing", sa.JSON))
 versions = sa.table(
@@ -56,6 +60,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, DROPS)
     with op.batch_alter_table("model_versions") as batch:
         batch.drop_column("capabilities")
     with op.batch_alter_table("models") as batch:
