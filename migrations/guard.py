@@ -88,15 +88,13 @@ def refuse_data_loss(revision: str, drops: Drops) -> None:
 
 
 def forced(attributes: dict, x_arguments: dict[str, str]) -> bool:
-    return bool(attributes.get(FORCE_ATTRIBUTE)) or (
-        x_arguments.get("force", "").lower() in _TRUE
-    )
+    return bool(attributes.get(FORCE_ATTRIBUTE)) or (x_arguments.get("force", "").lower() in _TRUE)
 
 
 def _count(connection: Connection, table: str, column: str | None = None) -> int:
     query = sa.select(sa.func.count()).select_from(sa.table(table))
     if column is not None:
-        value = sa.column(column)
+        value: sa.ColumnClause[object] = sa.column(column)
         text = sa.cast(value, sa.Text)
         query = query.where(value.is_not(None), text != "null")
     return int(connection.execute(query).scalar_one())

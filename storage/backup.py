@@ -167,7 +167,8 @@ def _run(argv: list[str], url: URL) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise BackupError(f"{Path(argv[0]).name} failed (exit {result.returncode}): {' '.join(tail)}")
+        name = Path(argv[0]).name
+        raise BackupError(f"{name} failed (exit {result.returncode}): {' '.join(tail)}")
 
 
 def _dbname(url: URL) -> str:

@@ -30,9 +30,7 @@ def _url(ctx: click.Context) -> str:
 @db.command("upgrade")
 @click.argument("revision", default="head")
 @click.option("--no-backup", is_flag=True, help="Do not back the database up first.")
-@click.option(
-    "--backup-path", type=click.Path(path_type=Path), help="Where to write that backup."
-)
+@click.option("--backup-path", type=click.Path(path_type=Path), help="Where to write that backup.")
 @click.pass_context
 def db_upgrade(ctx: click.Context, revision: str, no_backup: bool, backup_path: Path | None):
     """Migrate the database up to REVISION (default: head), after a backup."""
@@ -98,7 +96,7 @@ def _backup_or_fail(url: str, path: Path | None, hint: str = "") -> None:
 
 @db.command("restore")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--force", is_flag=True, help="Restore even if workers answer (or none can be asked).")
+@click.option("--force", is_flag=True, help="Restore even if workers run (or cannot be asked).")
 @click.pass_context
 def db_restore(ctx: click.Context, path: Path, force: bool) -> None:
     """Replace the database's contents with the backup at PATH. Stop the workers first."""
@@ -131,8 +129,7 @@ def _refuse_while_workers_run(ctx: click.Context) -> None:
     if replies:
         names = ", ".join(sorted(name for reply in replies for name in reply))
         raise click.ClickException(
-            f"refused: {len(replies)} worker(s) running ({names}); stop them first, "
-            "or pass --force"
+            f"refused: {len(replies)} worker(s) running ({names}); stop them first, or pass --force"
         )
 
 

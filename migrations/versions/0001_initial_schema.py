@@ -17,9 +17,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-DROPS = Drops(
-    tables=("providers", "models", "model_versions", "api_keys", "jobs", "attempts")
-)
+DROPS = Drops(tables=("providers", "models", "model_versions", "api_keys", "jobs", "attempts"))
 
 
 def upgrade() -> None:

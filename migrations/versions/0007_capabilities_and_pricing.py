@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from migrations.guard import Drops, refuse_data_loss
-
 from routing.capabilities import normalize
 from routing.catalogue import load_seed
 

@@ -99,7 +99,11 @@ ROWS: dict[str, dict[str, Any]] = {
     },
     "job_feedback": {"job_id": "job1", "owner": "key1", "score": 1, "created_at": AT},
     "key_routing_policies": {"key_id": "key1", "cross_provider": True, "updated_at": AT},
-    "gateway_limits": {"model": "yandexgpt", "limit": {"kind": "rpm", "value": 5}, "updated_at": AT},
+    "gateway_limits": {
+        "model": "yandexgpt",
+        "limit": {"kind": "rpm", "value": 5},
+        "updated_at": AT,
+    },
     "batches": {
         "id": "batch1",
         "owner": "key1",
