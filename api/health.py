@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
 from typing import Any, Literal
 
 from flask import Blueprint, current_app
@@ -16,6 +17,7 @@ bp = Blueprint("health", __name__)
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
+    version: str  # the gateway's release (the installed package's version)
 
 
 class ReadyOut(BaseModel):
@@ -45,7 +47,7 @@ class OpenApiDocument(BaseModel):
     auth="none",
 )
 def healthz():
-    return {"status": "ok"}
+    return {"status": "ok", "version": package_version("llmgw")}
 
 
 @endpoint(

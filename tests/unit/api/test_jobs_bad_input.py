@@ -98,7 +98,7 @@ def test_unknown_route_is_json(unit_client):
 
 
 def test_healthz(unit_client):
-    assert unit_client.get("/healthz").get_json() == {"status": "ok"}
+    assert unit_client.get("/healthz").get_json() == {"status": "ok", "version": "1.1.0"}
 
 
 def test_readyz_reports_the_unreachable_redis(unit_settings):
