@@ -11,6 +11,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY llmgw/ llmgw/
 COPY api/ api/
+COPY jobs/ jobs/
 COPY routing/ routing/
 COPY providers/ providers/
 COPY workers/ workers/

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 
 import redis
 from kombu.transport.redis import Channel as _RedisChannel
@@ -46,6 +47,11 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("provider", "model", "channel"),
     ),
     "llmgw_redis_up": ("1 if this scrape could read queue and circuit state from Redis.", ()),
+    "llmgw_model_sunset_timestamp_seconds": (
+        "When a version goes away (its sunset, Unix time), per version that has one and is "
+        "not retired; read from the catalogue, so alerts can see traffic near a sunset.",
+        ("provider", "model", "channel"),
+    ),
 }
 CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -57,30 +63,37 @@ class RedisStateCollector(Collector):
         queues: Sequence[str],
         circuit_keys: Callable[[], Iterable[str]] = tuple,
         *,
+        sunsets: Callable[[], dict[str, float]] = dict,
         sep: str = _RedisChannel.sep,
         priority_steps: Sequence[int] = tuple(_RedisChannel.priority_steps),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client, self.queues, self.circuit_keys = client, list(queues), circuit_keys
+        self.sunsets = sunsets
         self.sep, self.priority_steps, self.clock = sep, list(priority_steps), clock
 
     def describe(self) -> Iterator[Metric]:
         return iter(_family(name) for name in FAMILIES)
 
     def collect(self) -> Iterator[Metric]:
-        depth, circuits, up = (_family(name) for name in FAMILIES)
+        depth, circuits, up, sunset = (_family(name) for name in FAMILIES)
         try:
             depths, states = self.read()
         except Exception as exc:  # Redis down: report it as a gauge, never fail the scrape
             log.warning("queue and circuit state unreadable: %r", exc)
             up.add_metric([], 0)
-            return iter((depth, circuits, up))
+            return iter((depth, circuits, up, self._sunsets(sunset)))
         for queue, count in depths.items():
             depth.add_metric([queue], count)
         for key, value in states.items():
             circuits.add_metric(key.split(":", 2), value)
         up.add_metric([], 1)
-        return iter((depth, circuits, up))
+        return iter((depth, circuits, up, self._sunsets(sunset)))
+
+    def _sunsets(self, family: GaugeMetricFamily) -> GaugeMetricFamily:
+        for key, timestamp in sorted(self.sunsets().items()):
+            family.add_metric(key.split(":", 2), timestamp)
+        return family
 
     def read(self) -> tuple[dict[str, int], dict[str, int]]:
         """({queue: waiting messages}, {circuit key: state value}) in one round trip."""
@@ -118,16 +131,19 @@ def redis_state_collector(client: redis.Redis, resolver, queues: Sequence[str]):
     through the process's pool without redis-py's retries: a scrape of a down Redis answers
     at once with llmgw_redis_up 0 instead of backing off for seconds."""
     fast = redis.Redis(connection_pool=client.connection_pool, retry=_NO_RETRY)
-    return RedisStateCollector(lambda: fast, queues, CatalogueCircuits(resolver))
+    circuits = CatalogueCircuits(resolver)
+    return RedisStateCollector(lambda: fast, queues, circuits, sunsets=circuits.sunsets)
 
 
 class CatalogueCircuits:
-    """Circuit keys of the catalogue, re-read at most every `ttl` seconds (so most scrapes
-    touch Redis once); the last good list is kept if the catalogue cannot be read."""
+    """Circuit keys of the catalogue, and the sunsets of its versions, re-read at most every
+    `ttl` seconds (so most scrapes touch Redis once); the last good lists are kept if the
+    catalogue cannot be read."""
 
     def __init__(self, resolver, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic):
         self.resolver, self.ttl, self.clock = resolver, ttl, clock
         self._keys: list[str] = []
+        self._sunsets: dict[str, float] = {}
         self._read_at: float | None = None
 
     def __call__(self) -> list[str]:
@@ -135,18 +151,30 @@ class CatalogueCircuits:
         if self._read_at is None or now - self._read_at >= self.ttl:
             self._read_at = now
             try:
-                self._keys = self._read()
+                self._keys, self._sunsets = self._read()
             except Exception:  # the previous list is still the best answer
                 log.warning("catalogue unreadable; circuit keys not refreshed", exc_info=True)
         return self._keys
 
-    def _read(self) -> list[str]:
+    def sunsets(self) -> dict[str, float]:
+        """{circuit key: sunset as Unix time} of the versions that have one, not retired."""
+        return self._sunsets
+
+    def _read(self) -> tuple[list[str], dict[str, float]]:
         catalogue = self.resolver.catalogue()
-        return sorted(
-            redis_keys.circuit_id(m.provider, m.name, v.channel)
-            for m in catalogue.models.values()
-            for v in m.versions
-        )
+        versions = [(m, v) for m in catalogue.models.values() for v in m.versions]
+        keys = sorted(redis_keys.circuit_id(m.provider, m.name, v.channel) for m, v in versions)
+        sunsets = {
+            redis_keys.circuit_id(m.provider, m.name, v.channel): _epoch(v.sunset_at)
+            for m, v in versions
+            if v.sunset_at is not None and v.status != "retired"
+        }
+        return keys, sunsets
+
+
+def _epoch(naive_utc: datetime) -> float:
+    """Catalogue times are naive UTC (storage.models.utcnow)."""
+    return naive_utc.replace(tzinfo=UTC).timestamp()
 
 
 _NO_RETRY = Retry(NoBackoff(), 0)

@@ -66,6 +66,12 @@ TOKEN_COUNTS = Counter(
     "came from: cache, tokenizer, or estimate (the tokenizer failed: characters / 4).",
     ("provider", "source"),
 )
+COST = Counter(
+    "llmgw_cost_total",
+    "What the tokens of successful provider calls cost at the catalogue's list prices "
+    "(models.pricing, per 1,000 prompt and completion tokens), in that price's currency.",
+    (*ROUTE, "currency"),
+)
 LIMIT_REJECTIONS = Counter(
     "llmgw_limit_rejections_total",
     "Submissions refused by a limit: scope kind (key, key_model, gateway_model), limit kind "

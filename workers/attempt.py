@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitoring.metrics import PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
+from monitoring.metrics import COST, PROVIDER_CALLS, PROVIDER_LATENCY, TOKENS
 from providers.base import CompletionRequest, CompletionResult, Provider, StreamChunk, Usage
 from providers.errors import ProviderError, RateLimited, StreamInterrupted
 from routing.breaker import CircuitBreaker
+from routing.snapshot import Pricing
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,13 @@ def observe(breaker: CircuitBreaker, circuit: str, labels: tuple[str, ...], run:
             breaker.record_failure(circuit)
     except Exception:
         log.warning("could not record the outcome of circuit %s", circuit, exc_info=True)
+
+
+def observe_cost(pricing: Pricing | None, labels: tuple[str, ...], usage: Usage) -> None:
+    """`llmgw_cost_total` for one answered call; a model without a price costs nothing here."""
+    if pricing is not None:
+        cost = pricing.cost(usage.prompt_tokens, usage.completion_tokens)
+        COST.labels(*labels, pricing.currency).inc(cost)
 
 
 def circuit_allows(breaker: CircuitBreaker, circuit: str) -> bool:

@@ -28,10 +28,11 @@ from providers.base import CompletionRequest, CompletionResult
 from providers.errors import ProviderError, RateLimited, StreamInterrupted
 from routing.errors import RoutingError
 from routing.service import Route
+from routing.snapshot import Pricing
 from storage import keys
 from storage.models import Job, utcnow
 from workers import pacing, policy
-from workers.attempt import AttemptRun, circuit_allows, observe, run_attempt
+from workers.attempt import AttemptRun, circuit_allows, observe, observe_cost, run_attempt
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,23 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
         assert run.result is not None
         outcome = record_success(ctx, call, run, run.result)
         observe(ctx.breaker, call.circuit, call.labels, run)
+        observe_cost(model_pricing(ctx.resolver, call.model), call.labels, run.result.usage)
         finished(ctx, call, outcome, stream, run.result)
         return outcome
     record_failed_call(ctx, call, run, run.error)
     observe(ctx.breaker, call.circuit, call.labels, run)
     outcome = after_failure(ctx, call, run.error, published=run.published)
     return end_stream(stream, call, outcome, run.error)
+
+
+def model_pricing(resolver: Any, model: str) -> Pricing | None:
+    """The model's list price from the (cached) catalogue; None if it has none or the
+    catalogue cannot be read now (the answer matters more than its cost metric)."""
+    try:
+        return resolver.catalogue().find(model).pricing
+    except Exception:
+        log.warning("no price for %s: catalogue unreadable", model, exc_info=True)
+        return None
 
 
 def end_stream(

@@ -4,7 +4,9 @@ an alert that queries a metric or a label the code does not export."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from monitoring import metrics
@@ -14,8 +16,9 @@ from monitoring.collectors import FAMILIES
 TARGET_LABELS = frozenset({"instance", "job"})
 NON_LLMGW_METRICS = frozenset({"up"})
 
-_NAME = re.compile(r"\bllmgw_[a-z_]+")
-_SELECTOR = re.compile(r"\b(llmgw_[a-z_]+)\s*\{([^}]*)\}")
+# Exported names (llmgw_*) and recording-rule names (llmgw:<indicator>:<window>).
+_NAME = re.compile(r"\bllmgw[_:][a-z0-9_:]+")
+_SELECTOR = re.compile(r"\b(llmgw[_:][a-z0-9_:]+)\s*\{([^}]*)\}")
 _MATCHER = re.compile(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)")
 _GROUPING = re.compile(r"\b(by|without)\s*\(([^)]*)\)\s*\(")
 _MATCHING = re.compile(r"\b(on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
@@ -32,6 +35,34 @@ def exported_samples() -> dict[str, frozenset[str]]:
                 samples[value._name + suffix] = labels | extra
     for name, (_help, labels) in FAMILIES.items():
         samples[name] = frozenset(labels)
+    return samples
+
+
+RULES = Path(__file__).resolve().parents[3] / "monitoring" / "prometheus" / "rules.yml"
+
+
+def recording_rules() -> dict[str, str]:
+    """Every recording rule of monitoring/prometheus/rules.yml: name -> expression."""
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return {rule["record"]: rule["expr"] for group in groups for rule in group["rules"]}
+
+
+def with_recorded(exported: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """`exported` plus the recorded series, each with the labels its expression keeps: those
+    of its outermost `by (...)` (or, with none, of the metrics it reads). An expression that
+    queries something not exported is left out, so a panel using it fails too."""
+    samples = dict(exported)
+    for name, expr in recording_rules().items():
+        if problems(expr, exported):
+            continue
+        grouping = _GROUPING.search(_STRING.sub('""', expr))
+        if grouping and grouping.group(1) == "by":
+            labels = frozenset(_labels(grouping.group(2))) - {"le"}
+        elif re.match(r"\s*(sum|max|min|avg|count)\s*\(", expr):
+            labels = frozenset()  # aggregated without by: no label is left
+        else:
+            labels = labels_available(expr, exported) - TARGET_LABELS
+        samples[name] = labels
     return samples
 
 

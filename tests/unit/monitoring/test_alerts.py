@@ -14,10 +14,13 @@ from tests.unit.monitoring.promql import (
     labels_available,
     metric_names,
     problems,
+    recording_rules,
+    with_recorded,
 )
 
 PROMETHEUS = Path(__file__).resolve().parents[3] / "monitoring" / "prometheus"
-EXPORTED = exported_samples()
+EXPORTED = with_recorded(exported_samples())
+RUNBOOK = PROMETHEUS.parents[1] / "docs" / "runbook.md"
 
 
 def rules() -> list[dict]:
@@ -27,14 +30,18 @@ def rules() -> list[dict]:
 
 RULES = rules()
 EXPECTED = {
-    "LlmgwProviderErrorRateHigh",  # high provider error rate per version
+    "LlmgwProviderErrorBudgetBurn",  # provider calls burning a 1 % budget, per version
     "LlmgwProviderLatencyP95High",  # p95 latency SLO
     "LlmgwCircuitOpen",  # open for long
     "LlmgwQueueBacklogGrowing",
-    "LlmgwJobsFailing",
+    "LlmgwErrorBudgetBurnFast",  # jobs: multi-window multi-burn-rate at the 1 % objective
+    "LlmgwErrorBudgetBurnSlow",
+    "LlmgwDeprecatedTrafficNearSunset",
+    "LlmgwRcErrorsWorseThanLatest",
+    "LlmgwRcSlowerThanLatest",
     "LlmgwNoWorkerConsuming",
     "LlmgwWorkerMetricsDown",
-    "LlmgwApi5xxRateHigh",
+    "LlmgwApiErrorBudgetBurn",  # 99.9 % of API responses not 5xx
     "LlmgwApiSubmitLatencyP95High",
     "LlmgwApiDown",
     "LlmgwRedisUnreadable",
@@ -59,7 +66,7 @@ def test_each_rule_has_expr_for_severity_and_a_human_summary(rule):
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r["alert"])
 def test_each_rule_queries_exported_metrics_and_labels(rule):
     expr = rule["expr"]
-    others = set(re.findall(r"\b(\w+)\{", expr)) - metric_names(expr)
+    others = set(re.findall(r"(?<![\w:])([\w:]+)\{", expr)) - metric_names(expr)
     assert metric_names(expr) or others, "queries nothing"
     assert others <= NON_LLMGW_METRICS, f"queries {others}"
     assert problems(expr, EXPORTED) == []
@@ -71,14 +78,38 @@ def test_each_rule_queries_exported_metrics_and_labels(rule):
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r["alert"])
 def test_each_rule_links_its_runbook_section(rule):
     anchor = rule["alert"].lower()
-    assert f"docs/operations.md#{anchor}" in rule["annotations"]["description"]
-    operations = (PROMETHEUS.parents[1] / "docs" / "operations.md").read_text()
-    assert re.search(rf"^#+ `?{rule['alert']}`?\s*$", operations, re.M), "no runbook heading"
+    assert rule["annotations"]["runbook_url"] == f"docs/runbook.md#{anchor}"
+    assert f"docs/runbook.md#{anchor}" in " ".join(rule["annotations"]["description"].split())
+    runbook = RUNBOOK.read_text()
+    assert re.search(rf"^#+ `?{rule['alert']}`?\s*$", runbook, re.M), "no runbook heading"
 
 
-def test_prometheus_scrapes_the_api_and_the_worker_metrics_port():
+def test_every_runbook_section_is_an_alert_that_exists():
+    headings = re.findall(r"^### `?(Llmgw\w+)`?\s*$", RUNBOOK.read_text(), re.M)
+    assert sorted(headings) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(recording_rules()))
+def test_each_recording_rule_is_named_and_queries_exported_metrics(name):
+    assert re.fullmatch(r"llmgw:[a-z0-9_]+:[a-z0-9_]+", name)
+    assert problems(recording_rules()[name], exported_samples()) == []
+    assert name in EXPORTED  # its labels are known to the alert and dashboard checks
+
+
+def test_every_recorded_series_is_read_by_an_alert_or_a_dashboard():
+    dashboards = PROMETHEUS.parents[0] / "grafana" / "dashboards"
+    readers = " ".join(rule["expr"] for rule in RULES) + " ".join(
+        path.read_text() for path in dashboards.glob("*.json")
+    )
+    unread = [name for name in recording_rules() if name not in readers]
+    assert unread == []
+
+
+def test_prometheus_scrapes_the_api_and_the_worker_and_notifies_alertmanager():
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["llmgw-api"]["dns_sd_configs"][0]["port"] == 8000
     assert jobs["llmgw-worker"]["dns_sd_configs"][0]["port"] == 9808
-    assert config["rule_files"] == ["alerts.yml"]
+    assert config["rule_files"] == ["rules.yml", "alerts.yml"]
+    (manager,) = config["alerting"]["alertmanagers"]
+    assert manager["static_configs"][0]["targets"] == ["alertmanager:9093"]

@@ -187,3 +187,41 @@ def test_catalogue_circuits_are_reread_after_the_ttl_and_kept_on_failure(unit_ru
     now[0] = 61.0
     assert circuits() == first  # the re-read failed: the last good list stays
     assert reads == [unit_runtime]
+
+
+def test_metrics_endpoint_exports_the_sunset_of_each_deprecated_version(unit_client):
+    from datetime import UTC, datetime
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from routing.catalogue import load_seed
+
+    text = unit_client.get("/metrics").get_data(as_text=True)
+    exported = {
+        (s.labels["provider"], s.labels["model"], s.labels["channel"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "llmgw_model_sunset_timestamp_seconds"
+    }
+    expected = {
+        (spec["provider"], spec["name"], version["channel"]): datetime.fromisoformat(
+            version["sunset_at"]
+        )
+        .replace(tzinfo=UTC)
+        .timestamp()
+        for spec in load_seed()["models"]
+        for version in spec["versions"]
+        if version.get("sunset_at")
+    }
+    assert expected and exported == expected
+
+
+def test_sunsets_are_exported_even_when_redis_is_down():
+    down = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+    collector = RedisStateCollector(
+        lambda: down, ["q"], lambda: [], sunsets=lambda: {"yandexgpt:yandexgpt:deprecated": 1.8e9}
+    )
+    text = generate_latest(_registry(collector)).decode()
+    assert "llmgw_redis_up 0.0" in text
+    expected = 'channel="deprecated",model="yandexgpt",provider="yandexgpt"} 1.8e+09'
+    assert f"llmgw_model_sunset_timestamp_seconds{{{expected}" in text

@@ -45,6 +45,8 @@ def test_every_service_the_operators_need_is_there():
         "prometheus",
         "grafana",
         "migrate",
+        "alertmanager",
+        "alertmanager-webhook",
     }
 
 
@@ -61,7 +63,7 @@ def test_commands_are_llmgw_subcommands_with_accepted_options(name):
 
 def test_migrate_upgrades_then_seeds():
     commands = llmgw_commands(SERVICES["migrate"])
-    assert commands == [["llmgw", "db", "upgrade"], ["llmgw", "models", "seed"]]
+    assert commands == [["llmgw", "db", "upgrade", "--no-backup"], ["llmgw", "models", "seed"]]
 
 
 @pytest.mark.parametrize("name", LLMGW_SERVICES)
@@ -114,7 +116,7 @@ def test_the_api_has_time_to_finish_its_longest_wait_on_stop():
 
 
 def test_prometheus_and_grafana_mount_files_that_exist():
-    for name in ("prometheus", "grafana"):
+    for name in ("prometheus", "grafana", "alertmanager", "alertmanager-webhook"):
         for volume in SERVICES[name]["volumes"]:
             source = volume.split(":")[0]
             if source.startswith("./"):
@@ -126,5 +128,5 @@ def test_dockerfile_builds_the_package_with_postgres_on_python_311_slim():
     assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
     assert 'pip install ".[postgres]"' in dockerfile
     copied = set(re.findall(r"^COPY (\w+)/ ", dockerfile, re.M))
-    packages = {"llmgw", "api", "routing", "providers", "workers", "storage", "monitoring"}
+    packages = {"llmgw", "api", "jobs", "routing", "providers", "workers", "storage", "monitoring"}
     assert copied >= packages | {"migrations"}

@@ -21,6 +21,7 @@ BOUNDED = {
     "scope_kind",  # key, key_model, gateway_model — never the key or the model itself
     "limit_kind",  # rpm, tpm, tpd, tpmo, conc
     "source",  # of a token count: cache, tokenizer, estimate
+    "currency",  # of a catalogue price (models.pricing): RUB, USD
     *(f"{side}_{part}" for side in ("from", "to") for part in ("provider", "model", "channel")),
 }
 

@@ -27,7 +27,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_promtool_check_rules():
-    result = promtool("check", "rules", "alerts.yml")
+    result = promtool("check", "rules", "rules.yml", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -36,6 +36,6 @@ def test_promtool_check_config():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_promtool_unit_tests_of_alerts():
+def test_promtool_unit_tests_of_alerts_and_recording_rules():
     result = promtool("test", "rules", "alerts_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
