@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,48 @@ def test_a_queued_job_shows_in_queue_depth(settings, redis_url, auth):
     finally:
         client.delete(f"/v1/jobs/{response.get_json()['id']}", headers=auth)
         runtime.redis.delete(*lists)
+
+
+def test_an_answered_job_adds_its_cost_on_the_worker_metrics(settings, redis_url, auth, tmp_path):
+    """A real worker process (its own, on another Redis DB, with a metrics port) answers a job
+    through the emulator; its `llmgw_cost_total` grows by the tokens at the catalogue price."""
+    import requests
+
+    from llmgw.processes import free_port, port_open, stop_process, wait_until
+    from routing.snapshot import Pricing
+    from tests.helpers import settings_env, wait_for_worker
+
+    own = settings.model_copy(update={"redis_url": other_database(redis_url)})
+    runtime = Container(own)
+    port = free_port()
+    cmd = [sys.executable, "-m", "llmgw.cli", "worker", "-c", "4", "--metrics-port", str(port)]
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            cmd,
+            env=settings_env(own),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_worker(runtime.celery, proc, log_path)
+        wait_until(lambda: port_open(port), timeout=30, what="worker metrics port")
+        client = create_app(container=runtime).test_client()
+        body = {"model": "yandexgpt-lite:latest", "messages": [{"role": "user", "content": "Цена"}]}
+        job_id = client.post("/v1/jobs", json=body, headers=auth).get_json()["id"]
+        job = client.get(f"/v1/jobs/{job_id}?wait=30", headers=auth).get_json()
+        assert job["status"] == "succeeded", job
+        usage = job["result"]["usage"]
+        price: Pricing = runtime.resolver.catalogue().find("yandexgpt-lite").pricing
+        expected = price.cost(usage["prompt_tokens"], usage["completion_tokens"])
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        series = (
+            'llmgw_cost_total{channel="latest",currency="RUB",model="yandexgpt-lite",'
+            'provider="yandexgpt"}'
+        )
+        match = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
+        assert match, text[-2000:]
+        assert expected > 0 and float(match.group(1)) == pytest.approx(expected)
+    finally:
+        stop_process(proc)
