@@ -13,10 +13,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.guard import Drops, refuse_data_loss
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+DROPS = Drops(tables=("callback_deliveries", "callback_secrets"))
 
 
 def upgrade() -> None:
@@ -67,6 +71,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, DROPS)
     op.drop_table("callback_secrets")
     op.drop_index("ix_callback_deliveries_status_next", table_name="callback_deliveries")
     op.drop_table("callback_deliveries")

@@ -124,6 +124,18 @@ ROWS: dict[str, dict[str, Any]] = {
         "request": {"model": "yandexgpt"},
         "job_id": "job1",
     },
+    "callback_deliveries": {
+        "id": "cb1",
+        "owner": "key1",
+        "job_id": "job1",
+        "url": "https://hooks.example.com/llmgw",
+        "status": "delivered",
+        "attempts": 1,
+        "next_attempt_at": AT,
+        "delivered_at": AT,
+        "created_at": AT,
+    },
+    "callback_secrets": {"key_id": "key1", "version": 2, "rotated_at": AT},
 }
 
 
