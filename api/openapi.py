@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
 from api.contract import Contract, contract_of
+from api.examples import REQUEST_EXAMPLES, error_examples_for
 from api.schemas import MODEL_ID_SCHEMA, ErrorBody
 from routing.model_id import MODEL_PATTERN
 
@@ -102,9 +103,13 @@ def operation(rule: Rule, contract: Contract) -> dict[str, Any]:
     if contract.description:
         op["description"] = contract.description
     if contract.body is not None:
+        examples = REQUEST_EXAMPLES.get(contract.operation_id)
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": ref(contract.body)}}
+            "content": {
+                "application/json": {"schema": ref(contract.body)}
+                | ({"examples": examples} if examples else {})
+            }
             | {
                 media: {"schema": {"type": "string", "description": d}}
                 for media, d in contract.body_also.items()
@@ -166,7 +171,10 @@ def success(contract: Contract) -> dict[str, Any]:
 
 
 def error(code: int) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": ref(ErrorBody)}
+    if examples := error_examples_for(code):
+        media["examples"] = examples
     return {
         "description": ERROR_DESCRIPTIONS.get(code, "Error"),
-        "content": {"application/json": {"schema": ref(ErrorBody)}},
+        "content": {"application/json": media},
     }

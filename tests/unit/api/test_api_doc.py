@@ -160,3 +160,71 @@ def test_the_marked_example_is_what_the_api_answers(unit_client, master_auth, co
     status = int(re.search(rf"^\| (\d{{3}}) \| `{code}` \|", DOC, re.M).group(1))
     assert response.status_code == status
     assert response.get_json() == examples()[code]
+
+
+def test_the_openapi_error_examples_are_the_bodies_on_this_page():
+    from api.examples import error_examples
+
+    documented = {
+        code: {"status": int(status), "body": json.loads(body)}
+        for status, code, body in re.findall(
+            r"^\| (\d{3}) \| `([a-z_]+)` \|.*\| (?:▶ )?`(\{.*\})` \|$", DOC, re.M
+        )
+    }
+    assert documented == error_examples()
+
+
+def test_every_error_example_is_in_the_openapi_document(unit_client):
+    from api.examples import error_examples
+
+    document = unit_client.get("/openapi.json").get_json()
+    shown: dict[str, set[int]] = {}
+    declared: set[int] = set()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                declared.add(int(status))
+                media = response.get("content", {}).get("application/json", {})
+                for name, example in media.get("examples", {}).items():
+                    assert example["value"]["error"]["code"] == name
+                    shown.setdefault(name, set()).add(int(status))
+    for code, example in error_examples().items():
+        if example["status"] in declared:  # 405 and 500 belong to no one operation
+            assert example["status"] in shown.get(code, set()), f"{code} is in no response"
+    assert len(shown) >= len(error_examples()) - 3
+
+
+def test_the_request_examples_are_valid_and_plan_as_they_say(unit_client, master_auth):
+    from urllib.parse import urlencode
+
+    from api.examples import REQUEST_EXAMPLES
+    from jobs.spec import JobRequest
+
+    document = unit_client.get("/openapi.json").get_json()
+    create = document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(create["examples"]) == {"versioned", "pinned", "fallback"}
+    chat = document["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]
+    examples = [
+        *REQUEST_EXAMPLES["createJob"].items(),
+        *chat["application/json"]["examples"].items(),
+    ]
+    for name, example in examples:
+        body = example["value"]
+        request = JobRequest.model_validate(
+            {k: body[k] for k in ("model", "messages")}
+            | {k: body[k] for k in ("fallback", "cross_provider") if k in body}
+        )
+        query = urlencode(
+            {"cross_provider": str(request.cross_provider).lower(), "fallback": request.fallback},
+            doseq=True,
+        )
+        response = unit_client.get(
+            f"/v1/models/{request.model}/resolve?{query}", headers=master_auth
+        )
+        assert response.status_code == 200, (name, response.get_json())
+        plan = response.get_json()
+        reasons = [c["reason"] for c in plan["candidates"]]
+        if name == "fallback":
+            assert {"version_fallback", "explicit", "cross_provider"} <= set(reasons), reasons
+        if name == "pinned":
+            assert plan["route"]["model"] == "yandexgpt" and reasons == ["requested"]
