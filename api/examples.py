@@ -39,6 +39,116 @@ REQUEST_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def _route(provider: str, model: str, channel: str, upstream: str) -> dict[str, str]:
+    queue = f"{provider}.{channel}"
+    return {
+        "provider": provider,
+        "model": model,
+        "channel": channel,
+        "upstream_id": upstream,
+        "queue": queue,
+    }
+
+
+_RC = _route("yandexgpt", "yandexgpt", "rc", "yandexgpt/rc")
+_LATEST = _route("yandexgpt", "yandexgpt", "latest", "yandexgpt/latest")
+_DEPRECATED = _route("yandexgpt", "yandexgpt-lite", "deprecated", "yandexgpt-lite/deprecated")
+_AT = "2026-12-03T09:30:00Z"
+
+RESPONSE_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
+    "getJob": {
+        "fallback": {
+            "summary": "rc failed twice with 503; the job fell back to latest, which answered",
+            "value": {
+                "id": "3f2c0a8e9b7d4c1e8a6f5b4d3c2b1a09",
+                "object": "job",
+                "status": "succeeded",
+                "model": "yandexgpt:rc",
+                "route": _LATEST,
+                "result": {
+                    "content": "Здравствуйте!",
+                    "finish_reason": "stop",
+                    "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
+                    "provider": "yandexgpt",
+                    "model": "yandexgpt",
+                    "channel": "latest",
+                    "model_version": "09.02.2025",
+                },
+                "attempts": [
+                    {
+                        "number": n,
+                        "provider": "yandexgpt",
+                        "model": "yandexgpt",
+                        "channel": c,
+                        "outcome": o,
+                        "error_reason": e,
+                        "latency_ms": ms,
+                        "prompt_tokens": pt,
+                        "completion_tokens": ct,
+                        "started_at": _AT,
+                    }
+                    for n, c, o, e, ms, pt, ct in (
+                        (1, "rc", "failed", "upstream_5xx", 210.0, None, None),
+                        (2, "rc", "failed", "upstream_5xx", 190.0, None, None),
+                        (3, "latest", "succeeded", None, 840.0, 12, 4),
+                    )
+                ],
+                "plan": {
+                    "candidates": [
+                        {
+                            "reason": "requested",
+                            "detail": "yandexgpt:rc resolves to yandexgpt:rc",
+                            "route": _RC,
+                        },
+                        {
+                            "reason": "version_fallback",
+                            "detail": "rc → latest (priority 10)",
+                            "route": _LATEST,
+                        },
+                    ],
+                    "skipped": [],
+                },
+                "warnings": [],
+                "fallbacks": [
+                    {
+                        "from": "yandexgpt:rc",
+                        "to": "yandexgpt:latest",
+                        "reason": "upstream_5xx",
+                        "at": _AT,
+                    }
+                ],
+                "created_at": _AT,
+                "started_at": _AT,
+                "finished_at": _AT,
+            },
+        },
+        "deprecated": {
+            "summary": "Served by a deprecated version: a warning here, and the Deprecation and "
+            "Sunset headers on the response",
+            "value": {
+                "id": "9a8b7c6d5e4f30211203948576abcdef",
+                "object": "job",
+                "status": "queued",
+                "model": "yandexgpt-lite:deprecated",
+                "route": _DEPRECATED,
+                "warnings": [
+                    {
+                        "code": "model_deprecated",
+                        "message": "yandexgpt-lite:deprecated is deprecated and will be switched "
+                        "off on 2027-03-01; move to yandexgpt-lite:latest.",
+                    }
+                ],
+                "created_at": _AT,
+            },
+        },
+    },
+}
+HEADER_EXAMPLES = {
+    "Deprecation": "@1788220800",
+    "Sunset": "Mon, 01 Mar 2027 00:00:00 GMT",
+}
+
+
 @cache
 def error_examples() -> dict[str, dict[str, Any]]:
     """code -> {"status": int, "body": {...}}."""

@@ -14,7 +14,12 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
 from api.contract import Contract, contract_of
-from api.examples import REQUEST_EXAMPLES, error_examples_for
+from api.examples import (
+    HEADER_EXAMPLES,
+    REQUEST_EXAMPLES,
+    RESPONSE_EXAMPLES,
+    error_examples_for,
+)
 from api.schemas import MODEL_ID_SCHEMA, ErrorBody
 from routing.model_id import MODEL_PATTERN
 
@@ -97,7 +102,7 @@ def operation(rule: Rule, contract: Contract) -> dict[str, Any]:
         "summary": contract.summary,
         "tags": [contract.tag],
         "parameters": parameters(rule, contract),
-        "responses": {str(contract.status): success(contract)}
+        "responses": {str(contract.status): success(contract, contract.operation_id)}
         | {str(code): error(code) for code in contract.error_statuses()},
     }
     if contract.description:
@@ -151,12 +156,14 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
-def success(contract: Contract) -> dict[str, Any]:
+def success(contract: Contract, operation_id: str = "") -> dict[str, Any]:
     if contract.response is not None:
         schema: dict[str, Any] = ref(contract.response)
     else:
         schema = {"type": "string"}
-    content = {contract.media_type: {"schema": schema}}
+    content: dict[str, Any] = {contract.media_type: {"schema": schema}}
+    if examples := RESPONSE_EXAMPLES.get(operation_id):
+        content[contract.media_type]["examples"] = examples
     content |= {
         media: {"schema": {"type": "string", "description": d}}
         for media, d in contract.also.items()
@@ -165,6 +172,7 @@ def success(contract: Contract) -> dict[str, Any]:
     if contract.response_headers:
         body["headers"] = {
             h.name: {"description": h.description, "required": h.required, "schema": h.schema}
+            | ({"example": HEADER_EXAMPLES[h.name]} if h.name in HEADER_EXAMPLES else {})
             for h in contract.response_headers
         }
     return body

@@ -183,6 +183,8 @@ def test_every_error_example_is_in_the_openapi_document(unit_client):
     for operations in document["paths"].values():
         for operation in operations.values():
             for status, response in operation["responses"].items():
+                if int(status) < 400:
+                    continue
                 declared.add(int(status))
                 media = response.get("content", {}).get("application/json", {})
                 for name, example in media.get("examples", {}).items():
@@ -224,3 +226,26 @@ def test_the_request_examples_are_valid_and_plan_as_they_say(unit_client, master
             assert {"version_fallback", "explicit", "cross_provider"} <= set(reasons), reasons
         if name == "pinned":
             assert plan["route"]["model"] == "yandexgpt" and reasons == ["requested"]
+
+
+def test_the_job_response_examples_fit_the_schema_and_the_running_catalogue(
+    unit_client, unit_runtime
+):
+    from api.examples import HEADER_EXAMPLES, RESPONSE_EXAMPLES
+    from api.schemas import JobOut
+
+    document = unit_client.get("/openapi.json").get_json()
+    get_job = document["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["200"]
+    examples = get_job["content"]["application/json"]["examples"]
+    assert examples == RESPONSE_EXAMPLES["getJob"]
+    jobs = {name: JobOut.model_validate(e["value"]) for name, e in examples.items()}
+    fallback = jobs["fallback"]
+    assert [a.outcome for a in fallback.attempts] == ["failed", "failed", "succeeded"]
+    assert fallback.fallbacks[0]["to"] == f"{fallback.route.model}:{fallback.route.channel}"
+    # The deprecated example is what the gateway says of the built-in catalogue's version.
+    route = unit_runtime.resolver.resolve(jobs["deprecated"].model)
+    assert jobs["deprecated"].warnings == route.warnings()
+    assert route.deprecation_headers() == HEADER_EXAMPLES
+    assert {name: get_job["headers"][name]["example"] for name in HEADER_EXAMPLES} == (
+        HEADER_EXAMPLES
+    )
