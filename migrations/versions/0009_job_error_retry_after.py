@@ -13,10 +13,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.guard import Drops, refuse_data_loss
+
 revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+DROPS = Drops(columns=(("jobs", "error_retry_after"),))
 
 
 def upgrade() -> None:
@@ -25,5 +29,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, DROPS)
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_column("error_retry_after")

@@ -61,6 +61,7 @@ ROWS: dict[str, dict[str, Any]] = {
         "completion_tokens": 2,
         "total_tokens": 5,
         "attempt_count": 1,
+        "error_retry_after": 30,
         "fallbacks": [{"from": "yandexgpt:rc", "to": "yandexgpt:latest", "reason": "5xx"}],
         "result_expired_at": AT,
         "created_at": AT,

@@ -55,3 +55,20 @@ def test_the_refusal_names_what_it_would_drop(tmp_path):
 )
 def test_force_comes_from_the_config_attribute_or_alembic_x(attributes, x_arguments, expected):
     assert forced(attributes, x_arguments) is expected
+
+
+def test_every_revision_declares_its_drops_and_guards_its_downgrade():
+    """A new revision (from any branch) must say what its downgrade drops and call the guard
+    first (migrations/guard.py says how)."""
+    import inspect
+
+    from alembic.script import ScriptDirectory
+
+    from migrations.guard import Drops
+
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    for revision in script.walk_revisions():
+        module = revision.module
+        assert isinstance(getattr(module, "DROPS", None), Drops), f"{revision.revision}: no DROPS"
+        body = inspect.getsource(module.downgrade).split("\n")[1].strip()
+        assert body == "refuse_data_loss(revision, DROPS)", f"{revision.revision}: {body}"
