@@ -137,6 +137,11 @@ REQUESTS = {
     "batch_not_found": ("GET", "/v1/batches/nope", {}),
     "key_not_found": ("GET", "/v1/admin/keys/nokey", {}),
     "unknown_route": ("GET", "/v1/nothing", {}),
+    "unsupported_model": (
+        "POST",
+        "/v1/embeddings",
+        {"json": {"model": "yandexgpt-lite", "input": "hi"}},
+    ),
     "method_not_allowed": ("PUT", "/v1/jobs", {}),
     "unsupported_media_type": ("POST", "/v1/jobs", {"data": "x", "content_type": "text/plain"}),
 }
