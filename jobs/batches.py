@@ -231,8 +231,9 @@ def refund_cancelled(redis: Any, job_id: str, spec: JobSpec) -> None:
 # -- counts ----------------------------------------------------------------------------------
 
 
-def line_ended(session: Session, job_id: str, status: str) -> None:
-    """A batch line's job ended: set its outcome once and count it (caller commits)."""
+def line_ended(session: Session, job_id: str, status: str) -> str | None:
+    """A batch line's job ended: set its outcome once and count it (caller commits).
+    Returns the line's batch id if this call counted it."""
     row = session.execute(
         update(BatchLine)
         .where(BatchLine.job_id == job_id, BatchLine.outcome.is_(None))
@@ -243,6 +244,8 @@ def line_ended(session: Session, job_id: str, status: str) -> None:
     if row is not None:
         count_outcome(session, row[0], status, 1)
         complete_if_counted(session, row[0])
+        return str(row[0])
+    return None
 
 
 def complete_if_counted(session: Session, batch_id: str) -> None:

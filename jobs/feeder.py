@@ -1,24 +1,33 @@
 """The batch feeder: keeps a bounded window of each live batch's lines in flight as jobs.
 
 Chosen over a Celery chord or one message per line: a batch of 100,000 lines would put
-100,000 messages (and jobs) on the queues at once, ahead of admission and limits. Instead a
-periodic task (beat, and kicked when a batch is created) submits the next lines through the
-one submission path, `Submitter.submit`, at priority `batch`, until `window` lines of the
-batch are in flight; as lines end the next run refills. A line's submission uses the
-Idempotency-Key `batch:<batch>:<line>`, so a feeder that dies between the submit and
+100,000 messages (and jobs) on the queues at once, ahead of admission and limits. Instead the
+feeder submits the next lines through the one submission path, `Submitter.submit`, at
+priority `batch`, until `window` lines of the batch are in flight. A line's submission uses
+the Idempotency-Key `batch:<batch>:<line>`, so a feeder that dies between the submit and
 recording the line's job id finds the same job again. Admission refusing (429) or the queue
 being down stops this batch's feeding for this run; a request refused for good (unknown
 model, model not allowed) ends its line as failed with the error.
 
-Each run first reconciles every live batch (outcomes and counts recomputed from the job
-rows), expires batches past their window, and finalizes those with no open line. One run at
-a time across the cluster (a Redis lock).
+Two kinds of run, each under the batch's own lock (`keys.batch_feeder_lock`):
+- the beat's (`feed_batches`, every few seconds, and kicked when a batch is created or
+  cancelled): every live batch is reconciled (outcomes and counts recomputed from the job
+  rows), expired past its window, finalized with no open line, else fed;
+- a refill (`refill_batch`), kicked as the batch's lines end (`request_refill`, called by the
+  worker after a line's terminal transition): it only feeds, so the window is topped up within
+  milliseconds instead of at the next beat. Kicks are debounced by a short-lived key
+  (`keys.batch_kick`, set NX): whoever sets it sends the one task; the refill deletes it as it
+  starts a round and runs another round while a new kick arrived meanwhile (a kick whose task
+  found the lock taken is served by the holder's next round). A lost kick only delays the
+  refill to the beat, which stays the safety net.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
@@ -37,6 +46,7 @@ from storage.models import Batch, BatchLine, utcnow
 
 log = logging.getLogger(__name__)
 BATCHES_PER_RUN = 100
+REFILL_ROUNDS = 20  # per kicked task; the next line to end kicks again
 
 
 @dataclass(frozen=True)
@@ -47,20 +57,79 @@ class FeedPolicy:
 def feed_batches(
     sessions: sessionmaker[Session], redis: Any, submitter: Submitter, policy: FeedPolicy
 ) -> int:
-    """One feeder run over the live batches; returns how many lines were submitted."""
-    if not redis.set(keys.BATCH_FEEDER_LOCK, "1", nx=True, ex=keys.BATCH_FEEDER_LOCK_TTL):
-        return 0
+    """The beat's run over the live batches; returns how many lines were submitted."""
+    with sessions() as session:
+        live = session.scalars(
+            select(Batch.id)
+            .where(Batch.status.in_(LIVE))
+            .order_by(Batch.created_at)
+            .limit(BATCHES_PER_RUN)
+        ).all()
+    fed = 0
+    for batch_id in live:
+        run = partial(run_batch, sessions, redis, submitter, policy, batch_id)
+        fed += locked(redis, batch_id, run) or 0
+        if redis.exists(keys.batch_kick(batch_id)):  # a kick that found this run's lock
+            fed += refill_batch(sessions, redis, submitter, policy, batch_id)
+    return fed
+
+
+def request_refill(redis: Any, batch_id: str, kick: Callable[[str], None]) -> bool:
+    """A line of the batch ended: ask for a refill unless one is already asked for."""
+    if not redis.set(keys.batch_kick(batch_id), "1", nx=True, ex=keys.BATCH_KICK_TTL):
+        return False
+    kick(batch_id)
+    return True
+
+
+def refill_batch(
+    sessions: sessionmaker[Session],
+    redis: Any,
+    submitter: Submitter,
+    policy: FeedPolicy,
+    batch_id: str,
+) -> int:
+    """A kicked run: top the batch's window up, again while kicks arrive; lines submitted."""
+    fed = 0
+    for _ in range(REFILL_ROUNDS):
+        ran = locked(
+            redis, batch_id, partial(refill_round, sessions, redis, submitter, policy, batch_id)
+        )
+        if ran is None:  # another run holds the lock and will see the kick
+            return fed
+        fed += ran
+        if ran == 0 or not redis.exists(keys.batch_kick(batch_id)):
+            return fed
+    return fed
+
+
+def refill_round(
+    sessions: sessionmaker[Session],
+    redis: Any,
+    submitter: Submitter,
+    policy: FeedPolicy,
+    batch_id: str,
+) -> int:
+    redis.delete(keys.batch_kick(batch_id))
+    with sessions() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None or batch.status != BatchStatus.IN_PROGRESS:
+            return 0
+        if batch.expires_at <= utcnow():  # the beat expires it
+            return 0
+        owner = batch.owner
+    return feed(sessions, redis, submitter, batch_id, owner, policy.window)
+
+
+def locked(redis: Any, batch_id: str, run: Callable[[], int]) -> int | None:
+    """`run()` under the batch's feeder lock; None if another run holds it."""
+    lock = keys.batch_feeder_lock(batch_id)
+    if not redis.set(lock, "1", nx=True, ex=keys.BATCH_FEEDER_LOCK_TTL):
+        return None
     try:
-        with sessions() as session:
-            live = session.scalars(
-                select(Batch.id)
-                .where(Batch.status.in_(LIVE))
-                .order_by(Batch.created_at)
-                .limit(BATCHES_PER_RUN)
-            ).all()
-        return sum(run_batch(sessions, redis, submitter, policy, batch_id) for batch_id in live)
+        return run()
     finally:
-        redis.delete(keys.BATCH_FEEDER_LOCK)
+        redis.delete(lock)
 
 
 def run_batch(

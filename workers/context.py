@@ -54,3 +54,5 @@ class WorkerContext:
     # The batch feeder submits lines through the one submission path.
     submitter: Submitter | None = None
     feed: FeedPolicy = field(default_factory=FeedPolicy)
+    # Sends the feeder task for one batch (a refill as its lines end); None: beat only.
+    kick_batch: Callable[[str], None] | None = None
