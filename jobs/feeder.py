@@ -25,6 +25,7 @@ Two kinds of run, each under the batch's own lock (`keys.batch_feeder_lock`):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -46,7 +47,8 @@ from storage.models import Batch, BatchLine, utcnow
 
 log = logging.getLogger(__name__)
 BATCHES_PER_RUN = 100
-REFILL_ROUNDS = 20  # per kicked task; the next line to end kicks again
+REFILL_ROUNDS = 20  # per kicked task (and REFILL_SECONDS); the next line to end kicks again
+REFILL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def refill_batch(
 ) -> int:
     """A kicked run: top the batch's window up, again while kicks arrive; lines submitted."""
     fed = 0
+    until = time.monotonic() + REFILL_SECONDS
     for _ in range(REFILL_ROUNDS):
         ran = locked(
             redis, batch_id, partial(refill_round, sessions, redis, submitter, policy, batch_id)
@@ -98,7 +101,7 @@ def refill_batch(
         if ran is None:  # another run holds the lock and will see the kick
             return fed
         fed += ran
-        if ran == 0 or not redis.exists(keys.batch_kick(batch_id)):
+        if ran == 0 or time.monotonic() > until or not redis.exists(keys.batch_kick(batch_id)):
             return fed
     return fed
 

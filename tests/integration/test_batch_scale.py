@@ -1,0 +1,129 @@
+"""Batches at scale on the real pipeline (HTTP API → feeder on a real worker → both emulators):
+a 1,000-line batch with injected provider faults ends with every line accounted for exactly
+once, fed by the refills its own lines' ends kick (nothing here runs beat or kicks the feeder
+after the batch's creation); and a batch past its completion window expires with its partial
+results."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import func, select, update
+
+from storage.models import Attempt, Batch, BatchLine, Job, utcnow
+from tests.integration.test_batches import create, results
+
+pytestmark = pytest.mark.integration
+
+ENDED = ("completed", "failed", "expired", "cancelled")
+FAULTS = [  # retryable 5xx on 10 % of calls, and 3 % refused for good (400: the line fails)
+    {"kind": "http_400", "probability": 0.03, "seed": 11},
+    {"kind": "http_500", "probability": 0.10, "seed": 7},
+]
+
+
+@pytest.fixture()
+def faulty(emulators):
+    for url in emulators.values():
+        requests.post(f"{url}/_emulator/faults", json=FAULTS, timeout=5).raise_for_status()
+    yield emulators
+    for url in emulators.values():
+        requests.delete(f"{url}/_emulator/faults", timeout=5).raise_for_status()
+
+
+@pytest.fixture()
+def slow(emulators):
+    for url in emulators.values():
+        requests.post(f"{url}/_emulator/latency", json={"latency": 0.3}, timeout=5)
+    yield emulators
+    for url in emulators.values():
+        requests.post(f"{url}/_emulator/latency", json={"latency": 0.0}, timeout=5)
+
+
+def poll(client, auth, batch_id: str, until, timeout: float) -> dict:
+    """Read the batch each half second (no feeder kick) until `until(batch)`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = client.get(f"/v1/batches/{batch_id}", headers=auth).get_json()
+        if until(batch):
+            return batch
+        time.sleep(0.5)
+    raise AssertionError(f"batch {batch_id} timed out: {batch}")
+
+
+def calls_received(emulators, job_ids: set[str]) -> Counter:
+    calls: Counter = Counter()
+    for url in emulators.values():
+        log = requests.get(f"{url}/_emulator/requests", timeout=10).json()["requests"]
+        calls.update(r["request_id"] for r in log if r["request_id"] in job_ids)
+    return calls
+
+
+def test_a_thousand_line_batch_with_faults_accounts_for_every_line_once(
+    worker, client, auth, runtime, faulty
+):
+    lines = 1000
+    batch = create(client, auth, lines)
+    done = poll(client, auth, batch["id"], lambda b: b["status"] in ENDED, timeout=300)
+    assert done["status"] == "completed", done
+    output = results(client, auth, batch["id"], "output")
+    errors = results(client, auth, batch["id"], "errors")
+    seen = Counter(line["custom_id"] for line in output + errors)
+    assert seen == Counter(f"req-{i}" for i in range(lines))  # each line exactly once
+    counts = done["request_counts"]
+    assert counts == {"total": lines, "completed": len(output), "failed": len(errors)}
+    assert errors, "the permanent faults fired on some lines"
+    assert {e["error"]["code"] for e in errors} <= {"bad_request", "upstream_5xx"}, errors[:3]
+    with runtime.sessions() as session:
+        job_ids = set(
+            session.scalars(select(BatchLine.job_id).where(BatchLine.batch_id == batch["id"]))
+        )
+        logged = dict(
+            session.execute(
+                select(Attempt.job_id, func.count())
+                .where(Attempt.job_id.in_(job_ids), Attempt.outcome != "skipped")
+                .group_by(Attempt.job_id)
+            ).all()
+        )
+        retried = session.scalar(
+            select(func.count()).select_from(Job).where(Job.id.in_(job_ids), Job.attempt_count > 1)
+        )
+    assert len(job_ids) == lines and None not in job_ids  # one job per line, no duplicate
+    assert retried, "the 5xx faults were retried"
+    received = calls_received(faulty, job_ids)
+    assert received == Counter(logged)  # every provider call is one logged attempt
+
+
+def test_a_batch_past_its_window_expires_with_partial_results(worker, client, auth, runtime, slow):
+    lines = 300
+    batch = create(client, auth, lines)
+    poll(client, auth, batch["id"], lambda b: b["request_counts"]["completed"] >= 20, timeout=120)
+    with runtime.sessions() as session:  # the completion window, shortened to what has passed
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+    runtime.kick_feeder()  # the beat's run, which expires batches past their window
+    done = poll(client, auth, batch["id"], lambda b: b["status"] in ENDED, timeout=60)
+    assert done["status"] == "expired", done
+    assert done["expired_at"] is not None
+    output = results(client, auth, batch["id"], "output")
+    errors = results(client, auth, batch["id"], "errors")
+    seen = Counter(line["custom_id"] for line in output + errors)
+    assert seen == Counter(f"req-{i}" for i in range(lines))
+    assert 20 <= len(output) < lines and done["request_counts"]["completed"] == len(output)
+    assert {e["error"]["code"] for e in errors} == {"cancelled"}
+    with runtime.sessions() as session:
+        open_jobs = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .join(BatchLine, BatchLine.job_id == Job.id)
+            .where(BatchLine.batch_id == batch["id"], Job.status.in_(("queued", "running")))
+        )
+    assert open_jobs == 0
