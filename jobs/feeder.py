@@ -78,9 +78,14 @@ def feed_batches(
 
 def request_refill(redis: Any, batch_id: str, kick: Callable[[str], None]) -> bool:
     """A line of the batch ended: ask for a refill unless one is already asked for."""
-    if not redis.set(keys.batch_kick(batch_id), "1", nx=True, ex=keys.BATCH_KICK_TTL):
+    key = keys.batch_kick(batch_id)
+    if not redis.set(key, "1", nx=True, ex=keys.BATCH_KICK_TTL):
         return False
-    kick(batch_id)
+    try:
+        kick(batch_id)
+    except Exception:
+        redis.delete(key)  # not sent: the next line to end asks again
+        raise
     return True
 
 
