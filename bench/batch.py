@@ -36,8 +36,8 @@ from llmgw.processes import free_port, port_open, start_redis, stop_process, wai
 from llmgw.settings import Settings
 from llmgw.stack import EMULATOR_FOLDER, EMULATOR_YANDEX_KEY
 from storage.db import make_engine, make_session_factory
-from storage.models import Batch, Job
-from workers.queues import all_queue_names, waiting_messages
+from storage.models import Batch, Job, utcnow
+from workers.queues import MAINTENANCE_QUEUE, all_queue_names, waiting_messages
 
 KEY = "bench-master-key"
 MODEL = "yandexgpt-lite:latest"
@@ -96,6 +96,11 @@ def start(tmp: Path, args: argparse.Namespace) -> Stack:
     limits = ("--latency", str(args.latency), "--max-concurrency", "5000")
     procs["emulator"] = spawn(env, tmp / "emu.log", *emulator, *limits)
     worker = ("worker", "-c", str(args.concurrency), "--loglevel", "WARNING")
+    if args.feeder_worker:  # the feeder (maintenance queue) in a process of its own
+        provider_queues = ",".join(q for q in all_queue_names() if q != MAINTENANCE_QUEUE)
+        worker = (*worker, "-Q", provider_queues)
+        feeder = ("worker", "-c", "4", "--loglevel", "WARNING", "-Q", MAINTENANCE_QUEUE)
+        procs["feeder"] = spawn(env, tmp / "feeder.log", *feeder)
     procs["worker"] = spawn(env, tmp / "worker.log", *worker)
     procs["beat"] = spawn(env, tmp / "beat.log", "beat", "--schedule", str(tmp / "beat-schedule"))
     procs["api"] = spawn(env, tmp / "api.log", "api", "--port", str(api_port))
@@ -181,6 +186,8 @@ class Sampler:
     redis_url: str
     every: float = 1.0
     maxima: dict[str, float] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
     samples: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -191,6 +198,11 @@ class Sampler:
             now = {
                 "worker_rss_mb": group_rss_mb(self.procs["worker"].pid),
                 "api_rss_mb": group_rss_mb(self.procs["api"].pid),
+                **(
+                    {"feeder_worker_rss_mb": group_rss_mb(self.procs["feeder"].pid)}
+                    if "feeder" in self.procs
+                    else {}
+                ),
                 "redis_used_memory_mb": int(client.info("memory")["used_memory"]) / 2**20,
                 "queued_messages": sum(waiting_messages(client, q) for q in queues),
                 "unacked_messages": int(client.hlen(UNACKED)),
@@ -198,6 +210,8 @@ class Sampler:
             }
             for name, value in now.items():
                 self.maxima[name] = max(self.maxima.get(name, 0.0), value)
+            self.first = self.first or now
+            self.last = now
             self.samples += 1
 
 
@@ -273,8 +287,8 @@ def report(stack, args, batch_id, create_s, last, idle, busy, sampler) -> dict[s
     sessions = make_session_factory(make_engine(stack.settings.database_url))
     with sessions() as session:
         batch = session.get_one(Batch, batch_id)
-        ran_s = (batch.completed_at or batch.expired_at or batch.created_at) - batch.created_at
-    seconds = ran_s.total_seconds()
+        ended_at = batch.completed_at or batch.expired_at or utcnow()  # else: still running
+        seconds = (ended_at - batch.created_at).total_seconds()
     counts = last.get("request_counts", {})
     done = counts.get("completed", 0) + counts.get("failed", 0)
     return {
@@ -284,6 +298,7 @@ def report(stack, args, batch_id, create_s, last, idle, busy, sampler) -> dict[s
         "emulator_latency_s": args.latency,
         "worker_threads": args.concurrency,
         "batch_window": args.window,
+        "feeder_worker": args.feeder_worker,
         "create_request_s": round(create_s, 2),
         "run_s": round(seconds, 2),
         "lines_per_s": round(done / seconds, 1) if seconds else None,
@@ -293,6 +308,8 @@ def report(stack, args, batch_id, create_s, last, idle, busy, sampler) -> dict[s
             "during_batch": stats(queue_waits(stack.settings, busy)),
         },
         "maxima_during_batch": {k: round(v, 1) for k, v in sampler.maxima.items()},
+        "first_sample": {k: round(v, 1) for k, v in sampler.first.items()},
+        "last_sample": {k: round(v, 1) for k, v in sampler.last.items()},
         "samples": sampler.samples,
     }
 
@@ -320,6 +337,11 @@ def main() -> None:
     parser.add_argument("--probe-every", type=float, default=0.5)
     parser.add_argument("--idle-probes", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=1800, help="bound on the batch's run")
+    parser.add_argument(
+        "--feeder-worker",
+        action="store_true",
+        help="run the maintenance queue (the feeder) in a second worker process",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="llmgw-bench-batch-"))
     print(f"logs in {tmp}", file=sys.stderr)
