@@ -56,8 +56,15 @@ class FeedPolicy:
     window: int = 200  # lines of one batch in flight at once
 
 
+Kick = Callable[[str], None]  # sends the feeder task for one batch
+
+
 def feed_batches(
-    sessions: sessionmaker[Session], redis: Any, submitter: Submitter, policy: FeedPolicy
+    sessions: sessionmaker[Session],
+    redis: Any,
+    submitter: Submitter,
+    policy: FeedPolicy,
+    kick: Kick | None = None,
 ) -> int:
     """The beat's run over the live batches; returns how many lines were submitted."""
     with sessions() as session:
@@ -70,13 +77,14 @@ def feed_batches(
     fed = 0
     for batch_id in live:
         run = partial(run_batch, sessions, redis, submitter, policy, batch_id)
-        fed += locked(redis, batch_id, run) or 0
-        if redis.exists(keys.batch_kick(batch_id)):  # a kick that found this run's lock
-            fed += refill_batch(sessions, redis, submitter, policy, batch_id)
+        ran = locked(redis, batch_id, run) or 0
+        fed += ran
+        if ran or redis.exists(keys.batch_kick(batch_id)):  # room freed or kicks meanwhile
+            fed += refill_batch(sessions, redis, submitter, policy, batch_id, kick)
     return fed
 
 
-def request_refill(redis: Any, batch_id: str, kick: Callable[[str], None]) -> bool:
+def request_refill(redis: Any, batch_id: str, kick: Kick) -> bool:
     """A line of the batch ended: ask for a refill unless one is already asked for."""
     key = keys.batch_kick(batch_id)
     if not redis.set(key, "1", nx=True, ex=keys.BATCH_KICK_TTL):
@@ -95,8 +103,16 @@ def refill_batch(
     submitter: Submitter,
     policy: FeedPolicy,
     batch_id: str,
+    kick: Kick | None = None,
 ) -> int:
-    """A kicked run: top the batch's window up, again while kicks arrive; lines submitted."""
+    """A kicked run: top the batch's window up, round after round while a round fed lines
+    or a kick arrived; returns the lines submitted.
+
+    Another round after one that fed lines: a line's job can end before the feeder records
+    it on its line (the worker's hook then finds no line and kicks nothing), and its room
+    must not wait for the beat. The kick is looked at after the lock is released: one set
+    before that is served by another round here, one set after it finds the lock free. Past
+    the bound (rounds, time) a fresh task takes over rather than this one holding its thread."""
     fed = 0
     until = time.monotonic() + REFILL_SECONDS
     for _ in range(REFILL_ROUNDS):
@@ -106,8 +122,13 @@ def refill_batch(
         if ran is None:  # another run holds the lock and will see the kick
             return fed
         fed += ran
-        if ran == 0 or time.monotonic() > until or not redis.exists(keys.batch_kick(batch_id)):
+        if not ran and not redis.exists(keys.batch_kick(batch_id)):
             return fed
+        if time.monotonic() > until:
+            break
+    if kick is not None:
+        redis.delete(keys.batch_kick(batch_id))
+        request_refill(redis, batch_id, kick)
     return fed
 
 

@@ -41,5 +41,7 @@ def register_tasks(app: Celery) -> None:
         ctx = self.context
         assert ctx.submitter is not None, "the worker context has no submitter"
         if batch_id is not None:  # kicked as the batch's lines end
-            return refill_batch(ctx.sessions, ctx.redis, ctx.submitter, ctx.feed, batch_id)
-        return feed_batches(ctx.sessions, ctx.redis, ctx.submitter, ctx.feed)
+            return refill_batch(
+                ctx.sessions, ctx.redis, ctx.submitter, ctx.feed, batch_id, ctx.kick_batch
+            )
+        return feed_batches(ctx.sessions, ctx.redis, ctx.submitter, ctx.feed, ctx.kick_batch)

@@ -63,12 +63,13 @@ def calls_received(emulators, job_ids: set[str]) -> Counter:
     return calls
 
 
+@pytest.mark.timeout(480)  # 1,000 lines on a 16-thread worker, retries' countdowns included
 def test_a_thousand_line_batch_with_faults_accounts_for_every_line_once(
     worker, client, auth, runtime, faulty
 ):
     lines = 1000
     batch = create(client, auth, lines)
-    done = poll(client, auth, batch["id"], lambda b: b["status"] in ENDED, timeout=300)
+    done = poll(client, auth, batch["id"], lambda b: b["status"] in ENDED, timeout=420)
     assert done["status"] == "completed", done
     output = results(client, auth, batch["id"], "output")
     errors = results(client, auth, batch["id"], "errors")
@@ -98,6 +99,7 @@ def test_a_thousand_line_batch_with_faults_accounts_for_every_line_once(
     assert received == Counter(logged)  # every provider call is one logged attempt
 
 
+@pytest.mark.timeout(240)
 def test_a_batch_past_its_window_expires_with_partial_results(worker, client, auth, runtime, slow):
     lines = 300
     batch = create(client, auth, lines)
