@@ -144,9 +144,10 @@ def refill_round(
         batch = session.get(Batch, batch_id)
         if batch is None or batch.status != BatchStatus.IN_PROGRESS:
             return 0
-        if batch.expires_at <= utcnow():  # the beat expires it
-            return 0
-        owner = batch.owner
+        owner, expires_at = batch.owner, batch.expires_at
+    if expires_at <= utcnow():
+        batches.expire(sessions, redis, batch_id)
+        return 0
     return feed(sessions, redis, submitter, batch_id, owner, policy.window)
 
 
