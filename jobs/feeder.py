@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs import batches
 from jobs.admission import LimitExceeded
 from jobs.batches import LIVE, BatchStatus
-from jobs.errors import JobError, QueueUnavailable
+from jobs.errors import IdempotencyKeyInUse, JobError, QueueUnavailable
 from jobs.spec import JobRequest
 from jobs.status import JobStatus
 from jobs.submit import Submitter
@@ -212,9 +212,10 @@ def feed(
         ).all()
     fed = 0
     for line, request in waiting:
-        if not submit_line(sessions, redis, submitter, batch_id, owner, line, request):
+        done = submit_line(sessions, redis, submitter, batch_id, owner, line, request)
+        if done is None:
             break
-        fed += 1
+        fed += done
     return fed
 
 
@@ -226,20 +227,28 @@ def submit_line(
     owner: str,
     line: int,
     request: dict[str, Any],
-) -> bool:
-    """Submit one line; False when feeding this batch must stop for this run (limits, the
-    queue down, or the batch cancelled meanwhile)."""
+) -> int | None:
+    """Submit one line: 1 when it was fed (or ended, refused for good), 0 when it waits for
+    a later run, None when feeding this batch must stop for this run (limits, the queue
+    down, or the batch cancelled meanwhile).
+
+    A line whose Idempotency-Key is held by a submission that never finished (a feeder
+    killed inside `submit`) waits: the key is taken over once its grace has passed
+    (`idempotency_grace_seconds`), and the line must not fail for it."""
     key = f"batch:{batch_id}:{line}"
     try:
         submitted = submitter.submit(owner, JobRequest.model_validate(request), idempotency_key=key)
     except (LimitExceeded, QueueUnavailable) as exc:
         log.info("batch %s paused at line %d: %s", batch_id, line, exc)
-        return False
+        return None
+    except IdempotencyKeyInUse:
+        log.info("batch %s line %d: its submission is held by another; later", batch_id, line)
+        return 0
     except (RoutingError, JobError) as exc:
         code = getattr(exc, "code", None) or type(exc).__name__
         fail_line(sessions, batch_id, line, str(code), str(exc))
-        return True
-    return batches.attach_job(sessions, redis, batch_id, line, submitted.job_id)
+        return 1
+    return 1 if batches.attach_job(sessions, redis, batch_id, line, submitted.job_id) else None
 
 
 def fail_line(sessions: sessionmaker[Session], batch_id: str, line: int, code: str, message: str):

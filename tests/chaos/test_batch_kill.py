@@ -57,6 +57,7 @@ def lost_by_job(stack) -> Counter:
     return Counter(dict(rows))
 
 
+@pytest.mark.timeout(420)
 @pytest.mark.stack_settings(
     job_lease_seconds=6,
     sweeper_interval_seconds=2,

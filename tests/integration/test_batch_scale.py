@@ -6,6 +6,8 @@ results."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import Counter
 from datetime import timedelta
@@ -14,8 +16,12 @@ import pytest
 import requests
 from sqlalchemy import func, select, update
 
+from jobs.batch_file import parse_jsonl
+from jobs.batches import create_batch
+from jobs.spec import JobRequest
+from storage import keys
 from storage.models import Attempt, Batch, BatchLine, Job, utcnow
-from tests.integration.test_batches import create, results
+from tests.integration.test_batches import create, jsonl, results
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +138,28 @@ def test_a_batch_past_its_window_expires_with_partial_results(worker, client, au
             .where(BatchLine.batch_id == batch["id"], Job.status.in_(("queued", "running")))
         )
     assert open_jobs == 0
+
+
+def test_a_line_whose_submission_was_left_half_done_waits_and_is_fed_later(
+    worker, runtime, client, auth
+):
+    """A feeder killed inside `submit` leaves the line's Idempotency-Key claimed for a job
+    never written: the line waits (it does not fail) until the claim is stale, then runs."""
+    parsed = parse_jsonl(jsonl(40))
+    batch_id = create_batch(runtime.sessions, "master", parsed)
+    held = parsed.lines[2]
+    body = JobRequest.model_validate(held.request).model_dump_json().encode()
+    claim = {"job_id": "never-written", "body_sha256": hashlib.sha256(body).hexdigest()}
+    key = keys.idempotency_key("master", f"batch:{batch_id}:{held.line}")
+    runtime.redis.set(key, json.dumps({**claim, "at": time.time()}), ex=600)
+    runtime.kick_feeder()
+    others_ended = lambda b: b["request_counts"]["completed"] + b["request_counts"]["failed"] == 39  # noqa: E731
+    waiting = poll(client, auth, batch_id, others_ended, 120)
+    assert waiting["status"] == "in_progress" and waiting["request_counts"]["failed"] == 0
+    with runtime.sessions() as session:
+        line = session.get_one(BatchLine, (batch_id, held.line))
+        assert (line.job_id, line.outcome) == (None, None)
+    runtime.redis.set(key, json.dumps({**claim, "at": time.time() - 3600}), ex=600)  # stale
+    done = poll(client, auth, batch_id, lambda b: b["status"] in ENDED, 60, runtime.kick_feeder)
+    assert done["status"] == "completed"
+    assert done["request_counts"] == {"total": 40, "completed": 40, "failed": 0}
