@@ -77,7 +77,7 @@ def start(tmp: Path, args: argparse.Namespace) -> Stack:
     emu = f"http://127.0.0.1:{emu_port}"
     settings = Settings(
         redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        database_url=f"sqlite:///{tmp / 'bench.db'}",
+        database_url=args.database_url or f"sqlite:///{tmp / 'bench.db'}",
         master_key=KEY,
         yandexgpt_base_url=emu,
         yandexgpt_operations_url=emu,
@@ -299,6 +299,7 @@ def report(stack, args, batch_id, create_s, last, idle, busy, sampler) -> dict[s
         "worker_threads": args.concurrency,
         "batch_window": args.window,
         "feeder_worker": args.feeder_worker,
+        "database": stack.settings.database_url.split(":")[0],
         "create_request_s": round(create_s, 2),
         "run_s": round(seconds, 2),
         "lines_per_s": round(done / seconds, 1) if seconds else None,
@@ -337,6 +338,9 @@ def main() -> None:
     parser.add_argument("--probe-every", type=float, default=0.5)
     parser.add_argument("--idle-probes", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=1800, help="bound on the batch's run")
+    parser.add_argument(
+        "--database-url", help="an empty database (e.g. PostgreSQL); default: a new SQLite file"
+    )
     parser.add_argument(
         "--feeder-worker",
         action="store_true",
