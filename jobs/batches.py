@@ -169,6 +169,8 @@ def attach_job(sessions: sessionmaker[Session], redis: Any, batch_id: str, line:
         )
         attached = done.rowcount == 1
         spec = None
+        if not attached and recorded_job(session, batch_id, line) == job_id:
+            return True  # this very job, recorded by an earlier run: nothing to undo
         if attached:  # a job may end before its line knows it: the job-end hook found no line
             status = session.scalar(select(Job.status).where(Job.id == job_id))
             if status in TERMINAL:
@@ -184,6 +186,11 @@ def attach_job(sessions: sessionmaker[Session], redis: Any, batch_id: str, line:
     if spec is not None:
         refund_cancelled(redis, job_id, spec)
     return attached
+
+
+def recorded_job(session: Session, batch_id: str, line: int) -> str | None:
+    where = (BatchLine.batch_id == batch_id, BatchLine.line == line)
+    return session.scalar(select(BatchLine.job_id).where(*where))
 
 
 def stop_lines(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:

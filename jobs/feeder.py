@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 BATCHES_PER_RUN = 100
 REFILL_ROUNDS = 20  # per kicked task (and REFILL_SECONDS); the next line to end kicks again
 REFILL_SECONDS = 5.0
+# One round submits for this long at most, well inside the lock's TTL: a run that outlived
+# its lock would feed beside another.
+ROUND_SECONDS = 8.0
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 
 
 @dataclass(frozen=True)
@@ -153,13 +158,13 @@ def refill_round(
 
 def locked(redis: Any, batch_id: str, run: Callable[[], int]) -> int | None:
     """`run()` under the batch's feeder lock; None if another run holds it."""
-    lock = keys.batch_feeder_lock(batch_id)
-    if not redis.set(lock, "1", nx=True, ex=keys.BATCH_FEEDER_LOCK_TTL):
+    lock, token = keys.batch_feeder_lock(batch_id), uuid.uuid4().hex
+    if not redis.set(lock, token, nx=True, ex=keys.BATCH_FEEDER_LOCK_TTL):
         return None
     try:
         return run()
     finally:
-        redis.delete(lock)
+        redis.eval(RELEASE, 1, lock, token)  # only our own lock, not a successor's
 
 
 def run_batch(
@@ -210,8 +215,10 @@ def feed(
             .order_by(BatchLine.line)
             .limit(room)
         ).all()
-    fed = 0
+    fed, until = 0, time.monotonic() + ROUND_SECONDS
     for line, request in waiting:
+        if time.monotonic() > until:
+            break
         done = submit_line(sessions, redis, submitter, batch_id, owner, line, request)
         if done is None:
             break

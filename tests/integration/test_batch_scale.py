@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import func, select, update
 
 from jobs.batch_file import parse_jsonl
-from jobs.batches import create_batch
+from jobs.batches import attach_job, cancel_batch, create_batch
 from jobs.spec import JobRequest
 from storage import keys
 from storage.models import Attempt, Batch, BatchLine, Job, utcnow
@@ -163,3 +163,23 @@ def test_a_line_whose_submission_was_left_half_done_waits_and_is_fed_later(
     done = poll(client, auth, batch_id, lambda b: b["status"] in ENDED, 60, runtime.kick_feeder)
     assert done["status"] == "completed"
     assert done["request_counts"] == {"total": 40, "completed": 40, "failed": 0}
+
+
+def test_two_feeder_runs_recording_the_same_line_keep_its_job(runtime):
+    """Two runs that both fed a line (one outlived its lock) got the same job through the
+    line's Idempotency-Key; the second recording must not take it for a cancelled line."""
+    parsed = parse_jsonl(jsonl(2))
+    batch_id = create_batch(runtime.sessions, "master", parsed)
+    first = parsed.lines[0]
+    request = JobRequest.model_validate(first.request)
+    key = f"batch:{batch_id}:{first.line}"
+    job_ids = {runtime.submitter.submit("master", request, idempotency_key=key).job_id}
+    job_ids.add(runtime.submitter.submit("master", request, idempotency_key=key).job_id)
+    (job_id,) = job_ids
+    assert attach_job(runtime.sessions, runtime.redis, batch_id, first.line, job_id)
+    assert attach_job(runtime.sessions, runtime.redis, batch_id, first.line, job_id)
+    with runtime.sessions() as session:
+        assert session.get_one(Job, job_id).status != "cancelled"
+        line = session.get_one(BatchLine, (batch_id, first.line))
+        assert (line.job_id, line.outcome) == (job_id, None)
+        cancel_batch(runtime.sessions, runtime.redis, batch_id, None)  # leave nothing running

@@ -58,3 +58,14 @@ def test_the_lock_is_released_when_the_run_fails(redis):
         locked(redis, "b1", boom)
     assert not redis.exists(keys.batch_feeder_lock("b1"))
     assert 0 < keys.BATCH_FEEDER_LOCK_TTL <= 60
+
+
+def test_a_run_that_outlived_its_lock_does_not_release_its_successors(redis):
+    def slow() -> int:
+        redis.delete(keys.batch_feeder_lock("b1"))  # as if the TTL ran out mid-run
+        assert locked(redis, "b1", lambda: 0) == 0  # a successor ran (and released its own)
+        redis.set(keys.batch_feeder_lock("b1"), "successor")  # one holds it now
+        return 1
+
+    assert locked(redis, "b1", slow) == 1
+    assert redis.get(keys.batch_feeder_lock("b1")) == b"successor"
