@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import admin, batches, chat, docs, feedback, health, jobs, keys, limits, models
+from api import (
+    admin,
+    batches,
+    callbacks,
+    chat,
+    docs,
+    feedback,
+    health,
+    jobs,
+    keys,
+    limits,
+    models,
+    yandex_compat,
+)
 from api.context import ApiServices
 from api.errors import register_error_handlers
 from api.observability import register_request_metrics
@@ -21,6 +34,7 @@ def create_app(services: ApiServices) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(batches.bp)
+    app.register_blueprint(callbacks.bp)
     app.register_blueprint(chat.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(admin.bp)
@@ -30,4 +44,5 @@ def create_app(services: ApiServices) -> Flask:
     app.register_blueprint(limits.bp)
     app.register_blueprint(limits.usage_bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(yandex_compat.bp)
     return app

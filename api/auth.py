@@ -1,4 +1,10 @@
-"""API-key authentication. Keys are compared and stored as SHA-256 digests only."""
+"""API-key authentication. Keys are compared and stored as SHA-256 digests only.
+
+The key comes in the `Authorization` header under either scheme, case-insensitively:
+`Bearer <key>` (OpenAI's SDK, the `gigachat` SDK's `access_token=`) or `Api-Key <key>`
+(YandexGPT's scheme, which `yandex-cloud-ml-sdk` sends for a key passed as `auth=`). Both carry
+the same llmgw key; nothing else (IAM tokens, OAuth) is understood.
+"""
 
 from __future__ import annotations
 
@@ -24,12 +30,18 @@ class Principal:
     limits: tuple[Limit, ...] = ()
 
 
-def _bearer_token() -> str:
+KEY_SCHEMES = ("bearer", "api-key")
+
+
+def presented_key() -> str:
+    """The key of `Authorization: Bearer <key>` or `Authorization: Api-Key <key>`."""
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() not in KEY_SCHEMES or not token.strip():
         raise ApiError(
-            401, "missing_api_key", "Send your API key as 'Authorization: Bearer <key>'."
+            401,
+            "missing_api_key",
+            "Send your API key as 'Authorization: Bearer <key>' or 'Authorization: Api-Key <key>'.",
         )
     return token.strip()
 
@@ -39,7 +51,7 @@ def authenticate() -> Principal:
     if "principal" in g:
         return g.principal
     app = services()
-    token = _bearer_token()
+    token = presented_key()
     master = app.api_config.master_key
     if master is not None and hmac.compare_digest(
         hash_key(token), hash_key(master.get_secret_value())

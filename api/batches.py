@@ -17,7 +17,8 @@ from api.chat import completion_body
 from api.context import services
 from api.contract import RATE_LIMIT_HEADERS, endpoint
 from api.jobs import visible_to
-from api.schemas import AFTER, PAGE_LIMIT, UtcDatetime
+from api.schemas import AFTER, PAGE_LIMIT, CallbackOut, UtcDatetime
+from api.service import callback_view
 from jobs.batch_file import MAX_LINES, ParsedFile, parse_jsonl, parse_requests
 from jobs.batches import (
     CANCELLED_OUTCOME,
@@ -28,6 +29,7 @@ from jobs.batches import (
     list_batches,
     load_batch,
 )
+from jobs.callbacks import accept_url
 from jobs.spec import Metadata
 from jobs.status import ANSWERED, JobStatus
 from storage.models import Batch, BatchLine, Job
@@ -37,6 +39,10 @@ bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
 
 JSONL = "application/jsonl"
 OnInvalid = Literal["reject", "skip"]
+CALLBACK = (
+    "http(s) URL that receives the final batch JSON, signed, when the batch ends "
+    "(docs/batches.md, Callbacks)"
+)
 
 
 class BatchCreate(BaseModel):
@@ -56,6 +62,7 @@ class BatchCreate(BaseModel):
     on_invalid: OnInvalid = Field(
         default="reject", description="`reject`: 400 naming the bad lines; `skip`: run the rest"
     )
+    callback_url: str | None = Field(default=None, max_length=2048, description=CALLBACK)
 
 
 class BatchCreateQuery(BaseModel):
@@ -63,6 +70,7 @@ class BatchCreateQuery(BaseModel):
 
     completion_window: Literal["24h"] = "24h"
     on_invalid: OnInvalid = "reject"
+    callback_url: str | None = Field(default=None, max_length=2048, description=CALLBACK)
 
 
 class RequestCounts(BaseModel):
@@ -99,6 +107,9 @@ class BatchOut(BaseModel):
     expired_at: UtcDatetime | None = None
     cancelling_at: UtcDatetime | None = None
     cancelled_at: UtcDatetime | None = None
+    callback: CallbackOut | None = Field(
+        default=None, description="the completion callback, when `callback_url` was given"
+    )
 
 
 class BatchList(BaseModel):
@@ -132,6 +143,7 @@ def batch_view(batch: Batch) -> BatchOut:
         output_url=f"/v1/batches/{batch.id}/output",
         errors_url=f"/v1/batches/{batch.id}/errors",
         metadata=batch.batch_metadata or {},
+        callback=callback_view(batch.callback),
         **stamps,
     )
 
@@ -158,16 +170,21 @@ def batch_response(batch_id: str, status: int = 200):
     response=BatchOut,
     status=201,
     response_headers=RATE_LIMIT_HEADERS,
+    errors=(503,),
 )
 def create(body: BatchCreate | str, query: BatchCreateQuery):
     principal = authenticate()
     if isinstance(body, str):
         parsed: ParsedFile = parse_jsonl(body)
         window, metadata, on_invalid = query.completion_window, {}, query.on_invalid
+        callback_url = query.callback_url
     else:
         parsed = parse_requests(body.requests)
         window, metadata, on_invalid = body.completion_window, body.metadata, body.on_invalid
+        callback_url = body.callback_url
     app = services()
+    if callback_url is not None:
+        accept_url(callback_url, app.callbacks)
     batch_id = create_batch(
         app.sessions,
         principal.id,
@@ -175,6 +192,7 @@ def create(body: BatchCreate | str, query: BatchCreateQuery):
         window=window,
         metadata=metadata,
         skip_invalid=on_invalid == "skip",
+        callback_url=callback_url,
     )
     kick_feeder(batch_id)
     return batch_response(batch_id, 201)

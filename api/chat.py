@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,13 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.auth import authenticate
 from api.context import ApiServices, services
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADERS, Header, endpoint
-from api.errors import ApiError
+from api.errors import ApiError, error_body
 from api.jobs import idempotency_key, visible_to
+from api.model_uri import catalogue_model_id, is_model_uri
 from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
 from jobs.service import load_job, read_end, wait_for_job
-from jobs.spec import Metadata
+from jobs.spec import Metadata, NamedToolChoice, ResponseFormatIn, ToolCallIn, ToolIn
 from jobs.status import ACTIVE, ANSWERED
 from storage.models import Job
 
@@ -49,24 +50,36 @@ FAILURE_STATUS = {
 
 
 class ChatMessage(BaseModel):
+    """An OpenAI message: text (or text parts); an assistant's `tool_calls` (content may then
+    be null); a `tool` message answering one call by `tool_call_id`."""
+
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "user", "assistant", "developer"]
-    content: Annotated[str, Field(min_length=1)] | list[dict[str, Any]]
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallIn] | None = Field(default=None, max_length=128)
+    tool_call_id: str | None = Field(default=None, max_length=128)
 
     @field_validator("content")
     @classmethod
-    def text_only(cls, value: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    def text_only(
+        cls, value: str | list[dict[str, Any]] | None
+    ) -> str | list[dict[str, Any]] | None:
         if isinstance(value, list) and any(part.get("type") != "text" for part in value):
             raise ValueError("only text content parts are supported")
         return value
 
     def as_message(self) -> MessageIn:
-        text = self.content
+        text = self.content or ""
         if isinstance(text, list):
             text = "".join(str(part.get("text", "")) for part in text)
         role = "system" if self.role == "developer" else self.role
-        return MessageIn(role=role, content=text)
+        return MessageIn(
+            role=role,
+            content=text,
+            tool_calls=self.tool_calls or None,
+            tool_call_id=self.tool_call_id,
+        )
 
 
 class StreamOptions(BaseModel):
@@ -75,10 +88,30 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    """The OpenAI request; parameters llmgw does not use are accepted and ignored."""
+# OpenAI parameters no provider can honour: refused when set to anything but their neutral
+# value (an answer that ignored them would look like one that honoured them). Others that do
+# not change the answer (`user`, `seed`, `store`, `service_tier`, ...) are accepted and ignored.
+UNSUPPORTED: dict[str, tuple[object, ...]] = {
+    "functions": (None, []),  # the legacy form of `tools`
+    "function_call": (None,),
+    "logprobs": (None, False),
+    "top_logprobs": (None, 0),
+    "logit_bias": (None, {}),
+    "presence_penalty": (None, 0),
+    "frequency_penalty": (None, 0),
+    "audio": (None,),
+    "modalities": (None, ["text"]),
+    "prediction": (None,),
+    "web_search_options": (None,),
+}
 
-    model_config = ConfigDict(extra="ignore")
+
+class ChatCompletionRequest(BaseModel):
+    """The OpenAI request. Parameters llmgw does not use are accepted and ignored, except
+    those that would change the answer (`UNSUPPORTED`, `stop`, and tools or response formats
+    the model cannot serve): 400 `unsupported_parameter`."""
+
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1, max_length=200, json_schema_extra=MODEL_ID_SCHEMA)
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
@@ -92,21 +125,59 @@ class ChatCompletionRequest(BaseModel):
     )
     stream_options: StreamOptions | None = None
     metadata: Metadata = Field(default_factory=dict)
+    tools: list[ToolIn] = Field(default_factory=list, max_length=128)
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormatIn | None = None
+    stop: str | list[str] | None = Field(
+        default=None, description="refused (400 `unsupported_parameter`): no provider has it"
+    )
+
+    def refuse_unsupported(self) -> None:
+        for name, value in (self.model_extra or {}).items():
+            if name in UNSUPPORTED and value not in UNSUPPORTED[name]:
+                hint = " (use `tools`)" if name.startswith("function") else ""
+                raise ApiError(
+                    400,
+                    "unsupported_parameter",
+                    f"`{name}` is not supported by {self.model!r} "
+                    f"(neither YandexGPT nor GigaChat has it){hint}.",
+                    param=name,
+                    model=self.model,
+                )
 
     def as_job(self) -> JobCreate:
+        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return JobCreate(
-            model=self.model,
+            model=catalogue_model_id(self.model),
             messages=[m.as_message() for m in self.messages],
             temperature=self.temperature,
             max_tokens=self.max_completion_tokens or self.max_tokens,
             top_p=self.top_p,
             metadata=self.metadata,
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            parallel_tool_calls=self.parallel_tool_calls,
+            response_format=self.response_format,
+            stop=stop,
         )
+
+
+class FunctionOut(BaseModel):
+    name: str
+    arguments: str = Field(description="a JSON object serialized to a string")
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"]
+    function: FunctionOut
 
 
 class AnswerOut(BaseModel):
     role: Literal["assistant"]
-    content: str
+    content: str | None = Field(description="null when the answer is tool calls")
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class ChoiceOut(BaseModel):
@@ -159,13 +230,20 @@ def chat_completions(body: ChatCompletionRequest):
     principal = authenticate()
     app = services()
     chat = body
+    chat.refuse_unsupported()
     submitted = app.submitter.submit(
         principal.id, chat.as_job(), stream=chat.stream, idempotency_key=idempotency_key()
     )
     owner = visible_to(principal)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-        return stream_response(app, owner, submitted.job_id, include_usage=include_usage)
+        return stream_response(
+            app,
+            owner,
+            submitted.job_id,
+            include_usage=include_usage,
+            yandex_wire=is_model_uri(chat.model),
+        )
     timeout = app.api_config.sync_timeout_seconds
     wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
     with app.sessions() as session:
@@ -203,12 +281,18 @@ def raise_for_job(job: Job, headers: dict[str, str]) -> None:
     code = job.error_code or job.status
     status = FAILURE_STATUS.get(code, 502)
     message = job.error_message or f"The job ended as {job.status}."
-    raise ApiError(status, code, message, job_id=job.id, type="llmgw_error")
+    # The provider's Retry-After, passed on with its 429 (kept on the job by the worker).
+    wait = {"Retry-After": str(job.error_retry_after)} if job.error_retry_after else {}
+    raise ApiError(status, code, message, headers=wait, job_id=job.id)
 
 
 def completion_body(job: Job) -> dict[str, Any]:
     result = job_view(job).result
     assert result is not None
+    message: dict[str, Any] = {"role": "assistant", "content": result.content}
+    if result.tool_calls:
+        message["content"] = result.content or None
+        message["tool_calls"] = openai_tool_calls(result.model_dump()["tool_calls"])
     return {
         "id": f"chatcmpl-{job.id}",
         "object": "chat.completion",
@@ -217,7 +301,7 @@ def completion_body(job: Job) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result.content},
+                "message": message,
                 "finish_reason": result.finish_reason,
                 "logprobs": None,
             }
@@ -228,13 +312,32 @@ def completion_body(job: Job) -> dict[str, Any]:
     }
 
 
+def openai_tool_calls(calls: list[dict[str, Any]], *, indexed: bool = False) -> list[dict]:
+    """Stored calls ({id, name, arguments: object}) in OpenAI's form (arguments a string);
+    stream deltas also carry each call's `index`."""
+    return [
+        ({"index": index} if indexed else {})
+        | {
+            "id": call["id"],
+            "type": "function",
+            "function": {
+                "name": call["name"],
+                "arguments": json.dumps(call["arguments"], ensure_ascii=False),
+            },
+        }
+        for index, call in enumerate(calls)
+    ]
+
+
 # -- stream: true -----------------------------------------------------------------------------
 
 
 def stream_response(
-    app: ApiServices, owner: str | None, job_id: str, *, include_usage: bool
+    app: ApiServices, owner: str | None, job_id: str, *, include_usage: bool, yandex_wire: bool
 ) -> Response:
-    """Server-sent `chat.completion.chunk` events relayed from the job's Redis stream."""
+    """Server-sent `chat.completion.chunk` events relayed from the job's Redis stream.
+    `yandex_wire` (the model was named by a `gpt://` URI): chunks as YandexGPT's OpenAI-compatible
+    surface sends them, without `finish_reason` until the finishing chunk (`ChunkMaker`)."""
     with app.sessions() as session:
         job = load_job(session, job_id, owner)
     headers = {
@@ -244,7 +347,9 @@ def stream_response(
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     }
-    chunks = ChunkMaker(job.id, job.model_requested, created_at(job), include_usage)
+    # Yandex's surface always ends with the usage chunk, whatever `stream_options` says.
+    with_usage = include_usage or yandex_wire
+    chunks = ChunkMaker(job.id, job.model_requested, created_at(job), with_usage, yandex_wire)
     end = partial(read_end, app.sessions, job_id, owner)
     events = job_events(app.redis, job_id, end, app.api_config.sync_timeout_seconds)
     return Response(sse_body(chunks, events), mimetype="text/event-stream", headers=headers)
@@ -266,12 +371,24 @@ def sse_body(chunks: ChunkMaker, events: Iterator[Event]) -> Iterator[str]:
                 yield from chunks.finish(data)
                 return
             else:
-                yield sse({"error": data})
+                yield sse(stream_error_event(data))
                 return
     except Exception:  # Redis or the database gone mid-answer: still end as an error
         log.exception("stream of job %s broke off", chunks.job_id)
         message = "The answer's stream was lost; read the job for its result."
-        yield sse({"error": stream_error(chunks.job_id, "stream_unavailable", message)})
+        yield sse(stream_error_event(stream_error(chunks.job_id, "stream_unavailable", message)))
+
+
+def stream_error_event(error: dict[str, Any]) -> dict[str, Any]:
+    """A stream's error event in the one error shape (`type` as its code's status would say)."""
+    details = {k: v for k, v in error.items() if k not in ("code", "message")}
+    status = stream_error_status(error["code"])
+    return error_body(status, error["code"], error["message"], None, **details)
+
+
+def stream_error_status(code: str) -> int:
+    """The status a stream's error would have had before the answer started."""
+    return FAILURE_STATUS.get(code, 503 if code == "stream_unavailable" else 502)
 
 
 @dataclass(frozen=True)
@@ -280,22 +397,31 @@ class ChunkMaker:
     model: str
     created: int
     include_usage: bool
+    # YandexGPT's wire (recorded): no `finish_reason`/`logprobs`/`usage` keys until the chunks
+    # that carry them, where OpenAI sends nulls; yandex-cloud-ml-sdk fails on a null
+    # `finish_reason` and takes any chunk with a `usage` key for the usage chunk.
+    yandex_wire: bool = False
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+        if self.yandex_wire:
+            choice = {k: v for k, v in choice.items() if v is not None}
         body: dict[str, Any] = {
             "id": f"chatcmpl-{self.job_id}",
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
-            ],
+            "choices": [choice],
         }
-        if self.include_usage:
+        if self.include_usage and not self.yandex_wire:
             body["usage"] = None
         return body
 
     def finish(self, done: dict[str, Any]) -> Iterator[str]:
+        """Tool calls (whole, in one delta), the finish, the usage if asked, `[DONE]`."""
+        if done.get("tool_calls"):
+            calls = openai_tool_calls(done["tool_calls"], indexed=True)
+            yield sse(self.chunk({"tool_calls": calls}))
         last = self.chunk({}, done["finish_reason"])
         last["system_fingerprint"] = f"{done['provider']}:{done['model_version']}"
         yield sse(last)

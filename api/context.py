@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.admission import LimitAdmission
+from jobs.callbacks import CallbackConfig
 from jobs.submit import Submitter
 from monitoring.collectors import RedisStateCollector
 from routing.breaker import CircuitBreaker
@@ -48,7 +49,10 @@ class ApiServices(Protocol):
     def collector(self) -> RedisStateCollector: ...
     @property
     def admission(self) -> LimitAdmission: ...
+    @property
+    def callbacks(self) -> CallbackConfig: ...
     def kick_feeder(self) -> None: ...
+    def kick_callbacks(self) -> None: ...
 
 
 def services() -> ApiServices:

@@ -1,4 +1,11 @@
-"""Domain errors → `{"error": {"code", "message", ...}}` with the right status, in one place."""
+"""Domain errors → `{"error": {"code", "message", "type", "param", ...}}` with the right status,
+in one place.
+
+Besides llmgw's own machine slug (`code`) and sentence (`message`), every body carries OpenAI's
+two conventions so that OpenAI clients classify it: `type`, derived from the status alone
+(`error_type`, the one table), and `param`, the request field at fault where one is known
+(`model` for a model id the catalogue refuses, the first invalid field of a body), else null.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,12 @@ import logging
 from typing import Any
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from jobs.admission import LimitExceeded, ModelNotAllowed
+from jobs.callbacks import CallbacksUnavailable
 from jobs.errors import (
     BatchNotCancellable,
     BatchNotFound,
@@ -33,6 +41,7 @@ from routing.errors import (
     UnknownChannel,
     UnknownModel,
     UnknownVersion,
+    UnsupportedParameter,
 )
 
 log = logging.getLogger(__name__)
@@ -41,11 +50,22 @@ UNAVAILABLE_RETRY_AFTER = 5
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.param = param
+        self.headers = headers or {}
         self.details = details
 
 
@@ -57,6 +77,7 @@ ROUTING_ERRORS: dict[type[RoutingError], tuple[int, str]] = {
     ModelSunset: (410, "model_sunset"),
     NoRouteAvailable: (503, "no_route_available"),
     ContextTooLong: (400, "context_length_exceeded"),
+    UnsupportedParameter: (400, "unsupported_parameter"),
     CatalogueConflict: (409, "catalogue_conflict"),
 }
 JOB_ERRORS: dict[type[JobError], int] = {
@@ -70,14 +91,59 @@ JOB_ERRORS: dict[type[JobError], int] = {
     InvalidBatch: 400,
     BatchNotFound: 404,
     BatchNotCancellable: 409,
+    CallbacksUnavailable: 503,
 }
 
+# The request field a domain error is about (OpenAI's `param`); others have none.
+ROUTING_PARAMS: dict[type[RoutingError], str] = {
+    MalformedModelId: "model",
+    UnknownModel: "model",
+    UnknownChannel: "model",
+    UnknownVersion: "model",
+    ModelSunset: "model",
+    NoRouteAvailable: "model",
+    ContextTooLong: "messages",
+}
+JOB_PARAMS: dict[type[JobError], str] = {ModelNotAllowed: "model", InvalidCursor: "cursor"}
+
 # Statuses whose code is ours rather than werkzeug's name for them.
-HTTP_CODES = {413: "request_too_large"}
+HTTP_CODES = {404: "unknown_route", 413: "request_too_large"}
+
+# OpenAI's error `type` by HTTP status; any other 4xx is `invalid_request_error`, 5xx
+# `server_error`.
+ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    503: "service_unavailable_error",
+}
 
 
-def error_response(status: int, code: str, message: str, **details: Any):
-    return jsonify({"error": {"code": code, "message": message, **details}}), status
+def error_type(status: int) -> str:
+    """OpenAI's `type` for an error answered with `status`."""
+    if status in ERROR_TYPES:
+        return ERROR_TYPES[status]
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def error_body(status: int, code: str, message: str, param: str | None = None, **details: Any):
+    """The one error shape: llmgw's `code` and `message`, OpenAI's `type` and `param`, then
+    the error's own details."""
+    head = {"code": code, "message": message, "type": error_type(status), "param": param}
+    return {"error": head | {k: v for k, v in details.items() if k not in head}}
+
+
+def error_response(status: int, code: str, message: str, param: str | None = None, **details: Any):
+    return jsonify(error_body(status, code, message, param, **details)), status
+
+
+def unknown_route_message(path: str) -> str:
+    return (
+        f"There is no endpoint at {path}. llmgw serves POST /v1/chat/completions, "
+        "/v1/jobs, /v1/batches and GET /v1/models (OpenAI-compatible where OpenAI has them); "
+        "see /openapi.json or /docs for every endpoint."
+    )
 
 
 def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
@@ -90,16 +156,20 @@ def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, **exc.details)
+        body, status = error_response(exc.status, exc.code, exc.message, exc.param, **exc.details)
+        return body, status, exc.headers
 
     @app.errorhandler(RoutingError)
     def _routing_error(exc: RoutingError):
         status, code = ROUTING_ERRORS.get(type(exc), (400, "invalid_model"))
-        return error_response(status, code, exc.message, choices=exc.choices, **exc.details)
+        details = dict(exc.details)  # UnsupportedParameter names its own param
+        param = details.pop("param", None) or ROUTING_PARAMS.get(type(exc))
+        return error_response(status, code, exc.message, param, choices=exc.choices, **details)
 
     @app.errorhandler(JobError)
     def _job_error(exc: JobError):
-        return error_response(JOB_ERRORS.get(type(exc), 400), exc.code, exc.message, **exc.details)
+        status, param = JOB_ERRORS.get(type(exc), 400), JOB_PARAMS.get(type(exc))
+        return error_response(status, exc.code, exc.message, param, **exc.details)
 
     @app.errorhandler(LimitExceeded)
     def _limit_exceeded(exc: LimitExceeded):
@@ -110,14 +180,17 @@ def register_error_handlers(app: Flask) -> None:
     def _validation_error(exc: ValidationError):
         problems = validation_problems(exc)
         summary = "; ".join(f"{p['field'] or 'body'}: {p['problem']}" for p in problems)
-        return error_response(
-            400, "invalid_request", f"The request body is invalid: {summary}", problems=problems
-        )
+        param = problems[0]["field"] or None if problems else None
+        message = f"The request body is invalid: {summary}"
+        return error_response(400, "invalid_request", message, param, problems=problems)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         code = HTTP_CODES.get(exc.code or 500) or (exc.name or "error").lower().replace(" ", "_")
-        body, status = error_response(exc.code or 500, code, exc.description or exc.name)
+        message = exc.description or exc.name
+        if exc.code == 404:  # no route matched: name the path and say what exists
+            message = unknown_route_message(request.path)
+        body, status = error_response(exc.code or 500, code, message)
         kept = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. Allow
         return body, status, kept
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,9 +20,11 @@ from api.contract import (
 from api.errors import ApiError
 from api.schemas import JobCreate, JobList, JobListQuery, JobOut
 from api.service import deprecation_headers, job_view
+from jobs.callbacks import accept_url
 from jobs.listing import JobFilter, list_jobs
 from jobs.service import cancel_job, load_job, wait_for_job
 
+log = logging.getLogger(__name__)
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 
 LOCATION = Header("Location", "The job's URL, `/v1/jobs/<id>`", required=True)
@@ -79,6 +83,8 @@ def job_response(job_id: str, principal: Principal, status: int, headers: dict[s
 )
 def create_job(body: JobCreate):
     principal = authenticate()
+    if body.callback_url is not None:
+        accept_url(body.callback_url, services().callbacks)
     submitted = services().submitter.submit(principal.id, body, idempotency_key=idempotency_key())
     headers = {"Location": f"/v1/jobs/{submitted.job_id}"}
     if not submitted.created:
@@ -146,4 +152,14 @@ def delete_job(job_id: str):
     principal = authenticate()
     app = services()
     cancel_job(app.sessions, app.redis, job_id, visible_to(principal))
-    return job_response(job_id, principal, 200, {})
+    body, status, headers = job_response(job_id, principal, 200, {})
+    if body.callback is not None:
+        kick_callbacks(job_id)
+    return body, status, headers
+
+
+def kick_callbacks(subject: str) -> None:
+    try:
+        services().kick_callbacks()
+    except Exception:  # the beat schedule delivers it within seconds anyway
+        log.warning("could not kick the callback delivery for %s", subject, exc_info=True)

@@ -40,6 +40,16 @@ class ChannelOut(Out):
     deprecated_at: UtcDatetime | None = None
     sunset_at: UtcDatetime | None = None
     past_sunset: bool
+    capabilities: list[str] = Field(
+        description="What this version serves: chat, stream, tools, json_object, "
+        "json_schema, embeddings"
+    )
+
+
+class PricingOut(Out):
+    currency: str
+    prompt_per_1k: float
+    completion_per_1k: float
 
 
 class ReleaseOut(Out):
@@ -62,6 +72,9 @@ class ModelOut(Out):
     versions: list[ReleaseOut]
     sunset_policy: str | None = None
     successor: str | None = None
+    pricing: PricingOut | None = Field(
+        default=None, description="List price per 1,000 tokens; null where none is set"
+    )
 
 
 class ModelList(ListOf):

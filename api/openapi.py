@@ -28,7 +28,8 @@ ERROR_DESCRIPTIONS = {
     410: "The model version is past its sunset and the policy rejects",
     413: "The body is larger than the server's limit (`LLMGW_MAX_BODY_BYTES`)",
     415: "The body is not `application/json` (or another type the operation lists)",
-    429: "The provider rate-limited every candidate",
+    429: "Rate-limited: by a limit of llmgw, or by the provider on every candidate; "
+    "`Retry-After` says how many seconds to wait when that is known",
     502: "The job failed upstream",
     503: "A dependency (queue, route, Redis, database) is unavailable",
     504: "The job did not finish in time",

@@ -61,14 +61,23 @@ class UsageOut(BaseModel):
     total_tokens: int
 
 
+class ResultToolCallOut(BaseModel):
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(description="a JSON object (OpenAI's string form on chat)")
+
+
 class ResultOut(BaseModel):
     content: str
-    finish_reason: str
+    finish_reason: str = Field(description="stop, length, content_filter or tool_calls")
     usage: UsageOut
     provider: str
     model: str
     channel: str
     model_version: str
+    tool_calls: list[ResultToolCallOut] = Field(
+        default_factory=list, description="the calls the model made (finish_reason tool_calls)"
+    )
 
 
 class ErrorOut(BaseModel):
@@ -77,17 +86,27 @@ class ErrorOut(BaseModel):
 
 
 class ErrorDetail(ErrorOut):
-    """An error's code and message, plus details that depend on the code (`problems`, ...)."""
+    """An error's code and message, OpenAI's `type` and `param`, plus details that depend on
+    the code (`problems`, ...)."""
 
     model_config = ConfigDict(extra="allow")
 
+    type: str = Field(
+        description="OpenAI's error type, from the status: `invalid_request_error`, "
+        "`authentication_error`, `permission_error`, `not_found_error`, `rate_limit_error`, "
+        "`server_error`, `service_unavailable_error`"
+    )
+    param: str | None = Field(
+        description="the request field at fault (`model`, `messages`, `temperature`, ...) "
+        "where one is known, else null"
+    )
     problems: list[dict[str, str]] | None = Field(
         default=None, description="each invalid field of the body or query: field, problem"
     )
 
 
 class ErrorBody(BaseModel):
-    """Every error response: `{"error": {"code", "message", ...details}}`."""
+    """Every error response: `{"error": {"code", "message", "type", "param", ...details}}`."""
 
     error: ErrorDetail
 
@@ -140,6 +159,25 @@ class JobPlanOut(Out):
     skipped: list[CandidateOut] = Field(default_factory=list)
 
 
+class CallbackOut(BaseModel):
+    """A job's or batch's completion callback and how its delivery went."""
+
+    url: str
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="`pending` until delivered (or while retrying), `failed` once the retry "
+        "window ran out"
+    )
+    attempts: int
+    last_status_code: int | None = Field(
+        default=None, description="the receiver's HTTP status on the last attempt"
+    )
+    last_error: str | None = None
+    next_attempt_at: UtcDatetime | None = Field(
+        default=None, description="while retrying: when the next attempt is due"
+    )
+    delivered_at: UtcDatetime | None = None
+
+
 class JobOut(BaseModel):
     id: str
     object: Literal["job"] = "job"
@@ -163,6 +201,9 @@ class JobOut(BaseModel):
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    callback: CallbackOut | None = Field(
+        default=None, description="the completion callback, when `callback_url` was given"
+    )
 
 
 PAGE_LIMIT = Field(default=20, ge=1, le=100, description="rows per page (1-100)")

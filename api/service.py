@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from api.schemas import AttemptOut, ErrorOut, JobOut, JobPlanOut, ResultOut, RouteOut
+from api.schemas import (
+    AttemptOut,
+    CallbackOut,
+    ErrorOut,
+    JobOut,
+    JobPlanOut,
+    ResultOut,
+    RouteOut,
+)
+from jobs.callbacks import PENDING
 from jobs.spec import JobSpec
-from storage.models import Job
+from storage.models import CallbackDelivery, Job
 
 
 def job_view(job: Job) -> JobOut:
@@ -33,6 +42,22 @@ def job_view(job: Job) -> JobOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
         metadata=spec.metadata,
+        callback=callback_view(job.callback) if spec.has_callback else None,
+    )
+
+
+def callback_view(row: CallbackDelivery | None) -> CallbackOut | None:
+    if row is None:
+        return None
+    waiting = row.status == PENDING and row.attempts > 0
+    return CallbackOut(
+        url=row.url,
+        status=row.status,  # type: ignore[arg-type]
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at if waiting else None,
+        delivered_at=row.delivered_at,
     )
 
 

@@ -99,6 +99,10 @@ def parse_line(number: int, item: Any, seen: set[str]) -> ParsedLine | LineProbl
         return LineProblem(number, describe(exc), custom_id)
     if line.custom_id in seen:
         return LineProblem(number, f"duplicate custom_id {line.custom_id!r}", custom_id)
+    if request.callback_url is not None:  # one callback for the whole batch, when it ends
+        return LineProblem(
+            number, "body.callback_url: set it on the batch, not on a line", custom_id
+        )
     return ParsedLine(number, line.custom_id, request.model_dump(mode="json"))
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs import events, lifecycle
+from jobs import callbacks, events, lifecycle
 from jobs.admission import settle_job
 from jobs.batch_file import ParsedFile
 from jobs.errors import BatchNotCancellable, BatchNotFound, InvalidBatch
@@ -60,8 +60,10 @@ def create_batch(
     window: str = "24h",
     metadata: dict[str, str] | None = None,
     skip_invalid: bool = False,
+    callback_url: str | None = None,
 ) -> str:
-    """Store the batch and its lines, `in_progress`; 400 for bad lines unless skipped."""
+    """Store the batch and its lines (and its callback), `in_progress`; 400 for bad lines
+    unless skipped."""
     problems = [p.as_dict() for p in parsed.problems]
     if problems and not skip_invalid:
         raise InvalidBatch(invalid_message(problems), lines=problems[:100])
@@ -92,6 +94,8 @@ def create_batch(
             for p in parsed.lines
         ]
         session.execute(insert(BatchLine), rows)
+        if callback_url is not None:
+            callbacks.register(session, owner, callback_url, batch_id=batch_id)
         session.commit()
     return batch_id
 

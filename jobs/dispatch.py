@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 RUN_JOB_TASK = "llmgw.run_job"
 FEED_BATCHES_TASK = "llmgw.feed_batches"
+DELIVER_CALLBACKS_TASK = "llmgw.deliver_callbacks"
 # Redis transport: priority 0 is served first, so batch traffic waits behind every
 # interactive message on every queue a worker consumes.
 PRIORITIES = {"interactive": 0, "batch": 9}
@@ -35,3 +36,7 @@ class CeleryDispatcher:
         new or cancelled batch), or a refill of one batch whose lines ended."""
         kwargs = {"batch_id": batch_id} if batch_id else {}
         self.celery.send_task(FEED_BATCHES_TASK, kwargs=kwargs, queue=queue)
+
+    def kick_callbacks(self, queue: str) -> None:
+        """Deliver the due completion callbacks now (a job with one ended)."""
+        self.celery.send_task(DELIVER_CALLBACKS_TASK, queue=queue)

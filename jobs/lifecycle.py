@@ -144,10 +144,21 @@ def move_to(
 
 
 def fail(
-    session: Session, job_id: str, number: int, code: str, message: str, *, skipped: int = 0
+    session: Session,
+    job_id: str,
+    number: int,
+    code: str,
+    message: str,
+    *,
+    skipped: int = 0,
+    retry_after: int | None = None,
 ) -> bool:
-    """running (this attempt) → failed; `skipped` candidates were logged after `number`."""
-    values = _failed(code, message) | {"attempt_count": number + skipped}
+    """running (this attempt) → failed; `skipped` candidates were logged after `number`;
+    `retry_after`: the provider's Retry-After when the last error was a rate limit."""
+    values = _failed(code, message) | {
+        "attempt_count": number + skipped,
+        "error_retry_after": retry_after,
+    }
     return _update(session, _ours(job_id, number), **values)
 
 

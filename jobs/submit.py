@@ -26,9 +26,10 @@ from typing import Any, Protocol
 from redis.exceptions import WatchError
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs import lifecycle
+from jobs import callbacks, lifecycle
 from jobs.dispatch import Dispatcher
 from jobs.errors import IdempotencyKeyInUse, IdempotencyKeyReused, QueueUnavailable
+from jobs.features import requirements
 from jobs.spec import JobRequest, JobSpec
 from monitoring.metrics import JOBS_SUBMITTED
 from routing.plan import FallbackPlan, FallbackPolicy, OpenCircuits
@@ -92,7 +93,7 @@ class Submitter:
         stream: bool = False,
         idempotency_key: str | None = None,
     ) -> Submitted:
-        plan = self.plan(owner, request)
+        plan = self.plan(owner, request, stream=stream)
         route = plan.primary  # NoRouteAvailable / ContextTooLong when every candidate is skipped
         job_id = uuid.uuid4().hex
         reservation = self.admission.admit(owner, request, plan, job_id)
@@ -130,6 +131,8 @@ class Submitter:
         try:
             with self.sessions() as session:
                 lifecycle.create(session, job_id, owner, route, spec, request.priority)
+                if request.callback_url is not None:
+                    callbacks.register(session, owner, request.callback_url, job_id=job_id)
                 session.commit()
         except Exception:
             if idempotency_key:  # nothing was created: the key must not point at a ghost
@@ -137,8 +140,9 @@ class Submitter:
             raise
         return None
 
-    def plan(self, owner: str, request: JobRequest) -> FallbackPlan:
-        """The plan for this request under its key's routing policy (cross-provider or not)."""
+    def plan(self, owner: str, request: JobRequest, *, stream: bool = False) -> FallbackPlan:
+        """The plan for this request under its key's routing policy (cross-provider or not),
+        with only candidates that can serve its features (`jobs.features`)."""
         policy = FallbackPolicy(
             cross_provider=request.cross_provider, explicit=tuple(request.fallback)
         )
@@ -148,6 +152,7 @@ class Submitter:
             estimated_tokens=estimate_tokens(request),
             breaker=self.circuits,
             key_id=owner,
+            requirements=requirements(request, stream=stream),
         )
 
     def reserve(self, owner: str, key: str, request: JobRequest, job_id: str) -> Submitted | None:
@@ -203,6 +208,11 @@ class Submitter:
 
 
 def estimate_tokens(request: JobRequest) -> int:
-    """A cheap upper-ish estimate (about 3 characters a token, plus the answer's budget)."""
-    prompt = sum(len(m.content) for m in request.messages) // 3 + 4 * len(request.messages)
+    """A cheap upper-ish estimate (about 3 characters a token, plus the answer's budget);
+    tool definitions and calls count by their JSON."""
+    text = sum(len(m.content) for m in request.messages)
+    calls = [c.model_dump() for m in request.messages for c in m.tool_calls or ()]
+    extra = [t.model_dump() for t in request.tools] + calls
+    text += len(json.dumps(extra, ensure_ascii=False)) if extra else 0
+    prompt = text // 3 + 4 * len(request.messages)
     return prompt + (request.max_tokens or 0)

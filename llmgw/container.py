@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from api.context import ApiConfig
     from jobs.admission import LimitAdmission
+    from jobs.callbacks import CallbackConfig, Deliverer
     from jobs.submit import Submitter
     from monitoring.collectors import RedisStateCollector
     from providers.base import Provider
@@ -97,6 +98,7 @@ class Container:
             concurrency=self.settings.worker_concurrency,
             sweeper_interval_seconds=self.settings.sweeper_interval_seconds,
             batch_feeder_interval_seconds=self.settings.batch_feeder_interval_seconds,
+            callback_interval_seconds=self.settings.callback_interval_seconds,
         )
         return configure_celery(config, lambda: self.worker_context)
 
@@ -150,6 +152,8 @@ class Container:
             submitter=self.submitter,
             feed=FeedPolicy(window=s.batch_window),
             kick_batch=lambda batch_id: dispatcher.kick_feeder(MAINTENANCE_QUEUE, batch_id),
+            callbacks=self.deliverer,
+            kick_callbacks=self.kick_callbacks,
         )
 
     @cached_property
@@ -185,6 +189,40 @@ class Container:
             sync_timeout_seconds=s.sync_timeout_seconds,
             max_body_bytes=s.max_body_bytes,
         )
+
+    @cached_property
+    def callbacks(self) -> CallbackConfig:
+        from jobs.callback_url import UrlPolicy, parse_networks
+        from jobs.callbacks import CallbackConfig, RetrySchedule
+
+        s = self.settings
+        return CallbackConfig(
+            signing_secret=s.callback_signing_secret,
+            url_policy=UrlPolicy(
+                s.callback_allow_private, parse_networks(s.callback_allowed_cidrs)
+            ),
+            schedule=RetrySchedule(
+                s.callback_backoff_base_seconds,
+                s.callback_backoff_max_seconds,
+                s.callback_retry_window_seconds,
+            ),
+            timeout_seconds=s.callback_timeout_seconds,
+        )
+
+    @cached_property
+    def deliverer(self) -> Deliverer:
+        """Delivers callbacks with the API's own JSON of the job or batch."""
+        from api.callbacks import callback_body
+        from jobs.callbacks import Deliverer
+
+        return Deliverer(self.sessions, self.callbacks, render=callback_body)
+
+    def kick_callbacks(self) -> None:
+        """Ask a worker to deliver due callbacks now (beat runs it anyway)."""
+        from jobs.dispatch import CeleryDispatcher
+        from workers.queues import MAINTENANCE_QUEUE
+
+        CeleryDispatcher(self.celery).kick_callbacks(MAINTENANCE_QUEUE)
 
     def kick_feeder(self) -> None:
         """Ask a worker to run the batch feeder now (a new batch; beat runs it anyway)."""

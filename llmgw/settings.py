@@ -109,6 +109,45 @@ class Settings(BaseSettings):
     limits_default_max_tokens: int = Field(default=2000, ge=0, le=128_000)
     limits_slot_lease_seconds: float = Field(default=3600.0, gt=0)
 
+    # Completion callbacks (docs/api.md). The gateway's signing secret: each key's callback
+    # secret is derived from it (jobs/signing.py); `llmgw up` generates one under var/ when
+    # unset; without one, requests with a callback_url are refused with 503.
+    callback_signing_secret: SecretStr | None = None
+    # Callback URLs resolving to private, loopback, link-local, multicast or reserved
+    # addresses are refused unless allowed: all of them, or only these CIDRs (comma-separated).
+    callback_allow_private: bool = False
+    callback_allowed_cidrs: str = ""
+    # Retries: base * 2^(n-1) s after the n-th failure, at most max_delay, for `window` s.
+    callback_backoff_base_seconds: float = Field(default=10.0, gt=0)
+    callback_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    callback_retry_window_seconds: float = Field(default=86400.0, gt=0)
+    # Connect and read timeout of one delivery, and how often beat runs the delivery task.
+    callback_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    callback_interval_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("callback_signing_secret", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: object) -> object:
+        return None if value == "" else value  # docker-compose passes unset as ""
+
+    @field_validator("callback_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (llmgw up generates one)")
+        return value
+
+    @field_validator("callback_allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        from jobs.callback_url import parse_networks
+
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"must be comma-separated CIDRs, e.g. 10.0.0.0/8: {exc}") from None
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

@@ -119,6 +119,22 @@ def ensure_flower_auth(stack: Stack) -> str:
     return auth
 
 
+CALLBACK_SECRET_FILE = "callback-signing-secret"
+
+
+def ensure_callback_secret(stack: Stack) -> None:
+    """Callbacks are signed: LLMGW_CALLBACK_SIGNING_SECRET, or one generated once and kept in
+    var/ (so the secrets its keys hold stay valid across restarts). Never printed."""
+    if load_settings().callback_signing_secret is not None:
+        return
+    path = stack.var_dir / CALLBACK_SECRET_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    stack.env["LLMGW_CALLBACK_SIGNING_SECRET"] = path.read_text().strip()
+
+
 def start_emulators(stack: Stack) -> list[str]:
     """Start an emulator for each provider that has no real credentials; return their names."""
     started = []
@@ -246,6 +262,7 @@ def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
         ensure_redis(stack)
         master_key = ensure_master_key(stack)
         flower_auth = ensure_flower_auth(stack)
+        ensure_callback_secret(stack)
         emulators = start_emulators(stack)
         record_urls(stack)
         migrate_and_seed(stack)

@@ -79,6 +79,13 @@ PACING_IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 
+CALLBACK_DELIVERIES = Counter(
+    "llmgw_callback_deliveries_total",
+    "Completion callback attempts by subject (job, batch) and outcome: delivered, retrying "
+    "(failed, another attempt is due), failed (the retry window ran out).",
+    ("kind", "outcome"),
+)
+
 
 def exposition(*extra: Collector) -> tuple[bytes, str]:
     """The text format of this process, or of all gunicorn workers in multiprocess mode, plus

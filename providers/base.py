@@ -3,21 +3,67 @@
 Every provider module turns a `CompletionRequest` into its own wire format and the
 provider's answer back into a `CompletionResult`. Errors are raised as the typed
 hierarchy in `providers.errors`.
+
+Tools and structured output are normalized on OpenAI's model, which clients speak: a tool
+is a function (name, description, JSON-schema parameters); an assistant message may carry
+`tool_calls` (each with an id); a `tool` message answers one call by its id and carries the
+function's name (resolved from the id when the request came in, since both providers key
+results by name). Arguments are kept as a JSON object (both providers send and take an
+object; the API turns it into OpenAI's string at the edge). Neither provider gives a call an
+id: adapters make one (GigaChat's `functions_state_id` when there is one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
+TOOL_CHOICE_MODES = ("auto", "none", "required")
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    strict: bool | None = None
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """`mode` one of TOOL_CHOICE_MODES, or `function` naming the one tool to call."""
+
+    mode: str = "auto"
+    function: str | None = None
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    type: str = "text"  # one of RESPONSE_FORMATS
+    schema: dict[str, Any] | None = None  # json_schema only
+    name: str | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True)
 class Message:
     role: str
     content: str
+    # assistant: the calls it made (content may then be empty)
+    tool_calls: tuple[ToolCall, ...] = ()
+    # tool: which call this answers, and that call's function name
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +87,10 @@ class CompletionRequest:
     # The caller wants the answer as it is generated: the worker calls `stream`, not
     # `complete` (which ignores the flag).
     stream: bool = False
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +109,7 @@ class CompletionResult:
     model_version: str
     upstream_model: str
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,13 +117,15 @@ class StreamChunk:
     """One piece of a streamed answer: `delta` is the text added since the previous chunk.
 
     The last chunk of a stream, and only it, has `finish_reason` (normalized as above),
-    `usage` and `model_version`; a stream that ends without it was cut.
+    `usage` and `model_version`; a stream that ends without it was cut. Tool calls come
+    whole (neither provider streams their arguments), on the final chunk.
     """
 
     delta: str
     finish_reason: str | None = None
     usage: Usage | None = None
     model_version: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def is_final(self) -> bool:

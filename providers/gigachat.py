@@ -13,7 +13,21 @@ Decisions:
   before expiry by one caller at a time. A 401 on a call forces one refresh and one retry;
   a second 401 is an `AuthError`.
 - A temperature of 0 (not allowed upstream) is sent as 0.001, the deterministic mode.
-- `stop` has no counterpart and is ignored.
+- `stop` has no counterpart; the API refuses it (400 `unsupported_parameter`).
+- Tools are GigaChat functions: `functions[]` {name, description, parameters},
+  `function_call` "auto" | "none" | {"name"}. OpenAI's "required" has no counterpart: with
+  one tool it is that tool by name; with several the API refuses it before a job exists
+  (`providers.features`). An answer's `function_call` {name, arguments (an object)} becomes
+  one tool call whose id is the answer's `functions_state_id` (a fresh `call_<hex>` without
+  one); an assistant message with a tool call goes back as `function_call` (with
+  `functions_state_id` again when the id is one), a `tool` message as a `function` message
+  whose `content` is a JSON object in a string, as the API requires (a result that is not
+  a JSON object is sent as `{"result": <the text>}`). GigaChat makes one call per answer:
+  an assistant message with several calls (from another provider's history) is sent as
+  one assistant/function pair per call, each followed by its result.
+- `response_format` json_object is sent as `response_format: {"type": "json_object"}`
+  (the field the `gigachat` SDK sends; its exact upstream semantics are unconfirmed).
+  json_schema is not in the catalogue's GigaChat capabilities, so plans never route it here.
 - `stream` sends `stream: true` with `Accept: text/event-stream` and reads the SSE `data:`
   deltas. The event with `finish_reason` (and usage) is held until `data: [DONE]`: a body
   that ends before `[DONE]`, or an error event (`{"status", "message"}`) mid-stream, is
@@ -26,16 +40,25 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import requests
 
 from providers import http
-from providers.base import CompletionRequest, CompletionResult, Message, StreamChunk, Usage
+from providers.base import (
+    CompletionRequest,
+    CompletionResult,
+    Message,
+    StreamChunk,
+    ToolCall,
+    Usage,
+)
 from providers.config import GigaChatConfig
 from providers.errors import (
     AuthError,
+    BadRequest,
     ContentFiltered,
     ContextTooLong,
     MalformedResponse,
@@ -121,9 +144,10 @@ class GigaChatProvider:
     def completion_body(self, request: CompletionRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.upstream_model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": wire_messages(request.messages),
             "stream": False,
         }
+        body |= function_fields(request) | format_fields(request)
         if request.temperature is not None:
             body["temperature"] = max(request.temperature, MIN_TEMPERATURE)
         if request.top_p is not None:
@@ -203,6 +227,102 @@ class GigaChatProvider:
         return parse_token(http.json_body(response))
 
 
+# -- request mapping (plain functions, unit-tested directly) --------------------------------
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Normalized messages → native ones; see the module docstring for tool calls."""
+    out: list[dict[str, Any]] = []
+    used: set[int] = set()
+    for index, m in enumerate(messages):
+        if index in used:
+            continue
+        if m.role == "tool":
+            out.append(function_result(m))
+        elif m.tool_calls:
+            out += _calls_with_results(messages, index, used)
+        else:
+            out.append({"role": m.role, "content": m.content})
+    return out
+
+
+def _calls_with_results(
+    messages: Sequence[Message], index: int, used: set[int]
+) -> list[dict[str, Any]]:
+    """One assistant message per call; with several, each followed by its own result."""
+    message = messages[index]
+    if len(message.tool_calls) == 1:
+        return [function_call(message, message.tool_calls[0], message.content)]
+    results: dict[str, int] = {}
+    for later in range(index + 1, len(messages)):
+        if messages[later].role != "tool":
+            break
+        results[messages[later].tool_call_id or ""] = later
+    out = []
+    for number, call in enumerate(message.tool_calls):
+        out.append(function_call(message, call, message.content if number == 0 else ""))
+        if call.id in results:
+            used.add(results[call.id])
+            out.append(function_result(messages[results[call.id]]))
+    return out
+
+
+def function_call(message: Message, call: ToolCall, content: str) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "role": "assistant",
+        "content": content,
+        "function_call": {"name": call.name, "arguments": call.arguments},
+    }
+    if UUID.match(call.id):
+        wire["functions_state_id"] = call.id
+    return wire
+
+
+def function_result(message: Message) -> dict[str, Any]:
+    try:
+        parsed = json.loads(message.content)
+    except ValueError:
+        parsed = None
+    content = (
+        message.content
+        if isinstance(parsed, dict)
+        else json.dumps({"result": message.content}, ensure_ascii=False)
+    )
+    return {"role": "function", "name": message.name or "", "content": content}
+
+
+def function_fields(request: CompletionRequest) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if request.tools:
+        fields["functions"] = [
+            {"name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in request.tools
+        ]
+    choice = request.tool_choice
+    if choice is None:
+        return fields
+    if choice.function is not None:
+        fields["function_call"] = {"name": choice.function}
+    elif choice.mode == "required":
+        if len(request.tools) != 1:
+            raise BadRequest("GigaChat cannot require a call among several functions.")
+        fields["function_call"] = {"name": request.tools[0].name}
+    else:
+        fields["function_call"] = choice.mode
+    return fields
+
+
+def format_fields(request: CompletionRequest) -> dict[str, Any]:
+    fmt = request.response_format
+    if fmt is None or fmt.type == "text":
+        return {}
+    if fmt.type == "json_object":
+        return {"response_format": {"type": "json_object"}}
+    raise BadRequest("GigaChat has no JSON-schema output.")
+
+
 # -- response parsing (plain functions, unit-tested directly) -------------------------------
 
 
@@ -210,7 +330,9 @@ def parse_completion(payload: Any, upstream_model: str) -> CompletionResult:
     try:
         choice = payload["choices"][0]
         reason = choice.get("finish_reason")
-        content = choice["message"].get("content") or ""
+        message = choice["message"]
+        content = message.get("content") or ""
+        calls = parse_function_call(message)
         usage = parse_usage(payload.get("usage") or {})
         served = str(payload.get("model", ""))
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
@@ -221,6 +343,8 @@ def parse_completion(payload: Any, upstream_model: str) -> CompletionResult:
         raise UpstreamServerError("GigaChat answered finish_reason=error.")
     if reason not in FINISH_REASONS:
         raise MalformedResponse(f"Unexpected finish_reason {reason!r}.")
+    if reason == "function_call" and not calls:
+        raise MalformedResponse("finish_reason function_call without a function_call.")
     return CompletionResult(
         content=content,
         finish_reason=FINISH_REASONS[reason],
@@ -228,13 +352,30 @@ def parse_completion(payload: Any, upstream_model: str) -> CompletionResult:
         model_version=served.split(":", 1)[-1],
         upstream_model=upstream_model,
         raw=payload,
+        tool_calls=calls,
     )
+
+
+def parse_function_call(message: dict[str, Any]) -> tuple[ToolCall, ...]:
+    """A message's `function_call` {name, arguments (object)} → one call (or none)."""
+    call = message.get("function_call")
+    if call is None:
+        return ()
+    arguments = call.get("arguments") or {}
+    if isinstance(arguments, str):  # lenient: some gateways send OpenAI's string form
+        arguments = json.loads(arguments)
+    if not isinstance(arguments, dict):
+        raise ValueError("function_call.arguments is not an object")
+    state = message.get("functions_state_id")
+    call_id = str(state) if state else f"call_{uuid.uuid4().hex[:24]}"
+    return (ToolCall(call_id, str(call["name"]), arguments),)
 
 
 def parse_stream(lines: Iterable[str]) -> Iterator[StreamChunk]:
     """SSE `data:` events → deltas; the event with `finish_reason` is the final chunk, given
     out only once `data: [DONE]` confirms the stream ended as it should."""
     final: StreamChunk | None = None
+    calls: tuple[ToolCall, ...] = ()
     for line in lines:
         if not line.startswith("data:"):
             continue  # blank separators, comments, `event:`/`id:` fields
@@ -242,13 +383,17 @@ def parse_stream(lines: Iterable[str]) -> Iterator[StreamChunk]:
         if data == "[DONE]":
             if final is None:
                 raise StreamInterrupted("The stream said [DONE] before a final chunk.")
+            final = replace(final, tool_calls=final.tool_calls or calls)
+            if final.finish_reason == "tool_calls" and not final.tool_calls:
+                raise MalformedResponse("finish_reason function_call without a function_call.")
             yield final
             return
         chunk = parse_event(data)
+        calls = chunk.tool_calls or calls  # a function call comes whole, in one delta
         if chunk.is_final:
-            final = chunk
+            final = replace(chunk, tool_calls=chunk.tool_calls or calls)
         elif chunk.delta:
-            yield chunk
+            yield replace(chunk, tool_calls=())
     raise StreamInterrupted("The stream ended without [DONE].")
 
 
@@ -264,18 +409,37 @@ def parse_event(data: str) -> StreamChunk:
         choice = event["choices"][0]
         delta = choice.get("delta") or {}
         text = str(delta.get("content") or "")
+        calls = parse_function_call(delta)
         reason = choice.get("finish_reason")
-    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise MalformedResponse(f"Unexpected stream event shape ({exc!r}).") from exc
     if reason is None:
-        return StreamChunk(text)
-    result = parse_completion(_as_completion(event, text, reason), "")
-    return StreamChunk(text, result.finish_reason, result.usage, result.model_version)
+        return StreamChunk(text, tool_calls=calls)
+    if reason == "function_call" and not calls:  # the call came in an earlier delta
+        return _final(event, text, reason, delta)
+    result = parse_completion(_as_completion(event, text, reason, delta), "")
+    usage, version = result.usage, result.model_version
+    return StreamChunk(text, result.finish_reason, usage, version, result.tool_calls)
 
 
-def _as_completion(event: dict[str, Any], text: str, reason: str) -> dict[str, Any]:
+def _final(event: dict[str, Any], text: str, reason: str, delta: dict[str, Any]) -> StreamChunk:
+    """A function_call finish whose call came before: judged once the stream has ended."""
+    try:
+        usage = parse_usage(event.get("usage") or {})
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResponse(f"Unexpected stream event shape ({exc!r}).") from exc
+    version = str(event.get("model", "")).split(":", 1)[-1]
+    return StreamChunk(text, FINISH_REASONS[reason], usage, version)
+
+
+def _as_completion(
+    event: dict[str, Any], text: str, reason: str, delta: dict[str, Any]
+) -> dict[str, Any]:
     """The final event in the shape of a whole answer, so both are judged the same way."""
-    choice = {"message": {"content": text}, "finish_reason": reason}
+    message = {"content": text} | {k: v for k, v in delta.items() if k == "function_call"}
+    if "functions_state_id" in delta:
+        message["functions_state_id"] = delta["functions_state_id"]
+    choice = {"message": message, "finish_reason": reason}
     return {"choices": [choice], "usage": event.get("usage"), "model": event.get("model", "")}
 
 

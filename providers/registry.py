@@ -32,6 +32,19 @@ PROVIDERS: dict[str, ProviderFactory] = {
 }
 
 
+# What only some providers can do whatever the catalogue says (`jobs.features` turns it into
+# plan requirements): GigaChat's `function_call` has no "required" among several functions
+# (with one it is that function by name), and neither API has stop sequences.
+PROVIDER_FEATURES: dict[str, frozenset[str]] = {
+    "yandexgpt": frozenset({"tool_choice_required"}),
+    "gigachat": frozenset(),
+}
+
+
+def providers_with(feature: str) -> tuple[str, ...]:
+    return tuple(sorted(name for name, has in PROVIDER_FEATURES.items() if feature in has))
+
+
 def build_provider(name: str, config: ProviderConfig, *, redis: Any = None) -> Provider:
     """A new adapter for `name`; `redis` (optional) shares cached tokens across processes."""
     try:

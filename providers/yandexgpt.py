@@ -8,7 +8,16 @@ Decisions:
 - `ALTERNATIVE_STATUS_CONTENT_FILTER` raises `ContentFiltered` (permanent) instead of
   returning `finish_reason="content_filter"`, so the worker can fall back to another
   model; the refusal text is not a useful answer.
-- `top_p` and `stop` have no native counterpart and are ignored.
+- `top_p` has no native counterpart and is ignored; `stop` has none either, and the API
+  refuses it (400 `unsupported_parameter`) before a job exists.
+- Tools (proto `tools`, `toolChoice`, `parallelToolCalls`): an assistant message with
+  tool calls becomes a `toolCallList` message (its text, if any, a text message before it,
+  since a message holds exactly one of text / toolCallList / toolResultList); consecutive
+  `tool` messages become one `user` message with a `toolResultList` of
+  `functionResult {name, content}`. A `TOOL_CALLS` answer's calls get ids made here
+  (`call_<hex>`, Yandex has none); integer-typed arguments that come back as floats (`5.0`,
+  as recorded from the real service) are given back as integers.
+- `response_format` json_object → `jsonObject: true`, json_schema → `jsonSchema.schema`.
 - `temperature` is 0–1 upstream while llmgw accepts the OpenAI range 0–2: values above 1 are
   sent as 1 (the most varied the model allows) rather than failing the job.
 - Errors are classified by HTTP code, refined by message hints the docs list: a 400
@@ -33,6 +42,7 @@ import json as json_lib
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -40,7 +50,16 @@ from typing import Any
 import requests
 
 from providers import http
-from providers.base import CompletionRequest, CompletionResult, Message, StreamChunk, Usage
+from providers.base import (
+    CompletionRequest,
+    CompletionResult,
+    Message,
+    StreamChunk,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    Usage,
+)
 from providers.config import YandexGPTConfig
 from providers.errors import (
     AuthError,
@@ -93,10 +112,10 @@ class YandexGPTProvider:
     def complete(self, request: CompletionRequest) -> CompletionResult:
         body = self.completion_body(request)
         if self._use_async(request):
-            return self._complete_async(body, request.upstream_model, request.request_id)
+            return self._complete_async(body, request)
         url = f"{self._base}/foundationModels/v1/completion"
         payload = self._call("POST", url, json=body, request_id=request.request_id)
-        return parse_completion(_field(payload, "result"), request.upstream_model)
+        return parse_completion(_field(payload, "result"), request.upstream_model, request.tools)
 
     def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
         body = self.completion_body(request)
@@ -105,7 +124,7 @@ class YandexGPTProvider:
         response = self._exchange(
             "POST", url, json=body, request_id=request.request_id, stream=True
         )
-        yield from parse_stream(http.stream_lines(response))
+        yield from parse_stream(http.stream_lines(response), request.tools)
 
     def count_tokens(self, upstream_model: str, messages: tuple[Message, ...]) -> int:
         body = self.completion_body(CompletionRequest(upstream_model, messages))
@@ -134,11 +153,12 @@ class YandexGPTProvider:
             options["temperature"] = min(request.temperature, MAX_TEMPERATURE)
         if request.max_tokens is not None:
             options["maxTokens"] = str(request.max_tokens)  # int64 → string in REST JSON
-        return {
+        body = {
             "modelUri": self.model_uri(request.upstream_model),
             "completionOptions": options,
-            "messages": [{"role": m.role, "text": m.content} for m in request.messages],
+            "messages": wire_messages(request.messages),
         }
+        return body | tool_fields(request) | format_fields(request)
 
     def model_uri(self, upstream_model: str) -> str:
         if upstream_model.startswith("gpt://"):
@@ -159,15 +179,15 @@ class YandexGPTProvider:
 
     # -- async completion ------------------------------------------------------------------
 
-    def _complete_async(
-        self, body: dict[str, Any], upstream_model: str, request_id: str | None
-    ) -> CompletionResult:
+    def _complete_async(self, body: dict[str, Any], request: CompletionRequest) -> CompletionResult:
         url = f"{self._base}/foundationModels/v1/completionAsync"
-        operation = self._call("POST", url, json=body, request_id=request_id)
+        operation = self._call("POST", url, json=body, request_id=request.request_id)
         operation = self._wait_for(operation)
         if operation.get("error"):
             raise operation_error(operation["error"])
-        return parse_completion(_field(operation, "response"), upstream_model)
+        return parse_completion(
+            _field(operation, "response"), request.upstream_model, request.tools
+        )
 
     def _wait_for(self, operation: dict[str, Any]) -> dict[str, Any]:
         op_id = _field(operation, "id")
@@ -299,15 +319,80 @@ class YandexGPTProvider:
         return http.Token(token, min(expires_at, time.time() + IAM_REFRESH_PERIOD))
 
 
+# -- request mapping (plain functions, unit-tested directly) --------------------------------
+
+TOOL_CHOICE_MODES = {"auto": "AUTO", "none": "NONE", "required": "REQUIRED"}
+
+
+def wire_messages(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """Normalized messages → native ones (see the module docstring for tool messages)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "tool":
+            result = {"functionResult": {"name": m.name or "", "content": m.content}}
+            if out and "toolResultList" in out[-1]:
+                out[-1]["toolResultList"]["toolResults"].append(result)
+            else:
+                out.append({"role": "user", "toolResultList": {"toolResults": [result]}})
+            continue
+        if m.content or not m.tool_calls:
+            out.append({"role": m.role, "text": m.content})
+        if m.tool_calls:
+            calls = [
+                {"functionCall": {"name": c.name, "arguments": c.arguments}} for c in m.tool_calls
+            ]
+            out.append({"role": "assistant", "toolCallList": {"toolCalls": calls}})
+    return out
+
+
+def tool_fields(request: CompletionRequest) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if request.tools:
+        fields["tools"] = [{"function": _function(tool)} for tool in request.tools]
+    if request.tool_choice is not None:
+        fields["toolChoice"] = tool_choice(request.tool_choice)
+    if request.parallel_tool_calls is not None and request.tools:
+        fields["parallelToolCalls"] = request.parallel_tool_calls
+    return fields
+
+
+def _function(tool: Tool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
+    if tool.description:
+        function["description"] = tool.description
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return function
+
+
+def tool_choice(choice: ToolChoice) -> dict[str, str]:
+    if choice.function is not None:
+        return {"functionName": choice.function}
+    return {"mode": TOOL_CHOICE_MODES[choice.mode]}
+
+
+def format_fields(request: CompletionRequest) -> dict[str, Any]:
+    fmt = request.response_format
+    if fmt is None or fmt.type == "text":
+        return {}
+    if fmt.type == "json_object":
+        return {"jsonObject": True}
+    return {"jsonSchema": {"schema": fmt.schema or {}}}
+
+
 # -- response parsing (plain functions, unit-tested directly) -------------------------------
 
 
-def parse_completion(result: Any, upstream_model: str) -> CompletionResult:
+def parse_completion(
+    result: Any, upstream_model: str, tools: tuple[Tool, ...] = ()
+) -> CompletionResult:
     """A `CompletionResponse` (sync `result` or operation `response`) → `CompletionResult`."""
     try:
         alternative = result["alternatives"][0]
         status = str(alternative.get("status", "")).removeprefix("ALTERNATIVE_STATUS_")
-        text = alternative.get("message", {}).get("text", "")
+        message = alternative.get("message", {})
+        text = message.get("text", "")
+        calls = parse_tool_calls(message.get("toolCallList"), tools)
         usage = parse_usage(result.get("usage", {}))
         version = str(result.get("modelVersion", ""))
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
@@ -316,6 +401,8 @@ def parse_completion(result: Any, upstream_model: str) -> CompletionResult:
         raise ContentFiltered("YandexGPT refused: the prompt or answer hit the content filter.")
     if status not in FINISH_REASONS:
         raise MalformedResponse(f"Unexpected alternative status {status!r}.")
+    if status == "TOOL_CALLS" and not calls:
+        raise MalformedResponse("A TOOL_CALLS answer without tool calls.")
     return CompletionResult(
         content=text,
         finish_reason=FINISH_REASONS[status],
@@ -323,18 +410,59 @@ def parse_completion(result: Any, upstream_model: str) -> CompletionResult:
         model_version=version,
         upstream_model=upstream_model,
         raw=result,
+        tool_calls=calls,
     )
 
 
-def parse_stream(lines: Iterable[str]) -> Iterator[StreamChunk]:
+def parse_tool_calls(tool_call_list: Any, tools: tuple[Tool, ...]) -> tuple[ToolCall, ...]:
+    """`toolCallList.toolCalls[].functionCall {name, arguments}` → calls with fresh ids."""
+    if tool_call_list is None:
+        return ()
+    calls = []
+    for entry in tool_call_list["toolCalls"]:
+        function = entry["functionCall"]
+        arguments = function.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise ValueError("functionCall.arguments is not an object")
+        name = str(function["name"])
+        calls.append(ToolCall(new_call_id(), name, integral(arguments, _schema(tools, name))))
+    return tuple(calls)
+
+
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def _schema(tools: tuple[Tool, ...], name: str) -> dict[str, Any]:
+    return next((tool.parameters for tool in tools if tool.name == name), {})
+
+
+def integral(arguments: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Floats with no fraction back to ints where the tool's schema says `integer`."""
+    properties = schema.get("properties") or {}
+    fixed = dict(arguments)
+    for name, value in arguments.items():
+        spec = properties.get(name)
+        wants_int = isinstance(spec, dict) and spec.get("type") == "integer"
+        if wants_int and isinstance(value, float) and value.is_integer():
+            fixed[name] = int(value)
+    return fixed
+
+
+def parse_stream(lines: Iterable[str], tools: tuple[Tool, ...] = ()) -> Iterator[StreamChunk]:
     """NDJSON lines, each `{"result": …}` with the whole text so far → deltas; the line with
-    a final status ends the stream (anything after it is not read)."""
+    a final status ends the stream (anything after it is not read). A TOOL_CALLS line ends
+    it with the calls (its message holds no text)."""
     sent = ""
     for line in lines:
         if not line.strip():
             continue
         result = stream_result(line)
-        chunk = parse_completion(result, "") if is_final(result) else None
+        chunk = parse_completion(result, "", tools) if is_final(result) else None
+        if chunk is not None and chunk.tool_calls:
+            usage, version = chunk.usage, chunk.model_version
+            yield StreamChunk("", chunk.finish_reason, usage, version, chunk.tool_calls)
+            return
         text = chunk.content if chunk else _partial_text(result)
         if not text.startswith(sent):
             raise MalformedResponse("A stream chunk does not extend the text already received.")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from routing.capabilities import normalize
 from storage.models import Model, ModelAlias, ModelPolicy, ModelRelease, ModelVersion, Provider
 
 
@@ -18,7 +19,10 @@ def load_seed() -> dict[str, Any]:
 
 
 def seed_catalogue(session: Session, data: dict[str, Any] | None = None) -> int:
-    """Insert what the catalogue lacks, never overwriting an operator's change; count new rows."""
+    """Insert what the catalogue lacks, never overwriting an operator's change; count new rows.
+
+    Capabilities and pricing are filled in where a row has none (a database from before
+    revision 0007), never replaced."""
     data = data or load_seed()
     added = 0
     for spec in data["providers"]:
@@ -44,17 +48,23 @@ def _seed_model(session: Session, spec: dict[str, Any]) -> int:
         session.add(model)
         session.flush()
         added += 1
-    existing = {v.channel for v in model.versions}
+    if model.pricing is None and spec.get("pricing"):
+        model.pricing = dict(spec["pricing"])
+    existing = {v.channel: v for v in model.versions}
     for version in spec["versions"]:
-        if version["channel"] not in existing:
-            session.add(_version(model, version))
+        capabilities = list(normalize(version.get("capabilities", spec.get("capabilities"))))
+        have = existing.get(version["channel"])
+        if have is None:
+            session.add(_version(model, version, capabilities))
             added += 1
+        elif have.capabilities is None:
+            have.capabilities = capabilities
     added += _seed_releases(session, model, spec["versions"])
     added += _seed_aliases(session, model, spec.get("aliases", []))
     return added + _seed_policy(session, model, spec.get("policy"))
 
 
-def _version(model: Model, spec: dict[str, Any]) -> ModelVersion:
+def _version(model: Model, spec: dict[str, Any], capabilities: list[str]) -> ModelVersion:
     return ModelVersion(
         model_id=model.id,
         channel=spec["channel"],
@@ -63,6 +73,7 @@ def _version(model: Model, spec: dict[str, Any]) -> ModelVersion:
         priority=spec["priority"],
         deprecated_at=_date(spec.get("deprecated_at")),
         sunset_at=_date(spec.get("sunset_at")),
+        capabilities=capabilities,
     )
 
 

@@ -46,5 +46,10 @@ class ContextTooLong(NoRouteAvailable):
     (the client's mistake, not an outage)."""
 
 
+class UnsupportedParameter(NoRouteAvailable):
+    """400 unsupported_parameter: the request uses a parameter (`details["param"]`) that no
+    candidate of its plan can serve — the client's mistake, not an outage."""
+
+
 class CatalogueConflict(RoutingError):
     """409 catalogue_conflict: an operation that the catalogue's state does not allow."""

@@ -5,6 +5,13 @@ channels in the chain rc → latest → deprecated, by priority (not for a pinne
 the client's explicit fallbacks, in their order → the model's cross-provider equivalents
 (their `latest`), only when the policy allows. Every candidate says why it is there; every
 candidate left out says why (`SKIP_REASONS`). Reasons are closed sets: safe metric labels.
+
+A request's features are `Requirement`s (built by `jobs.features` from the request): a
+parameter, the catalogue capability a version must list to serve it (`routing.capabilities`)
+and, for what only some providers can do whatever the catalogue says, the providers that
+can. A candidate that fails one is skipped as `unsupported`; a plan left with no candidate
+only for that reason (no open circuit, no window too small) is the client's mistake:
+`UnsupportedParameter` (400) naming the parameter and the model.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from routing.errors import ContextTooLong, ModelSunset, NoRouteAvailable
+from routing.errors import ContextTooLong, ModelSunset, NoRouteAvailable, UnsupportedParameter
 from routing.model_id import parse_model_id
 from routing.service import Route, build_route, resolve_in
 from routing.snapshot import Catalogue, ModelEntry, load_catalogue
@@ -36,7 +43,28 @@ SKIP_REASONS = (
     "cross_provider_forbidden",
     "context_too_small",
     "circuit_open",
+    "unsupported",
 )
+# Skips that say the request itself cannot be served here (the others may pass with time).
+LASTING_SKIPS = {"duplicate", "past_sunset", "cross_provider_forbidden", "unsupported"}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What serving one request parameter takes: a capability the version lists (None: no
+    catalogue condition) and the providers able to serve it (None: any)."""
+
+    param: str
+    capability: str | None = None
+    providers: tuple[str, ...] | None = None
+
+    def unmet(self, route: Route) -> str | None:
+        """Why `route` cannot serve it, or None."""
+        if self.capability is not None and self.capability not in route.capabilities:
+            return f"{route.model_id} lacks {self.capability} (for `{self.param}`)"
+        if self.providers is not None and route.provider not in self.providers:
+            return f"{route.provider} cannot serve `{self.param}` as requested"
+        return None
 
 
 class OpenCircuits(Protocol):
@@ -74,6 +102,7 @@ class FallbackPlan:
     skipped: tuple[Skipped, ...] = ()
     policy: FallbackPolicy = field(default_factory=FallbackPolicy)
     policy_source: str = "request"  # "key" when the key's policy overrode the request
+    requirements: tuple[Requirement, ...] = ()
 
     @property
     def primary(self) -> Route:
@@ -81,6 +110,8 @@ class FallbackPlan:
         if not self.candidates:
             reasons = sorted({s.reason for s in self.skipped} - {"duplicate"})
             skipped = [s.as_dict() for s in self.skipped]
+            if "unsupported" in reasons and set(reasons) <= LASTING_SKIPS:
+                raise self.unsupported(skipped)
             if reasons == ["context_too_small"]:
                 raise ContextTooLong(
                     f"The request is too large for every version that could serve "
@@ -92,6 +123,17 @@ class FallbackPlan:
                 skipped=skipped,
             )
         return self.candidates[0].route
+
+    def unsupported(self, skipped: list[dict[str, Any]]) -> UnsupportedParameter:
+        unmet = [r for r in self.requirements if r.unmet(self.route)] or list(self.requirements)
+        param = unmet[0].param if unmet else "model"
+        return UnsupportedParameter(
+            f"`{param}` is not supported by {self.requested!r} "
+            f"({self.route.model_id}, {self.route.provider}) nor by any of its fallbacks.",
+            param=param,
+            model=self.requested,
+            skipped=skipped,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +165,7 @@ def plan_in(
     breaker: OpenCircuits | None = None,
     key_id: str | None = None,
     now: datetime | None = None,
+    requirements: tuple[Requirement, ...] = (),
 ) -> FallbackPlan:
     """The plan for `model_id`; a key policy (see `effective_policy`) overrides the request's."""
     policy, source = effective_policy(catalogue, key_id, policy or FallbackPolicy())
@@ -130,8 +173,21 @@ def plan_in(
     route = resolve_in(catalogue, model_id, now)
     proposed = _proposals(catalogue, model_id, route, policy, now)
     open_keys = breaker.open_keys({c.route.breaker_key for c in proposed}) if breaker else set()
-    kept, skipped = _filter(proposed, route, policy, estimated_tokens, open_keys, now)
-    return FallbackPlan(model_id, route, tuple(kept), tuple(skipped), policy, source)
+    limits = _Limits(estimated_tokens, open_keys, requirements)
+    kept, skipped = _filter(proposed, route, policy, limits, now)
+    return FallbackPlan(model_id, route, tuple(kept), tuple(skipped), policy, source, requirements)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What a candidate is checked against besides the policy."""
+
+    estimated_tokens: int | None
+    open_keys: set[str]
+    requirements: tuple[Requirement, ...]
+
+    def unmet(self, route: Route) -> str | None:
+        return next(filter(None, (r.unmet(route) for r in self.requirements)), None)
 
 
 def effective_policy(
@@ -220,15 +276,14 @@ def _filter(
     proposed: list[Candidate],
     requested: Route,
     policy: FallbackPolicy,
-    estimated_tokens: int | None,
-    open_keys: set[str],
+    limits: _Limits,
     now: datetime,
 ) -> tuple[list[Candidate], list[Skipped]]:
     kept: list[Candidate] = []
     skipped: list[Skipped] = []
     seen: set[tuple[str, str]] = set()
     for candidate in proposed:
-        why = _skip_reason(candidate, requested, policy, estimated_tokens, open_keys, seen, now)
+        why = _skip_reason(candidate, requested, policy, limits, seen, now)
         seen.add((candidate.route.provider, candidate.route.upstream_id))
         if why is None:
             kept.append(candidate)
@@ -241,8 +296,7 @@ def _skip_reason(
     candidate: Candidate,
     requested: Route,
     policy: FallbackPolicy,
-    estimated_tokens: int | None,
-    open_keys: set[str],
+    limits: _Limits,
     seen: set[tuple[str, str]],
     now: datetime,
 ) -> tuple[str, str] | None:
@@ -253,9 +307,12 @@ def _skip_reason(
         return "past_sunset", f"{route.model_id} is past its sunset"
     if route.provider != requested.provider and not policy.cross_provider:
         return "cross_provider_forbidden", f"{route.provider} is another provider"
-    window = route.context_window
+    unmet = limits.unmet(route)
+    if unmet is not None:
+        return "unsupported", unmet
+    window, estimated_tokens = route.context_window, limits.estimated_tokens
     if estimated_tokens is not None and window is not None and estimated_tokens > window:
         return "context_too_small", f"~{estimated_tokens} tokens > {window} context window"
-    if route.breaker_key in open_keys:
+    if route.breaker_key in limits.open_keys:
         return "circuit_open", f"circuit {route.breaker_key} is open"
     return None

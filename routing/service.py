@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from routing.capabilities import DEFAULT_CAPABILITIES
 from routing.errors import ModelSunset, UnknownChannel, UnknownVersion
 from routing.model_id import ModelRef, parse_model_id, queue_name
 from routing.snapshot import Catalogue, ModelEntry, VersionEntry, load_catalogue
@@ -40,6 +41,7 @@ class Route:
     context_window: int | None = None
     redirected_from: str | None = None
     successor: str | None = None
+    capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES  # routing.capabilities
 
     @property
     def model_id(self) -> str:
@@ -161,6 +163,7 @@ def build_route(
         context_window=model.context_window,
         redirected_from=redirected_from,
         successor=successor_of(model, version) if version.status == "deprecated" else None,
+        capabilities=version.capabilities,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from routing.capabilities import DEFAULT_CAPABILITIES, normalize
 from routing.errors import UnknownModel
 from storage.models import KeyRoutingPolicy, Model, ModelAlias, ModelPolicy, ModelRelease
 
@@ -29,6 +30,7 @@ class VersionEntry:
     released_at: datetime | None = None
     deprecated_at: datetime | None = None
     sunset_at: datetime | None = None
+    capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES
 
     def past_sunset(self, now: datetime) -> bool:
         return self.status == "retired" or (self.sunset_at is not None and self.sunset_at <= now)
@@ -39,6 +41,20 @@ class ReleaseEntry:
     version: str
     upstream_id: str
     channel: str | None
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """A model's list price per 1,000 tokens, in `currency` (what usage cost is computed from)."""
+
+    currency: str
+    prompt_per_1k: float
+    completion_per_1k: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.prompt_per_1k + completion_tokens * self.completion_per_1k
+        ) / 1000
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class ModelEntry:
     successor: str | None = None
     deprecation_days: int | None = None
     equivalents: tuple[str, ...] = ()
+    pricing: Pricing | None = None
 
     def channel(self, name: str) -> VersionEntry | None:
         return next((v for v in self.versions if v.channel == name), None)
@@ -142,6 +159,7 @@ def _entry(
             released_at=v.released_at,
             deprecated_at=v.deprecated_at,
             sunset_at=v.sunset_at,
+            capabilities=normalize(v.capabilities),
         )
         for v in sorted(model.versions, key=lambda v: (v.priority, v.channel))
     )
@@ -157,6 +175,7 @@ def _entry(
         successor=policy.successor if policy else None,
         deprecation_days=policy.deprecation_days if policy else None,
         equivalents=tuple(policy.equivalents or ()) if policy else (),
+        pricing=Pricing(**model.pricing) if model.pricing else None,
     )
 
 
@@ -172,10 +191,13 @@ def _model_from_json(data: dict[str, Any]) -> ModelEntry:
     versions = []
     for raw in data["versions"]:
         dates = {n: datetime.fromisoformat(raw[n]) if raw[n] else None for n in DATE_FIELDS}
-        versions.append(VersionEntry(**{**raw, **dates}))
+        capabilities = normalize(raw.get("capabilities"))
+        versions.append(VersionEntry(**{**raw, **dates, "capabilities": capabilities}))
+    pricing = data.get("pricing")
     return ModelEntry(
         **{
             **data,
+            "pricing": Pricing(**pricing) if pricing else None,
             "versions": tuple(versions),
             "releases": tuple(ReleaseEntry(**r) for r in data["releases"]),
             "aliases": tuple(data["aliases"]),

@@ -7,6 +7,7 @@ without the CLI importing Flask views.
 from __future__ import annotations
 
 import calendar
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import desc, select
@@ -39,12 +40,14 @@ def model_view(model: ModelEntry) -> dict[str, Any]:
                 "deprecated_at": _iso(v.deprecated_at),
                 "sunset_at": _iso(v.sunset_at),
                 "past_sunset": v.past_sunset(now),
+                "capabilities": list(v.capabilities),
             }
             for v in model.versions
         ],
         "versions": [{"version": r.version, "channel": r.channel} for r in model.releases],
         "sunset_policy": model.sunset_policy,
         "successor": model.successor,
+        "pricing": asdict(model.pricing) if model.pricing else None,
     }
 
 

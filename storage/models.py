@@ -41,6 +41,8 @@ class Model(Base):
     provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"))
     family: Mapped[str] = mapped_column(String(100))
     context_window: Mapped[int]
+    # currency, prompt_per_1k, completion_per_1k; None = not priced (routing.snapshot.Pricing)
+    pricing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     versions: Mapped[list[ModelVersion]] = relationship(
         back_populates="model", order_by="ModelVersion.priority"
     )
@@ -61,6 +63,8 @@ class ModelVersion(Base):
     released_at: Mapped[datetime | None]
     deprecated_at: Mapped[datetime | None]
     sunset_at: Mapped[datetime | None]
+    # What this version can serve (routing.capabilities); None = the defaults, chat and stream.
+    capabilities: Mapped[list[str] | None] = mapped_column(JSON)
     model: Mapped[Model] = relationship(back_populates="versions")
 
 
@@ -107,6 +111,9 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None]
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # A job failed rate-limited: the seconds the provider asked to wait (its Retry-After), which
+    # the API passes on to the client (revision 0008); None otherwise or when it gave none.
+    error_retry_after: Mapped[int | None]
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]
     total_tokens: Mapped[int | None]
@@ -122,6 +129,8 @@ class Job(Base):
     attempts: Mapped[list[Attempt]] = relationship(
         back_populates="job", order_by="Attempt.number", cascade="all, delete-orphan"
     )
+    # Its completion callback, when the client asked for one (`jobs.callbacks`).
+    callback: Mapped[CallbackDelivery | None] = relationship(viewonly=True)
 
 
 class Attempt(Base):
@@ -271,6 +280,7 @@ class Batch(Base):
     expired_at: Mapped[datetime | None]
     cancelling_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    callback: Mapped[CallbackDelivery | None] = relationship(viewonly=True)
 
 
 class BatchLine(Base):
@@ -290,3 +300,45 @@ class BatchLine(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class CallbackDelivery(Base):
+    """The completion callback of one job or one batch (exactly one of `job_id`, `batch_id`),
+    written with its subject and delivered once the subject has ended (`jobs.callbacks`).
+
+    `status`: `pending` (waiting for the end, or for `next_attempt_at`), `delivered`, or
+    `failed` (the retry window ran out). A claim is one conditional UPDATE on `attempts`."""
+
+    __tablename__ = "callback_deliveries"
+    __table_args__ = (Index("ix_callback_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), unique=True
+    )
+    batch_id: Mapped[str | None] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), unique=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    first_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallbackSecret(Base):
+    """A key's callback-signing secret generation. The secret itself is never stored: it is
+    derived from the gateway's signing secret, the key id and this version (`jobs.signing`).
+    No row: version 0. `key_id` is an `api_keys.id` or `master` (no foreign key)."""
+
+    __tablename__ = "callback_secrets"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+    rotated_at: Mapped[datetime] = mapped_column(default=utcnow)

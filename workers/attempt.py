@@ -76,6 +76,7 @@ def _as_result(request: CompletionRequest, content: str, final: StreamChunk) -> 
         usage=final.usage or Usage(0, 0, 0),
         model_version=final.model_version,
         upstream_model=request.upstream_model,
+        tool_calls=final.tool_calls,
     )
 
 

@@ -19,7 +19,7 @@ from workers.context import WorkerContext
 from workers.kombu_fixes import patch_closed_channel
 from workers.logcontext import JobIdFilter
 from workers.queues import MAINTENANCE_QUEUE, task_queues
-from workers.tasks import FEED_BATCHES_TASK, SWEEP_TASK, register_tasks
+from workers.tasks import DELIVER_CALLBACKS_TASK, FEED_BATCHES_TASK, SWEEP_TASK, register_tasks
 
 # Longer than the longest time a message sits unacked: a provider call (read timeout)
 # plus the largest retry countdown. Shorter would run jobs twice; longer slows recovery.
@@ -33,6 +33,7 @@ class CeleryConfig:
     concurrency: int = 100
     sweeper_interval_seconds: float = 60.0
     batch_feeder_interval_seconds: float = 5.0
+    callback_interval_seconds: float = 5.0
 
 
 def configure_celery(config: CeleryConfig, context: Callable[[], WorkerContext]) -> Celery:
@@ -89,6 +90,14 @@ def celery_settings(config: CeleryConfig) -> dict[str, Any]:
                 "options": {
                     "queue": MAINTENANCE_QUEUE,
                     "expires": config.batch_feeder_interval_seconds,
+                },
+            },
+            "deliver-callbacks": {
+                "task": DELIVER_CALLBACKS_TASK,
+                "schedule": config.callback_interval_seconds,
+                "options": {
+                    "queue": MAINTENANCE_QUEUE,
+                    "expires": config.callback_interval_seconds,
                 },
             },
         },

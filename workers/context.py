@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.callbacks import Deliverer
 from jobs.dispatch import Dispatcher
 from jobs.feeder import FeedPolicy
 from jobs.submit import Submitter
@@ -54,5 +55,8 @@ class WorkerContext:
     # The batch feeder submits lines through the one submission path.
     submitter: Submitter | None = None
     feed: FeedPolicy = field(default_factory=FeedPolicy)
+    # Completion callbacks: the delivery run, and a kick when a job that has one ends.
+    callbacks: Deliverer | None = None
+    kick_callbacks: Callable[[], None] = field(default=lambda: None)
     # Sends the feeder task for one batch (a refill as its lines end); None: beat only.
     kick_batch: Callable[[str], None] | None = None

@@ -10,6 +10,7 @@ touches Redis for bookkeeping stands between a provider's answer and the databas
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -24,8 +25,8 @@ from jobs.lifecycle import Claimed
 from jobs.spec import JobSpec
 from jobs.status import TERMINAL, JobStatus
 from monitoring.metrics import FALLBACKS, JOBS_FINISHED
-from providers.base import CompletionRequest, CompletionResult, Message
-from providers.errors import ProviderError, StreamInterrupted
+from providers.base import CompletionRequest, CompletionResult
+from providers.errors import ProviderError, RateLimited, StreamInterrupted
 from routing.errors import RoutingError
 from routing.service import Route
 from storage import keys
@@ -146,13 +147,14 @@ def current_upstream(resolver: Any, claimed: Claimed) -> str:
 def request_from(job_id: str, upstream_id: str, spec: JobSpec) -> CompletionRequest:
     return CompletionRequest(
         upstream_model=upstream_id,
-        messages=tuple(Message(m.role, m.content) for m in spec.messages),
+        messages=spec.provider_messages(),
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
         top_p=spec.top_p,
         repetition_penalty=spec.repetition_penalty,
         request_id=job_id,
         stream=spec.stream,
+        **spec.provider_fields(),
     )
 
 
@@ -191,7 +193,12 @@ def result_payload(call: Call, result: CompletionResult) -> dict[str, Any]:
         "model": call.model,
         "channel": call.channel,
         "model_version": result.model_version,
+        "tool_calls": tool_calls_payload(result),
     }
+
+
+def tool_calls_payload(result: CompletionResult) -> list[dict[str, Any]]:
+    return [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls]
 
 
 def finished(
@@ -209,6 +216,8 @@ def finished(
         count_batch_line(ctx, call.job_id, outcome.status)
     settle_job(ctx.redis, call.job_id, call.spec, result.usage.total_tokens if result else 0)
     events.notify_done(ctx.redis, call.job_id, outcome.status)
+    if call.spec.has_callback:
+        kick_callbacks(ctx)
     if stream is None or result is None:
         return
     if outcome.status in (JobStatus.SUCCEEDED, JobStatus.INCOMPLETE):
@@ -231,6 +240,14 @@ def count_batch_line(ctx: WorkerContext, job_id: str, status: str) -> None:
             request_refill(ctx.redis, batch_id, ctx.kick_batch)
     except Exception:
         log.exception("could not count the end of batch job %s", job_id)
+
+
+def kick_callbacks(ctx: WorkerContext) -> None:
+    """Deliver the job's callback now (guarded: the beat schedule delivers it anyway)."""
+    try:
+        ctx.kick_callbacks()
+    except Exception:
+        log.warning("could not kick the callback delivery", exc_info=True)
 
 
 def record_failed_call(ctx: WorkerContext, call: Call, run: AttemptRun, error: ProviderError):
@@ -265,7 +282,14 @@ def after_failure(
 
 def fail_job(ctx: WorkerContext, call: Call, error: ProviderError) -> Outcome:
     with ctx.sessions() as session:
-        ok = lifecycle.fail(session, call.job_id, call.number, error.reason, error.message)
+        ok = lifecycle.fail(
+            session,
+            call.job_id,
+            call.number,
+            error.reason,
+            error.message,
+            retry_after=retry_after_of(error),
+        )
         session.commit()
         outcome = Outcome(JobStatus.FAILED if ok else current_status(session, call.job_id))
     if ok:
@@ -291,7 +315,13 @@ def move_on(
         if target is None:
             error = error or no_route_error()
             ok = lifecycle.fail(
-                session, call.job_id, call.number, error.reason, error.message, skipped=skips
+                session,
+                call.job_id,
+                call.number,
+                error.reason,
+                error.message,
+                skipped=skips,
+                retry_after=retry_after_of(error),
             )
         else:
             ok = lifecycle.move_to(
@@ -318,6 +348,13 @@ def hop(call: Call, target: Route, reason: str) -> dict[str, str]:
         "reason": reason,
         "at": utcnow().isoformat(),
     }
+
+
+def retry_after_of(error: ProviderError) -> int | None:
+    """The provider's Retry-After in whole seconds, kept on a job that fails rate-limited."""
+    if isinstance(error, RateLimited) and error.retry_after:
+        return max(1, math.ceil(error.retry_after))
+    return None
 
 
 def no_route_error() -> ProviderError:

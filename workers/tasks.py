@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import Celery, Task
 
-from jobs.dispatch import FEED_BATCHES_TASK, RUN_JOB_TASK
+from jobs.dispatch import DELIVER_CALLBACKS_TASK, FEED_BATCHES_TASK, RUN_JOB_TASK
 from jobs.feeder import feed_batches, refill_batch
 from workers.context import WorkerContext
 from workers.logcontext import bound_job
@@ -45,3 +45,8 @@ def register_tasks(app: Celery) -> None:
                 ctx.sessions, ctx.redis, ctx.submitter, ctx.feed, batch_id, ctx.kick_batch
             )
         return feed_batches(ctx.sessions, ctx.redis, ctx.submitter, ctx.feed, ctx.kick_batch)
+
+    @app.task(name=DELIVER_CALLBACKS_TASK, bind=True, base=JobTask, ignore_result=True)
+    def deliver_callbacks(self: JobTask) -> int:
+        deliverer = self.context.callbacks
+        return deliverer.deliver_due() if deliverer is not None else 0

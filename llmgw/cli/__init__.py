@@ -2,7 +2,8 @@
 
 One module per command group: `up` (the whole stack), `services` (one process each: api,
 worker, beat, flower, emulator), `db`, `models`, `keys` (and `usage`); `client` (`submit`,
-`batch`, `jobs`: HTTP to a running gateway). `context` builds the shared resources a command
+`batch`, `jobs`: HTTP to a running gateway); `check` (a post-deploy smoke test of the
+providers' credentials and every catalogue version). `context` builds the shared resources a command
 uses and turns configuration errors into one line and exit code 2.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import click
 
 from llmgw import __version__
+from llmgw.cli.check import check
 from llmgw.cli.client import batch, jobs, submit
 from llmgw.cli.context import ConfigGroup
 from llmgw.cli.db import db
@@ -28,6 +30,6 @@ def main() -> None:
 
 for command in (
     *(up, api, worker, beat, flower, emulator, db, models, keys, usage),
-    *(submit, batch, jobs),
+    *(submit, batch, jobs, check),
 ):
     main.add_command(command)

@@ -74,15 +74,24 @@ def show(value: Any) -> None:
 @click.option("--model", "-m", required=True, help="model id, e.g. yandexgpt-lite:latest")
 @click.option("--no-wait", is_flag=True, help="print the job id and return")
 @click.option("--timeout", default=300.0, show_default=True, help="seconds to wait for it")
+@click.option("--callback-url", default=None, help="POST the final JSON, signed, here when it ends")
 @click.argument("prompt", required=False)
 @with_client
 def submit(
-    url: str, key: str | None, model: str, no_wait: bool, timeout: float, prompt: str | None
+    url: str,
+    key: str | None,
+    model: str,
+    no_wait: bool,
+    timeout: float,
+    callback_url: str | None,
+    prompt: str | None,
 ) -> None:
     """Submit one completion job (PROMPT, or stdin) and print the answer."""
     text = prompt if prompt is not None else sys.stdin.read()
     client = Client(url, key)
-    body = {"model": model, "messages": [{"role": "user", "content": text}]}
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": text}]}
+    if callback_url is not None:
+        body["callback_url"] = callback_url
     job = client.json("POST", "/v1/jobs", json=body)
     if no_wait:
         click.echo(job["id"])
@@ -156,6 +165,7 @@ def batch() -> None:
 @click.option("--wait", is_flag=True, help="follow it to the end with a progress line")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--interval", default=2.0, show_default=True, help="seconds between polls")
+@click.option("--callback-url", default=None, help="POST the final JSON, signed, here when it ends")
 @with_client
 def batch_submit(
     url: str,
@@ -165,10 +175,13 @@ def batch_submit(
     wait: bool,
     output: Path | None,
     interval: float,
+    callback_url: str | None,
 ) -> None:
     """Create a batch from FILE (one request a line, OpenAI's batch input format)."""
     client = Client(url, key)
     params = {"on_invalid": "skip" if skip_invalid else "reject"}
+    if callback_url is not None:
+        params["callback_url"] = callback_url
     headers = {"Content-Type": "application/jsonl"}
     created = client.json(
         "POST", "/v1/batches", data=file.read_bytes(), headers=headers, params=params

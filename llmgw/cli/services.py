@@ -88,7 +88,7 @@ def worker(
 @click.command()
 @click.option("--schedule", default="var/celerybeat-schedule", show_default=True)
 def beat(schedule: str) -> None:
-    """Run celery beat: the periodic sweeper that re-dispatches stranded jobs."""
+    """Run celery beat: the sweeper, the batch feeder and the callback delivery."""
     from llmgw.celery import make_celery
 
     Path(schedule).parent.mkdir(parents=True, exist_ok=True)

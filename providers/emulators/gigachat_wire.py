@@ -27,7 +27,7 @@ from providers.emulators.common import (
     truncate_tokens,
 )
 from providers.emulators.faults import FaultRule
-from providers.emulators.tools import pick_tool, sample_arguments
+from providers.emulators.tools import json_answer, pick_tool, sample_arguments
 
 MESSAGE_OVERHEAD = 3
 ROLES = {"system", "user", "assistant", "function", "search_result", "function_in_progress"}
@@ -190,10 +190,27 @@ def generate(call: ChatCall, version: str, fault: FaultRule | None, body: dict) 
         return _outcome(call, REFUSAL, "blacklist", model)
     if kind == "finish_error" or FINISH_ERROR_TRIGGER in prompt:
         return _outcome(call, "", "error", model)
-    function_call = plan_function_call(body, prompt)
-    if function_call is not None:
-        return _outcome(call, "", "function_call", model, function_call)
+    last = call.messages[-1]
+    if last.get("role") == "function":  # answer the result, echoing it; never call again
+        prompt = content_of(last)
+    else:
+        function_call = plan_function_call(body, prompt)
+        if function_call is not None:
+            return _outcome(call, "", "function_call", model, function_call)
+    if json_mode(body):
+        return _text_outcome(call, json_answer(call.ref.base, prompt, None), kind, model)
     return _text_outcome(call, compose_answer(call.ref.base, prompt), kind, model)
+
+
+def json_mode(body: dict) -> bool:
+    """`response_format: {"type": "json_object"}` (or `text`); anything else is 422."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return False
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in ("text", "json_object"):
+        raise EmulatorError(422, "Invalid params: response_format.type must be text|json_object")
+    return kind == "json_object"
 
 
 def _text_outcome(call: ChatCall, text: str, kind: str | None, model: str) -> Outcome:

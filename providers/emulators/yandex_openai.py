@@ -2,6 +2,12 @@
 
 ``model`` is the full URI (``gpt://<folder>/<model>/<branch>``). Usage is in numbers here, not
 strings. Errors reuse the native envelope (the real shape is unconfirmed).
+
+Stream chunks follow the recorded wire (yandex-cloud-ml-sdk's cassette
+``tests/chat/cassettes/test_completions/test_run_stream.yaml``): an intermediate chunk's choice
+has no ``finish_reason`` key at all (OpenAI sends ``null``; the Yandex SDK calls ``.lower()`` on
+the value when the key is present), only the finishing chunk has one, then a ``choices: []``
+chunk with ``usage`` and ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -195,7 +201,8 @@ def _deltas(outcome: wire.Outcome) -> list[dict]:
 
 
 def _choice(delta: dict, finish_reason: str | None) -> dict:
-    return {"index": 0, "delta": delta, "finish_reason": finish_reason}
+    choice = {"index": 0, "delta": delta}
+    return choice if finish_reason is None else choice | {"finish_reason": finish_reason}
 
 
 def _chunk(chunk_id: str, created: int, call: wire.CompletionCall, choices: list) -> dict:

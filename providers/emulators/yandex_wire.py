@@ -26,7 +26,7 @@ from providers.emulators.common import (
     truncate_tokens,
 )
 from providers.emulators.faults import FaultRule
-from providers.emulators.tools import pick_tool, sample_arguments
+from providers.emulators.tools import json_answer, pick_tool, sample_arguments
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 503: 14, 504: 4}
 MESSAGES = {
@@ -108,6 +108,8 @@ class CompletionCall:
     input_tokens: int
     tools: list[dict] = field(default_factory=list)  # the inner "function" objects
     tool_choice: dict | None = None  # {"mode": "NONE"|"AUTO"|"REQUIRED"} or {"functionName"}
+    # JSON output: None for text, {} for jsonObject, {"schema": …} for jsonSchema.
+    json_format: dict | None = None
 
 
 def parse_completion(body: dict, folder_id: str) -> CompletionCall:
@@ -125,7 +127,22 @@ def parse_completion(body: dict, folder_id: str) -> CompletionCall:
         input_tokens=prompt_token_count(messages),
         tools=parse_tools(body.get("tools")),
         tool_choice=body.get("toolChoice") if isinstance(body.get("toolChoice"), dict) else None,
+        json_format=parse_json_format(body),
     )
+
+
+def parse_json_format(body: dict) -> dict | None:
+    """`jsonObject: true` or `jsonSchema: {"schema": {…}}`, one or the other (a proto oneof)."""
+    as_object, as_schema = body.get("jsonObject"), body.get("jsonSchema")
+    if as_object is not None and as_schema is not None:
+        raise EmulatorError(400, "Only one of jsonObject and jsonSchema may be set")
+    if as_schema is not None:
+        if not isinstance(as_schema, dict) or not isinstance(as_schema.get("schema"), dict):
+            raise EmulatorError(400, 'jsonSchema must be {"schema": {...}}')
+        return {"schema": as_schema["schema"]}
+    if as_object is not None and not isinstance(as_object, bool):
+        raise EmulatorError(400, "jsonObject must be a boolean")
+    return {} if as_object else None
 
 
 def parse_tools(tools: object) -> list[dict]:
@@ -186,6 +203,13 @@ def last_user_text(messages: list[dict]) -> str:
     return ""
 
 
+def tool_results_text(message: dict) -> str:
+    """The contents of a `toolResultList` message, joined (what the answer then echoes)."""
+    results = (message.get("toolResultList") or {}).get("toolResults") or []
+    contents = [str((r.get("functionResult") or {}).get("content", "")) for r in results]
+    return " ".join(c for c in contents if c)
+
+
 def completion_tokens(messages: list[dict]) -> list[dict]:
     """``tokenizeCompletion``: the prompt with its template tokens; usage counts the same."""
     tokens = [special("<s>")]
@@ -236,7 +260,10 @@ def generate(call: CompletionCall, context: int, version: str, fault: FaultRule 
         tokens = count_tokens(dumps(tool_calls))
         status = "ALTERNATIVE_STATUS_TOOL_CALLS"
         return Outcome("", status, call.input_tokens, tokens, version, tool_calls)
+    prompt = tool_results_text(call.messages[-1]) or prompt
     text = compose_answer(call.ref.model, prompt)
+    if call.json_format is not None:
+        text = json_answer(call.ref.model, prompt, call.json_format.get("schema"))
     limit = call.max_tokens
     if kind == "truncate":
         half = max(1, count_tokens(text) // 2)

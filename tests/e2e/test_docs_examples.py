@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ def test_the_doc_has_examples():
 
 @pytest.mark.parametrize(("name", "script"), BLOCKS, ids=[name for name, _ in BLOCKS])
 def test_example_runs(stack, name, script):
-    env = {"LLMGW": stack["url"], "KEY": MASTER_KEY, "PATH": os.environ["PATH"]}
+    # `python3` in an example is this interpreter (its venv has the SDKs the examples import).
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {"LLMGW": stack["url"], "KEY": MASTER_KEY, "PATH": path}
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         env=env,

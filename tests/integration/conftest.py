@@ -80,6 +80,8 @@ def settings(redis_url, database_url, emulators) -> Settings:
         gigachat_auth_url=f"{giga}/api/v2/oauth",
         gigachat_credentials=EMULATOR_GIGACHAT_KEY,
         provider_read_timeout=10,
+        # Callbacks are on, as under `llmgw up`; private targets stay refused.
+        callback_signing_secret="integration-session-callback-secret-0123456789",
     )
 
 

@@ -1,4 +1,5 @@
-"""Conformance: the official `gigachat` SDK talks to the GigaChat emulator.
+"""Conformance: the official `gigachat` SDK talks to the GigaChat emulator; and drop-in: the
+same SDK pointed at llmgw (chat, stream, models).
 
 The emulator serves plain HTTP on loopback, so TLS verification never comes into play and is
 left at the SDK's default (on).
@@ -88,3 +89,65 @@ def test_sdk_rejects_a_wrong_key(emulator_url):
     )
     with client, pytest.raises(AuthenticationError):
         client.chat("hello")
+
+
+# -- the same SDK pointed at llmgw: `base_url=<llmgw>/v1`, `access_token=<llmgw key>` ---------
+
+
+@pytest.fixture()
+def llmgw_key(client, auth) -> str:
+    """A fresh (non-admin) llmgw key, so that its job listing holds only this test's jobs."""
+    created = client.post("/v1/admin/keys", json={"name": "gigachat-sdk"}, headers=auth)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    return created.get_json()["key"]
+
+
+@pytest.fixture()
+def llmgw_sdk(live_api, worker, llmgw_key):
+    client = GigaChat(
+        base_url=f"{live_api}/v1", access_token=llmgw_key, model="GigaChat-Pro", timeout=30
+    )
+    yield client
+    client.close()
+
+
+def test_llmgw_chat(llmgw_sdk, llmgw_key, client):
+    completion = llmgw_sdk.chat("Привет! Как дела?")
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop"
+    assert choice.message.role == "assistant"
+    assert "Привет! Как дела?" in choice.message.content
+    usage = completion.usage
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens > 0
+    # The answer is an llmgw job, served by GigaChat-Pro on its latest channel.
+    jobs = client.get("/v1/jobs", headers={"Authorization": f"Bearer {llmgw_key}"})
+    jobs = jobs.get_json()["data"]
+    assert len(jobs) == 1
+    assert jobs[0]["route"]["provider"] == "gigachat"
+    assert (jobs[0]["route"]["model"], jobs[0]["route"]["channel"]) == ("GigaChat-Pro", "latest")
+
+
+def test_llmgw_stream_matches_chat(llmgw_sdk):
+    chunks = list(llmgw_sdk.stream("Расскажи сказку"))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert text == llmgw_sdk.chat("Расскажи сказку").choices[0].message.content
+
+
+def test_llmgw_models(llmgw_sdk):
+    ids = {model.id_ for model in llmgw_sdk.get_models().data}
+    assert {"GigaChat", "GigaChat-Pro", "yandexgpt-lite"} <= ids
+    assert llmgw_sdk.get_model("GigaChat-Pro").id_ == "GigaChat-Pro"
+    with pytest.raises(NotFoundError):
+        llmgw_sdk.get_model("GigaChat-9000")
+
+
+def test_llmgw_refuses_a_wrong_key(live_api):
+    with (
+        GigaChat(
+            base_url=f"{live_api}/v1", access_token="wrong", model="GigaChat", timeout=10
+        ) as sdk,
+        pytest.raises(AuthenticationError),
+    ):
+        sdk.chat("hello")

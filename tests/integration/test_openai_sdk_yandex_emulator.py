@@ -8,6 +8,8 @@ value as an API key, like the real service's curl examples) and `project=` as th
 
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
 import requests
@@ -127,3 +129,61 @@ def test_unknown_model_and_foreign_folder(client):
         create(model=f"gpt://{FOLDER}/no-such-model/latest", messages=MESSAGES)
     with pytest.raises(openai.PermissionDeniedError):
         create(model="gpt://b1gotherfolder/yandexgpt/latest", messages=MESSAGES)
+
+
+# -- Yandex's own SDK (`yandex-cloud-ml-sdk`), its HTTP `sdk.chat` surface --------------------
+
+
+@pytest.fixture()
+def yandex_sdk(emulator_url):
+    from yandex_cloud_ml_sdk import YCloudML
+
+    return YCloudML(
+        folder_id=FOLDER,
+        auth="emu-yandex-key",  # not `t1.`-shaped: the SDK sends it as `Api-Key <key>`
+        service_map={"http_completions": f"{emulator_url}/v1/"},
+    )
+
+
+def test_yandex_sdk_chat(yandex_sdk, client):
+    result = (
+        yandex_sdk.chat.completions("yandexgpt-lite")
+        .configure(temperature=0.3)
+        .run([{"role": "system", "text": MESSAGES[0]["content"]}, MESSAGES[1]["content"]])
+    )
+    expected = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert result.text == expected.choices[0].message.content
+    assert result.model == MODEL
+    assert result.usage.input_text_tokens == expected_prompt_tokens()
+
+
+def test_yandex_sdk_stream(yandex_sdk, client):
+    expected = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    model = yandex_sdk.chat.completions("yandexgpt-lite")
+    chunks = list(
+        model.run_stream(
+            [{"role": "system", "text": MESSAGES[0]["content"]}, MESSAGES[1]["content"]]
+        )
+    )
+    texts = [chunk.text for chunk in chunks]
+    # The SDK yields growing prefixes; the last ones carry the whole answer.
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:], strict=False))
+    assert texts[-1] == expected.choices[0].message.content
+    assert [c.status.name for c in chunks][-2:] == ["FINAL", "USAGE"]
+    assert chunks[-1].usage.completion_tokens == expected.usage.completion_tokens
+
+
+def test_stream_chunks_leave_finish_reason_out_until_the_end(emulator_url):
+    """The recorded wire: no `finish_reason` key on intermediate chunks (not `null`)."""
+    body = {"model": MODEL, "messages": MESSAGES, "stream": True}
+    headers = {"Authorization": "Api-Key emu-yandex-key"}
+    with requests.post(
+        f"{emulator_url}/v1/chat/completions", json=body, headers=headers, stream=True, timeout=10
+    ) as response:
+        lines = [x for x in response.iter_lines(decode_unicode=True) if x.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    choices = [chunk["choices"][0] for chunk in chunks if chunk["choices"]]
+    assert len(choices) >= 3
+    assert all("finish_reason" not in choice for choice in choices[:-1])
+    assert choices[-1]["finish_reason"] == "stop"

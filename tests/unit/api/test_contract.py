@@ -79,7 +79,7 @@ def test_a_bad_query_value_is_a_400_with_problems(unit_client, master_auth, url,
 
 
 def test_unknown_route_is_a_json_404(unit_client):
-    assert_error(unit_client.get("/v1/nothing-here"), 404, "not_found")
+    assert_error(unit_client.get("/v1/nothing-here"), 404, "unknown_route")
 
 
 def test_wrong_method_is_a_json_405_with_allow(unit_client):

@@ -94,7 +94,7 @@ def test_malformed_model_id(unit_client, unit_runtime, master_auth):
 
 
 def test_unknown_route_is_json(unit_client):
-    assert_error(unit_client.get("/v1/nothing-here"), 404, "not_found")
+    assert_error(unit_client.get("/v1/nothing-here"), 404, "unknown_route")
 
 
 def test_healthz(unit_client):

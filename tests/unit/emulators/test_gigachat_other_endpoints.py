@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import requests
@@ -113,6 +114,27 @@ def test_function_call_returns_object_arguments(giga, giga_token):
     body["function_call"] = "none"
     plain = post(giga, "/api/v1/chat/completions", giga_token, body).json()["choices"][0]
     assert plain["finish_reason"] == "stop"
+
+
+def test_function_result_is_answered_in_text_echoing_it(giga, giga_token):
+    weather = {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    body = giga_body("call get_weather for Moscow", functions=[weather])
+    call = {"name": "get_weather", "arguments": {}}
+    body["messages"] += [
+        {"role": "assistant", "content": "", "function_call": call},
+        {"role": "function", "name": "get_weather", "content": '{"temp": "плюс три"}'},
+    ]
+    choice = post(giga, "/api/v1/chat/completions", giga_token, body).json()["choices"][0]
+    assert choice["finish_reason"] == "stop"  # the prompt still names it: no second call
+    assert "плюс три" in choice["message"]["content"]
+
+
+def test_json_object_response_format(giga, giga_token):
+    body = giga_body("Погода в Москве", response_format={"type": "json_object"})
+    choice = post(giga, "/api/v1/chat/completions", giga_token, body).json()["choices"][0]
+    assert "Погода в Москве" in json.loads(choice["message"]["content"])["answer"]
+    body["response_format"] = {"type": "json_schema"}
+    assert post(giga, "/api/v1/chat/completions", giga_token, body).status_code == 422
 
 
 def test_oauth_rate_limit_when_enabled():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import requests
 
 from tests.unit.emulators.helpers import API_KEY_HEADERS, FOLDER, TIMEOUT, yandex_body
@@ -83,3 +84,52 @@ def test_openai_surface_returns_string_arguments(yandex):
     call = choice["message"]["tool_calls"][0]
     assert call["type"] == "function" and call["function"]["name"] == "get_weather"
     assert json.loads(call["function"]["arguments"])["days"] == 1.0
+
+
+def test_a_tool_result_is_echoed_in_the_answer(yandex):
+    body = yandex_body("use get_weather for Moscow")
+    call = {"functionCall": {"name": "get_weather", "arguments": {"city": "Moscow"}}}
+    result = {"functionResult": {"name": "get_weather", "content": "ясно плюс три"}}
+    body["messages"] += [
+        {"role": "assistant", "toolCallList": {"toolCalls": [call]}},
+        {"role": "user", "toolResultList": {"toolResults": [result]}},
+    ]
+    assert "ясно плюс три" in complete(body, yandex)["message"]["text"]
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "temp": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        "kind": {"enum": ["sunny", "rain"]},
+        "where": {"type": "object", "properties": {"lat": {"type": "number"}}, "required": ["lat"]},
+    },
+    "required": ["city", "temp", "tags", "kind", "where"],
+    "additionalProperties": False,
+}
+
+
+def test_json_schema_answer_validates(yandex):
+    body = {**yandex_body("Погода в Москве"), "jsonSchema": {"schema": SCHEMA}}
+    alternative = complete(body, yandex)
+    assert alternative["status"] == "ALTERNATIVE_STATUS_FINAL"
+    jsonschema.validate(json.loads(alternative["message"]["text"]), SCHEMA)
+
+
+def test_json_object_answer_is_an_object(yandex):
+    body = {**yandex_body("Погода в Москве"), "jsonObject": True}
+    value = json.loads(complete(body, yandex)["message"]["text"])
+    assert isinstance(value, dict) and "Погода в Москве" in value["answer"]
+
+
+def test_json_object_and_schema_together_are_400(yandex):
+    body = {**yandex_body(), "jsonObject": True, "jsonSchema": {"schema": SCHEMA}}
+    response = requests.post(
+        yandex + "/foundationModels/v1/completion",
+        json=body,
+        headers=API_KEY_HEADERS,
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 400

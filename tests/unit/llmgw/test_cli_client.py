@@ -74,3 +74,16 @@ def test_progress_line():
     }
     line = progress(batch, 10.0)
     assert "40 done, 10 failed, 100 total, 5.0/s, ETA 10s" in line
+
+
+def test_callback_url_options_reach_the_api(gateway, tmp_path):
+    """The unit gateway has no signing secret: both commands relay its 503, proving the
+    option was sent (without it they succeed)."""
+    hook = "https://93.184.216.34/hook"
+    job = run(gateway, "submit", "-m", "yandexgpt", "--no-wait", "--callback-url", hook, "hi")
+    assert job.exit_code == 1 and "callbacks_unavailable" in job.output
+    file = tmp_path / "in.jsonl"
+    file.write_text(request_line("a"))
+    batch = run(gateway, "batch", "submit", "--callback-url", hook, str(file))
+    assert batch.exit_code == 1 and "callbacks_unavailable" in batch.output
+    assert run(gateway, "batch", "submit", str(file)).exit_code == 0

@@ -74,3 +74,14 @@ def test_a_bad_url_stops_the_cli_with_the_variable_and_no_value(monkeypatch, tmp
         "Error: configuration error: LLMGW_REDIS_URL: "
         "must be a Redis URL: redis://, rediss:// or unix://\n"
     )
+
+
+def test_callback_settings_are_checked_at_start_up():
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        settings(callback_signing_secret="short")
+    with pytest.raises(ValidationError, match="comma-separated CIDRs"):
+        settings(callback_allowed_cidrs="10.0.0.0/8,nonsense")
+    ok = settings(callback_signing_secret="x" * 32, callback_allowed_cidrs="10.0.0.0/8, fd00::/8")
+    assert ok.callback_allow_private is False
+    assert "x" * 32 not in repr(ok)  # a SecretStr
+    assert settings(callback_signing_secret="").callback_signing_secret is None

@@ -80,3 +80,32 @@ def test_models_circuits_uses_the_recorded_redis(second_terminal, fake_redis_url
     result = CliRunner().invoke(main, ["models", "circuits"])
     assert result.exit_code == 0, result.output
     assert "yandexgpt:yandexgpt:rc\topen\t1/1 failed" in result.output.splitlines()
+
+
+def test_up_generates_a_callback_signing_secret_once_and_keeps_it(monkeypatch, tmp_path):
+    from llmgw.settings import load_settings
+    from llmgw.stack import CALLBACK_SECRET_FILE, ensure_callback_secret
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("LLMGW_CALLBACK_SIGNING_SECRET", raising=False)
+    first = Stack(host="127.0.0.1", api_port=1, flower_port=2, var_dir=tmp_path)
+    ensure_callback_secret(first)
+    secret = first.env["LLMGW_CALLBACK_SIGNING_SECRET"]
+    path = tmp_path / CALLBACK_SECRET_FILE
+    assert path.read_text() == secret and len(secret) >= 32
+    assert os.stat(path).st_mode & 0o077 == 0  # readable by its owner only
+    again = Stack(host="127.0.0.1", api_port=1, flower_port=2, var_dir=tmp_path)
+    ensure_callback_secret(again)
+    assert again.env["LLMGW_CALLBACK_SIGNING_SECRET"] == secret
+    assert load_settings(**{"callback_signing_secret": secret}).callback_signing_secret
+
+
+def test_up_keeps_a_configured_callback_signing_secret(monkeypatch, tmp_path):
+    from llmgw.stack import CALLBACK_SECRET_FILE, ensure_callback_secret
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LLMGW_CALLBACK_SIGNING_SECRET", "c" * 40)
+    stack = Stack(host="127.0.0.1", api_port=1, flower_port=2, var_dir=tmp_path)
+    ensure_callback_secret(stack)
+    assert stack.env["LLMGW_CALLBACK_SIGNING_SECRET"] == "c" * 40
+    assert not (tmp_path / CALLBACK_SECRET_FILE).exists()

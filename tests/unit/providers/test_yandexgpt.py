@@ -154,7 +154,11 @@ def test_missing_total_is_the_sum(rsps, provider):
     ],
 )
 def test_finish_reasons(rsps, provider, status, finish):
-    rsps.post(COMPLETION, json=answer(status=status))
+    body = answer(status=status)
+    if finish == "tool_calls":  # the recorded shape: the message is a toolCallList
+        calls = {"toolCalls": [{"functionCall": {"name": "f", "arguments": {}}}]}
+        body["result"]["alternatives"][0]["message"] = {"role": "assistant", "toolCallList": calls}
+    rsps.post(COMPLETION, json=body)
     assert provider.complete(REQUEST).finish_reason == finish
 
 

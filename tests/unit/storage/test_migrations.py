@@ -11,7 +11,7 @@ from storage import migrate
 from storage.db import make_engine
 from storage.models import Base
 
-HEAD = "0006"
+HEAD = "0009"
 
 
 def test_single_head():
