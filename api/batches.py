@@ -19,7 +19,7 @@ from api.contract import RATE_LIMIT_HEADERS, endpoint
 from api.jobs import visible_to
 from api.schemas import AFTER, PAGE_LIMIT, CallbackOut, UtcDatetime
 from api.service import callback_view
-from jobs.batch_file import ParsedFile, parse_jsonl, parse_requests
+from jobs.batch_file import MAX_LINES, ParsedFile, parse_jsonl, parse_requests
 from jobs.batches import (
     CANCELLED_OUTCOME,
     BatchStatus,
@@ -53,7 +53,7 @@ class BatchCreate(BaseModel):
 
     requests: list[dict[str, Any]] = Field(
         min_length=1,
-        max_length=50_000,
+        max_length=MAX_LINES,
         description='each `{"custom_id", "method": "POST", "url": "/v1/chat/completions", '
         '"body": {...}}`',
     )

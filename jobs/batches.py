@@ -173,6 +173,8 @@ def attach_job(sessions: sessionmaker[Session], redis: Any, batch_id: str, line:
         )
         attached = done.rowcount == 1
         spec = None
+        if not attached and recorded_job(session, batch_id, line) == job_id:
+            return True  # this very job, recorded by an earlier run: nothing to undo
         if attached:  # a job may end before its line knows it: the job-end hook found no line
             status = session.scalar(select(Job.status).where(Job.id == job_id))
             if status in TERMINAL:
@@ -188,6 +190,11 @@ def attach_job(sessions: sessionmaker[Session], redis: Any, batch_id: str, line:
     if spec is not None:
         refund_cancelled(redis, job_id, spec)
     return attached
+
+
+def recorded_job(session: Session, batch_id: str, line: int) -> str | None:
+    where = (BatchLine.batch_id == batch_id, BatchLine.line == line)
+    return session.scalar(select(BatchLine.job_id).where(*where))
 
 
 def stop_lines(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:
@@ -235,8 +242,9 @@ def refund_cancelled(redis: Any, job_id: str, spec: JobSpec) -> None:
 # -- counts ----------------------------------------------------------------------------------
 
 
-def line_ended(session: Session, job_id: str, status: str) -> None:
-    """A batch line's job ended: set its outcome once and count it (caller commits)."""
+def line_ended(session: Session, job_id: str, status: str) -> str | None:
+    """A batch line's job ended: set its outcome once and count it (caller commits).
+    Returns the line's batch id if this call counted it."""
     row = session.execute(
         update(BatchLine)
         .where(BatchLine.job_id == job_id, BatchLine.outcome.is_(None))
@@ -247,6 +255,8 @@ def line_ended(session: Session, job_id: str, status: str) -> None:
     if row is not None:
         count_outcome(session, row[0], status, 1)
         complete_if_counted(session, row[0])
+        return str(row[0])
+    return None
 
 
 def complete_if_counted(session: Session, batch_id: str) -> None:

@@ -31,9 +31,11 @@ class CeleryDispatcher:
             RUN_JOB_TASK, args=[job_id], queue=queue, priority=PRIORITIES[priority]
         )
 
-    def kick_feeder(self, queue: str) -> None:
-        """Run the batch feeder now (a new batch) rather than at its next beat."""
-        self.celery.send_task(FEED_BATCHES_TASK, queue=queue)
+    def kick_feeder(self, queue: str, batch_id: str | None = None) -> None:
+        """Run the batch feeder now rather than at its next beat: over every live batch (a
+        new or cancelled batch), or a refill of one batch whose lines ended."""
+        kwargs = {"batch_id": batch_id} if batch_id else {}
+        self.celery.send_task(FEED_BATCHES_TASK, kwargs=kwargs, queue=queue)
 
     def kick_callbacks(self, queue: str) -> None:
         """Deliver the due completion callbacks now (a job with one ended)."""

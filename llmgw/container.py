@@ -167,15 +167,17 @@ class Container:
         from jobs.feeder import FeedPolicy
         from workers.context import RetryPolicy, SweepPolicy, WorkerContext
         from workers.heartbeat import LeaseKeeper
+        from workers.queues import MAINTENANCE_QUEUE
 
         s = self.settings
+        dispatcher = CeleryDispatcher(self.celery)
         return WorkerContext(
             sessions=self.sessions,
             redis=self.redis,
             breaker=self.breaker,
             resolver=self.resolver,
             providers=self.provider,
-            dispatcher=CeleryDispatcher(self.celery),
+            dispatcher=dispatcher,
             retry=RetryPolicy(s.job_max_attempts, s.job_attempt_budget, s.job_deadline_seconds),
             sweep=SweepPolicy(
                 s.job_lease_seconds, s.job_requeue_after_seconds, s.job_retention_days
@@ -184,6 +186,7 @@ class Container:
             pacer=self.pacer,
             submitter=self.submitter,
             feed=FeedPolicy(window=s.batch_window),
+            kick_batch=lambda batch_id: dispatcher.kick_feeder(MAINTENANCE_QUEUE, batch_id),
             callbacks=self.deliverer,
             kick_callbacks=self.kick_callbacks,
         )

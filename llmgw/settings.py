@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     job_requeue_after_seconds: float = Field(default=900.0, gt=0)
     sweeper_interval_seconds: float = Field(default=15.0, gt=0)
     # Batches (docs/batches.md): lines of one batch in flight at once, and how often the
-    # feeder refills them (it is also kicked when a batch is created).
+    # beat's feeder run reconciles and refills them (it is also kicked when a batch is
+    # created, and each batch is refilled as its lines end).
     batch_window: int = Field(default=200, ge=1, le=10_000)
     batch_feeder_interval_seconds: float = Field(default=5.0, gt=0)
     # An Idempotency-Key claimed this long ago whose job was never written (its API process

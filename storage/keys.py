@@ -9,7 +9,12 @@
 - `llmgw:idem:<owner>:<sha256(key)>` — string JSON `{job_id, body_sha256}`, TTL 24 h:
   Idempotency-Key → job. `jobs.submit`.
 - `llmgw:sweeper:lock` — string, TTL 60 s: one sweeper run at a time. `workers.sweeper`.
-- `llmgw:batch:feeder:lock` — string, TTL 120 s: one batch feeder run at a time. `jobs.feeder`.
+- `llmgw:batch:<batch_id>:feeder:lock` — string, TTL 20 s: one feeder run per batch at a
+  time (the beat's run and the refills kicked as lines end; a run holds it for one round, a
+  window's worth of submissions). `jobs.feeder`.
+- `llmgw:batch:<batch_id>:kick` — string, TTL 2 s: a refill of the batch has been asked for
+  (set NX when a line ends; the one who sets it sends the feeder task, so at most one kick
+  per batch is in flight; the feeder deletes it as it starts a round). `jobs.feeder`.
 - `llmgw:cb:<provider>:<model>:<channel>` — hash, TTL 1 h (renewed by writes): a circuit
   breaker. `routing.breaker` writes and decodes it (the metrics collector reads through it).
 - `llmgw:catalogue:version` — integer, no TTL: bumped after every committed catalogue
@@ -48,8 +53,8 @@ JOB_STREAM_TTL_SECONDS = 3600
 JOB_STREAM_MAXLEN = 200_000
 
 SWEEPER_LOCK = f"{PREFIX}sweeper:lock"
-BATCH_FEEDER_LOCK = f"{PREFIX}batch:feeder:lock"
-BATCH_FEEDER_LOCK_TTL = 120
+BATCH_FEEDER_LOCK_TTL = 20  # a feeder killed mid-run stalls its batch this long at most
+BATCH_KICK_TTL = 2
 CIRCUIT_PREFIX = f"{PREFIX}cb:"
 CATALOGUE_VERSION = f"{PREFIX}catalogue:version"
 CATALOGUE_SNAPSHOT_PREFIX = f"{PREFIX}catalogue:snapshot:"
@@ -66,6 +71,14 @@ def job_stream(job_id: str) -> str:
 
 def idempotency_key(owner: str, key: str) -> str:
     return f"{PREFIX}idem:{owner}:{_digest(key)}"
+
+
+def batch_feeder_lock(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:feeder:lock"
+
+
+def batch_kick(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:kick"
 
 
 def circuit_id(provider: str, model: str, channel: str) -> str:

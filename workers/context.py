@@ -58,3 +58,5 @@ class WorkerContext:
     # Completion callbacks: the delivery run, and a kick when a job that has one ends.
     callbacks: Deliverer | None = None
     kick_callbacks: Callable[[], None] = field(default=lambda: None)
+    # Sends the feeder task for one batch (a refill as its lines end); None: beat only.
+    kick_batch: Callable[[str], None] | None = None

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from jobs import attempts, batches, events, lifecycle
 from jobs.admission import settle_job
 from jobs.events import JobStream
+from jobs.feeder import request_refill
 from jobs.lifecycle import Claimed
 from jobs.spec import JobSpec
 from jobs.status import TERMINAL, JobStatus
@@ -241,11 +242,14 @@ def finished(
 
 
 def count_batch_line(ctx: WorkerContext, job_id: str, status: str) -> None:
-    """A batch line's job ended: count it now (guarded: the feeder's recount catches up)."""
+    """A batch line's job ended: count it now and ask the feeder to refill the batch's
+    window (guarded: the feeder's recount and the beat catch up)."""
     try:
         with ctx.sessions() as session:
-            batches.line_ended(session, job_id, status)
+            batch_id = batches.line_ended(session, job_id, status)
             session.commit()
+        if batch_id is not None and ctx.kick_batch is not None:
+            request_refill(ctx.redis, batch_id, ctx.kick_batch)
     except Exception:
         log.exception("could not count the end of batch job %s", job_id)
 

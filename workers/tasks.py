@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import Celery, Task
 
 from jobs.dispatch import DELIVER_CALLBACKS_TASK, FEED_BATCHES_TASK, RUN_JOB_TASK
-from jobs.feeder import feed_batches
+from jobs.feeder import feed_batches, refill_batch
 from workers.context import WorkerContext
 from workers.logcontext import bound_job
 from workers.service import execute_job
@@ -37,10 +37,14 @@ def register_tasks(app: Celery) -> None:
         return sweep(self.context)
 
     @app.task(name=FEED_BATCHES_TASK, bind=True, base=JobTask, ignore_result=True)
-    def feed(self: JobTask) -> int:
+    def feed(self: JobTask, *, batch_id: str | None = None) -> int:
         ctx = self.context
         assert ctx.submitter is not None, "the worker context has no submitter"
-        return feed_batches(ctx.sessions, ctx.redis, ctx.submitter, ctx.feed)
+        if batch_id is not None:  # kicked as the batch's lines end
+            return refill_batch(
+                ctx.sessions, ctx.redis, ctx.submitter, ctx.feed, batch_id, ctx.kick_batch
+            )
+        return feed_batches(ctx.sessions, ctx.redis, ctx.submitter, ctx.feed, ctx.kick_batch)
 
     @app.task(name=DELIVER_CALLBACKS_TASK, bind=True, base=JobTask, ignore_result=True)
     def deliver_callbacks(self: JobTask) -> int:
