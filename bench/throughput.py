@@ -18,6 +18,7 @@ import argparse
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -26,6 +27,7 @@ from celery import Celery
 from urllib3.util import Retry
 
 from bench import floor
+from bench.profile import Profiler
 from bench.stack import KEY, MODEL, PROMPT, Stack, pythonpath_env, wait_for_ping
 
 CLIENT_THREADS = 32
@@ -62,6 +64,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=1.0, help="emulator seconds per call")
     parser.add_argument("--threads", type=int, default=200, help="worker pool size (both)")
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite)")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the llmgw run here")
     parser.add_argument("--timeout", type=float, default=600.0, help="bound on each run")
     return parser.parse_args()
 
@@ -127,6 +130,9 @@ def run_llmgw(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     worker = stack.start_worker()
     api = stack.start_api()
     wait_for_ping(stack.env, worker, stack_celery(stack))
+    profiler = Profiler(args.profile)
+    profiler.start("worker", worker.pid)
+    profiler.start("api", stack.procs[-1].pid, subprocesses=True)
     session = client_session(CLIENT_THREADS)
     auth = {"Authorization": f"Bearer {KEY}"}
 
@@ -151,6 +157,7 @@ def run_llmgw(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         submitted = time.perf_counter() - started
         statuses = list(pool.map(wait, ids))
     wall = time.perf_counter() - started
+    profile = profiler.stop()
     ended = {s: statuses.count(s) for s in set(statuses)}
     assert ended == {"succeeded": args.jobs}, f"jobs did not all succeed: {ended}"
     return {
@@ -158,6 +165,7 @@ def run_llmgw(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": round(wall, 2),
         "submit_s": round(submitted, 2),
         "submit_per_s": round(args.jobs / submitted, 1),
+        **({"profile": profile} if profile else {}),
     }
 
 
