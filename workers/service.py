@@ -59,20 +59,24 @@ class Call(Claimed):
 
 
 def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
-    call = claim_call(ctx, job_id)
+    with ctx.sessions() as session:
+        call = claim_call(ctx, session, job_id)
+        gate = open_gate(ctx, call) if call is not None else "skipped"
+        if isinstance(gate, pacing.Slot):  # the call is in the log before it goes out
+            assert call is not None
+            attempts.start_call(session, job_id, call.number, call)
+        try:
+            session.commit()
+        except BaseException:
+            if isinstance(gate, pacing.Slot):
+                gate.release()
+            raise
     if call is None:
         return Outcome(status="skipped")
-    if not circuit_allows(ctx.breaker, call.circuit):
-        return move_on(ctx, call, None, skipped_reason="circuit_open")
+    if not isinstance(gate, pacing.Slot):
+        return closed_gate(ctx, call, gate)
     stream = JobStream(ctx.redis, job_id) if call.spec.stream else None
-    if stream is not None and stream.started():  # its worker died mid-answer
-        lost = StreamInterrupted("The worker streaming this job was lost mid-stream.")
-        return end_stream(stream, call, fail_job(ctx, call, lost), lost)
-    slot = ctx.pacer.acquire(call.provider)
-    if slot is None:  # the credential's slots are all busy: wait in the queue, no attempt
-        return wait_for_slot(ctx, call)
-    begin_call(ctx, call)
-    with slot, ctx.leases.hold(call.job_id, call.number):
+    with gate, ctx.leases.hold(call.job_id, call.number):
         run = run_attempt(ctx.providers(call.provider), call.request, stream)
     if run.error is None:
         assert run.result is not None
@@ -86,6 +90,28 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
     return end_stream(stream, call, outcome, run.error)
 
 
+def open_gate(ctx: WorkerContext, call: Call) -> pacing.Slot | str:
+    """What stands between the claim and the call: the circuit, a stream a lost worker began,
+    the provider's pacing. A slot to call now, or why not (`closed_gate` acts on it). Read
+    inside the claim's transaction, so the attempt row goes out in the claim's own commit."""
+    if not circuit_allows(ctx.breaker, call.circuit):
+        return "circuit_open"
+    if call.spec.stream and JobStream(ctx.redis, call.job_id).started():
+        return "stream_lost"
+    return ctx.pacer.acquire(call.provider) or "no_slot"
+
+
+def closed_gate(ctx: WorkerContext, call: Call, reason: str) -> Outcome:
+    """The claim was committed without an attempt: move on, fail or wait, as `reason` says."""
+    if reason == "circuit_open":
+        return move_on(ctx, call, None, skipped_reason="circuit_open")
+    if reason == "stream_lost":  # its worker died mid-answer: the text cannot be taken back
+        lost = StreamInterrupted("The worker streaming this job was lost mid-stream.")
+        stream = JobStream(ctx.redis, call.job_id)
+        return end_stream(stream, call, fail_job(ctx, call, lost), lost)
+    return wait_for_slot(ctx, call)  # the credential's slots are all busy: no attempt
+
+
 def end_stream(
     stream: JobStream | None, call: Call, outcome: Outcome, error: ProviderError
 ) -> Outcome:
@@ -94,13 +120,6 @@ def end_stream(
         code = error.reason if outcome.status == JobStatus.FAILED else outcome.status
         stream.publish_safely("error", code=code, message=error.message)
     return outcome
-
-
-def begin_call(ctx: WorkerContext, call: Call) -> None:
-    """The attempt is in the log before the request goes out (`started`)."""
-    with ctx.sessions() as session:
-        attempts.start_call(session, call.job_id, call.number, call)
-        session.commit()
 
 
 def wait_for_slot(ctx: WorkerContext, call: Call) -> Outcome:
@@ -112,20 +131,18 @@ def wait_for_slot(ctx: WorkerContext, call: Call) -> Outcome:
     return Outcome(status=JobStatus.QUEUED, retry_in=pacing.wait_seconds())
 
 
-def claim_call(ctx: WorkerContext, job_id: str) -> Call | None:
-    """Claim the job and settle which upstream this attempt calls."""
-    with ctx.sessions() as session:
-        claimed = lifecycle.claim(session, job_id, ctx.sweep.lease_seconds)
-        if claimed is None:
-            session.commit()
-            log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
-            return None
-        if attempts.mark_lost(session, job_id):
-            log.warning("job %s: a call of a lost worker is logged as lost", job_id)
-        upstream = current_upstream(ctx.resolver, claimed)
-        if upstream != claimed.upstream_id:
-            lifecycle.set_upstream(session, job_id, claimed.number, upstream)
-        session.commit()
+def claim_call(ctx: WorkerContext, session: Session, job_id: str) -> Call | None:
+    """Claim the job and settle which upstream this attempt calls (the caller commits)."""
+    claimed = lifecycle.claim(session, job_id, ctx.sweep.lease_seconds)
+    if claimed is None:
+        log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
+        return None
+    # A first claim has no earlier call to find; a later one may follow a dead worker's.
+    if claimed.number > 1 and attempts.mark_lost(session, job_id):
+        log.warning("job %s: a call of a lost worker is logged as lost", job_id)
+    upstream = current_upstream(ctx.resolver, claimed)
+    if upstream != claimed.upstream_id:
+        lifecycle.set_upstream(session, job_id, claimed.number, upstream)
     claim = {f.name: getattr(claimed, f.name) for f in fields(Claimed)}
     claim["upstream_id"] = upstream
     return Call(**claim, request=request_from(job_id, upstream, claimed.spec))
