@@ -29,6 +29,7 @@ from typing import Any
 
 import requests
 
+from bench.profile import Profiler
 from bench.stack import KEY, MODEL, PROMPT, Stack, wait_for_ping
 from llmgw.processes import free_port, port_open, wait_until
 
@@ -41,8 +42,12 @@ def main() -> None:
             for _ in range(args.warmup):
                 call()
             print(f"warmed {name}", file=sys.stderr)
+        profiler = Profiler(args.profile)
+        for name, pid in stack.pids.items():
+            profiler.start(name, pid, subprocesses=name == "api")
         samples = run_rounds(paths, args.rounds)
-    report = summarise(samples, args)
+        profile = profiler.stop()
+    report = summarise(samples, args) | ({"profile": profile} if profile else {})
     print(json.dumps(report, indent=2))
     for line in summary_lines(report):
         print(line)
@@ -55,6 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0, help="emulator seconds per call")
     parser.add_argument("--threads", type=int, default=100, help="worker pool size")
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite)")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy llmgw's processes")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
     return parser.parse_args()
 
@@ -67,6 +73,7 @@ def start_paths(stack: Stack, args: argparse.Namespace) -> dict[str, Callable[[]
     from llmgw.container import Container
 
     wait_for_ping(stack.env, worker, Container(stack.settings).celery)
+    stack.pids = {"worker": worker.pid, "api": stack.procs[-1].pid}
     paths = {
         "direct": post(f"{emulator_api}/chat/completions", token, MODEL),
         "llmgw": post(f"{api}/v1/chat/completions", KEY, MODEL),

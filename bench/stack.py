@@ -33,6 +33,7 @@ class Stack:
         self.tmp = Path(tempfile.mkdtemp(prefix="llmgw-bench-"))
         print(f"logs in {self.tmp}", file=sys.stderr)
         self.procs: list[subprocess.Popen] = []
+        self.pids: dict[str, int] = {}  # llmgw's processes by name, for the profiler
         self.database, self.latency, self.threads, self.extra = database, latency, threads, extra
 
     def __enter__(self) -> Stack:

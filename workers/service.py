@@ -10,10 +10,12 @@ touches Redis for bookkeeping stands between a provider's answer and the databas
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from jobs import attempts, batches, events, lifecycle
@@ -59,6 +61,37 @@ class Call(Claimed):
 
 
 def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
+    try:
+        call, gate = claim_and_open(ctx, job_id)
+    except PoolTimeout:
+        # Every database connection of this process stayed busy (thousands of threads on a
+        # small pool): raised at the claim's first statement, so nothing was written. The
+        # message goes back with a short countdown instead of failing and leaving the job
+        # queued until the sweeper's requeue (LLMGW_JOB_REQUEUE_AFTER_SECONDS).
+        log.warning("job %s: no database connection free; trying again shortly", job_id)
+        return Outcome(status=JobStatus.QUEUED, retry_in=pacing.wait_seconds())
+    if call is None:
+        return Outcome(status="skipped")
+    if not isinstance(gate, pacing.Slot):
+        return closed_gate(ctx, call, gate)
+    stream = JobStream(ctx.redis, job_id) if call.spec.stream else None
+    with gate, ctx.leases.hold(call.job_id, call.number):
+        run = run_attempt(ctx.providers(call.provider), call.request, stream)
+    result, error = run.result, run.error
+    if error is None:
+        assert result is not None
+        outcome = patiently(job_id, lambda: record_success(ctx, call, run, result))
+        observe(ctx.breaker, call.circuit, call.labels, run)
+        finished(ctx, call, outcome, stream, result)
+        return outcome
+    patiently(job_id, lambda: record_failed_call(ctx, call, run, error))
+    observe(ctx.breaker, call.circuit, call.labels, run)
+    outcome = after_failure(ctx, call, error, published=run.published)
+    return end_stream(stream, call, outcome, error)
+
+
+def claim_and_open(ctx: WorkerContext, job_id: str) -> tuple[Call | None, pacing.Slot | str]:
+    """Claim the job and, if the call may go now, log it `started`: one commit."""
     with ctx.sessions() as session:
         call = claim_call(ctx, session, job_id)
         gate = open_gate(ctx, call) if call is not None else "skipped"
@@ -71,23 +104,23 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
             if isinstance(gate, pacing.Slot):
                 gate.release()
             raise
-    if call is None:
-        return Outcome(status="skipped")
-    if not isinstance(gate, pacing.Slot):
-        return closed_gate(ctx, call, gate)
-    stream = JobStream(ctx.redis, job_id) if call.spec.stream else None
-    with gate, ctx.leases.hold(call.job_id, call.number):
-        run = run_attempt(ctx.providers(call.provider), call.request, stream)
-    if run.error is None:
-        assert run.result is not None
-        outcome = record_success(ctx, call, run, run.result)
-        observe(ctx.breaker, call.circuit, call.labels, run)
-        finished(ctx, call, outcome, stream, run.result)
-        return outcome
-    record_failed_call(ctx, call, run, run.error)
-    observe(ctx.breaker, call.circuit, call.labels, run)
-    outcome = after_failure(ctx, call, run.error, published=run.published)
-    return end_stream(stream, call, outcome, run.error)
+    return call, gate
+
+
+T = TypeVar("T")
+RECORD_TRIES = 10
+
+
+def patiently(job_id: str, record: Callable[[], T]) -> T:
+    """Record a call's end, waiting out a pool with no free connection (each try waits the
+    pool's timeout): the provider has answered, and giving up now would call it again after
+    the lease. The timeout is raised at the first statement, before anything is written."""
+    for _ in range(RECORD_TRIES - 1):
+        try:
+            return record()
+        except PoolTimeout:
+            log.warning("job %s: no database connection free to record the call", job_id)
+    return record()
 
 
 def open_gate(ctx: WorkerContext, call: Call) -> pacing.Slot | str:

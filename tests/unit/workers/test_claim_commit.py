@@ -8,7 +8,8 @@ import dataclasses
 
 import fakeredis
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.orm import sessionmaker
 
 from jobs import attempts as attempt_log
 from jobs import lifecycle
@@ -121,3 +122,31 @@ def test_a_reclaim_logs_the_dead_workers_call_as_lost(runtime, ctx, provider):
 
     assert provider.seen == [("running", [(1, "lost"), (2, "started")])]
     assert attempt_rows(runtime, job_id) == [(1, "lost"), (2, "succeeded")]
+
+
+def test_no_free_database_connection_puts_the_message_back_without_a_claim(runtime, provider):
+    """Thousands of threads on a small pool: the claim waits the pool's timeout, then the task
+    goes back with a countdown; nothing is written, so the job is simply claimed later."""
+    engine = create_engine(
+        runtime.settings.database_url,
+        connect_args={"check_same_thread": False},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=0.1,
+    )
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    ctx = dataclasses.replace(
+        runtime.worker_context, sessions=sessions, providers=lambda name: provider
+    )
+    job_id = new_job(runtime)
+    held = engine.connect()  # every connection of the pool is busy
+    try:
+        outcome = execute_job(ctx, job_id)
+    finally:
+        held.close()
+
+    assert outcome.status == "queued" and outcome.retry_in is not None
+    assert provider.seen == [] and attempt_rows(runtime, job_id) == []
+    with runtime.sessions() as session:
+        assert session.get_one(Job, job_id).status == "queued"
+    assert execute_job(ctx, job_id).status == "succeeded"  # once a connection is free
