@@ -46,9 +46,9 @@ $(BENCH_STAMP): pyproject.toml | $(VENV)/bin/python
 BENCH_OUT ?= var/bench
 bench: $(BENCH_STAMP)
 	mkdir -p $(BENCH_OUT)
-	$(PY) -m bench.throughput --jobs 1000 --latency 1 --threads 200 | tee $(BENCH_OUT)/throughput.out
-	$(PY) -m bench.latency --rounds 300 | tee $(BENCH_OUT)/latency.out
-	$(PY) -m bench.memory --in-flight 2000 --soak-seconds 60 | tee $(BENCH_OUT)/memory.out
+	bash -o pipefail -c '$(PY) -m bench.throughput --jobs 1000 --latency 1 --threads 200 | tee $(BENCH_OUT)/throughput.out'
+	bash -o pipefail -c '$(PY) -m bench.latency --rounds 300 | tee $(BENCH_OUT)/latency.out'
+	bash -o pipefail -c '$(PY) -m bench.memory --in-flight 2000 --soak-seconds 60 | tee $(BENCH_OUT)/memory.out'
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
