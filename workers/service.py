@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,7 @@ from workers.attempt import AttemptRun, circuit_allows, observe, run_attempt
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
+DatabaseBusy = (PoolTimeout, OperationalError)  # narrowed by `busy`
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,14 @@ class Call(Claimed):
 def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
     try:
         call, gate = claim_and_open(ctx, job_id)
-    except PoolTimeout:
+    except DatabaseBusy as exc:
+        if not busy(exc):
+            raise
         # Every database connection of this process stayed busy (thousands of threads on a
-        # small pool): raised at the claim's first statement, so nothing was written. The
-        # message goes back with a short countdown instead of failing and leaving the job
-        # queued until the sweeper's requeue (LLMGW_JOB_REQUEUE_AFTER_SECONDS).
-        log.warning("job %s: no database connection free; trying again shortly", job_id)
+        # small pool), or SQLite's write lock did past its busy timeout: the transaction
+        # wrote nothing. The message goes back with a short countdown instead of failing and
+        # leaving the job queued until the sweeper's requeue.
+        log.warning("job %s: the database is busy; trying again shortly", job_id)
         return Outcome(status=JobStatus.QUEUED, retry_in=pacing.wait_seconds())
     if call is None:
         return Outcome(status="skipped")
@@ -114,13 +118,21 @@ RECORD_TRIES = 10
 def patiently(job_id: str, record: Callable[[], T]) -> T:
     """Record a call's end, waiting out a pool with no free connection (each try waits the
     pool's timeout): the provider has answered, and giving up now would call it again after
-    the lease. The timeout is raised at the first statement, before anything is written."""
+    the lease. A busy database fails the transaction whole, so nothing is written twice."""
     for _ in range(RECORD_TRIES - 1):
         try:
             return record()
-        except PoolTimeout:
-            log.warning("job %s: no database connection free to record the call", job_id)
+        except DatabaseBusy as exc:
+            if not busy(exc):
+                raise
+            log.warning("job %s: the database is busy; recording the call again", job_id)
     return record()
+
+
+def busy(exc: Exception) -> bool:
+    """No connection free in the pool, or SQLite's write lock held past its busy timeout:
+    the transaction was rolled back having written nothing, so it can simply run again."""
+    return isinstance(exc, PoolTimeout) or "database is locked" in str(exc)
 
 
 def open_gate(ctx: WorkerContext, call: Call) -> pacing.Slot | str:

@@ -5,6 +5,9 @@ worker's call as lost."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import threading
+import time
 
 import fakeredis
 import pytest
@@ -150,3 +153,58 @@ def test_no_free_database_connection_puts_the_message_back_without_a_claim(runti
     with runtime.sessions() as session:
         assert session.get_one(Job, job_id).status == "queued"
     assert execute_job(ctx, job_id).status == "succeeded"  # once a connection is free
+
+
+def test_a_locked_sqlite_database_puts_the_message_back_without_a_claim(runtime, provider):
+    """SQLite's write lock held past the busy timeout by another writer: same as a full pool."""
+    engine = create_engine(runtime.settings.database_url, connect_args={"timeout": 0.1})
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    ctx = dataclasses.replace(
+        runtime.worker_context, sessions=sessions, providers=lambda name: provider
+    )
+    job_id = new_job(runtime)
+    other = sqlite3.connect(engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    try:
+        outcome = execute_job(ctx, job_id)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+    assert outcome.status == "queued" and outcome.retry_in is not None
+    assert provider.seen == [] and attempt_rows(runtime, job_id) == []
+    assert execute_job(ctx, job_id).status == "succeeded"
+
+
+class LockingProvider(SeeingProvider):
+    """Answers, but leaves another writer holding SQLite's lock for a moment after it."""
+
+    def complete(self, request):
+        other = sqlite3.connect(
+            self.runtime.engine.url.database, isolation_level=None, check_same_thread=False
+        )
+        other.execute("BEGIN IMMEDIATE")
+
+        def release() -> None:
+            time.sleep(0.5)
+            other.execute("ROLLBACK")
+            other.close()
+
+        threading.Thread(target=release).start()
+        return super().complete(request)
+
+
+def test_an_answer_is_recorded_once_the_database_lock_is_released(runtime):
+    engine = create_engine(
+        runtime.settings.database_url, connect_args={"timeout": 0.1, "check_same_thread": False}
+    )
+    provider = LockingProvider(runtime)
+    ctx = dataclasses.replace(
+        runtime.worker_context,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        providers=lambda name: provider,
+    )
+    job_id = new_job(runtime)
+
+    assert execute_job(ctx, job_id).status == "succeeded"  # not lost to `database is locked`
+    assert attempt_rows(runtime, job_id) == [(1, "succeeded")]
