@@ -26,7 +26,7 @@ from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADER
 from api.errors import ApiError, error_body
 from api.jobs import idempotency_key, visible_to
 from api.model_uri import catalogue_model_id, is_model_uri
-from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, UsageOut
+from api.schemas import MODEL_ID_SCHEMA, JobCreate, JobOut, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
 from jobs.service import load_job, read_end, wait_for_job
@@ -251,7 +251,7 @@ def chat_completions(body: ChatCompletionRequest):
         headers = llmgw_headers(job)
         if job.status not in ANSWERED:  # incomplete: finish_reason length
             raise_for_job(job, headers)
-        return completion_body(job), 200, headers
+        return completion_body(job, job_view(job)), 200, headers
 
 
 def llmgw_headers(job: Job) -> dict[str, str]:
@@ -286,8 +286,10 @@ def raise_for_job(job: Job, headers: dict[str, str]) -> None:
     raise ApiError(status, code, message, headers=wait, job_id=job.id)
 
 
-def completion_body(job: Job) -> dict[str, Any]:
-    result = job_view(job).result
+def completion_body(job: Job, view: JobOut | None = None) -> dict[str, Any]:
+    """The `chat.completion` body; `view` when the caller has built it already."""
+    view = view or job_view(job)
+    result = view.result
     assert result is not None
     message: dict[str, Any] = {"role": "assistant", "content": result.content}
     if result.tool_calls:
@@ -308,7 +310,7 @@ def completion_body(job: Job) -> dict[str, Any]:
         ],
         "usage": result.usage.model_dump(),
         "system_fingerprint": f"{job.provider}:{result.model_version}",
-        "warnings": job_view(job).warnings,
+        "warnings": view.warnings,
     }
 
 

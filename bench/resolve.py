@@ -22,11 +22,11 @@ from pathlib import Path
 
 import redis
 
+from llmgw.devdb import reset_database, seed
 from llmgw.processes import free_port, start_redis, stop_process
 from routing.cache import VERSION_KEY, Resolver
 from routing.service import resolve
 from storage.db import make_engine, make_session_factory
-from tests.helpers import reset_database, seed
 
 MODEL_IDS = ("yandexgpt-pro:rc", "GigaChat-Pro", "yandexgpt-lite:latest", "yandexgpt:23.10.2024")
 

@@ -1,194 +1,186 @@
-"""End-to-end throughput: N jobs through gunicorn → Redis → one worker → an emulator with a
-fixed latency. Prints JSON. The figure that matters is `efficiency`: the ideal wall time
-(N × latency ÷ worker threads) over the measured one, both from this one run.
+"""End-to-end jobs/s of llmgw against its floor, side by side in one run (the ratio holds on a
+noisy machine). Prints JSON, then one summary line per figure.
 
-    .venv/bin/python -m bench.throughput --jobs 1000 --latency 1 --concurrency 200
-    LLMGW_BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test ...  # PostgreSQL
+- `emulator`: the GigaChat emulator alone, `--threads` clients calling it directly: it must
+  be far above both others, or it is the bound.
+- `floor`: bare Celery (`bench.floor`) on the same Redis, same pool and concurrency, each task
+  one `requests` call to the same emulator; jobs published straight onto its queue.
+- `llmgw`: jobs submitted over HTTP (`POST /v1/jobs`, gunicorn as `llmgw api` runs it) while
+  one worker runs them, then long-polled (`GET /v1/jobs/<id>?wait=`) to the end.
+
+    .venv/bin/python -m bench.throughput --jobs 1000 --latency 1 --threads 200
+    .venv/bin/python -m bench.throughput --database postgresql+psycopg://postgres@127.0.0.1/bench
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import redis
 import requests
-from sqlalchemy import func, select
+from celery import Celery
+from urllib3.util import Retry
 
-from llmgw.processes import free_port, port_open, start_redis, stop_process, wait_until
-from llmgw.settings import Settings
-from llmgw.stack import EMULATOR_FOLDER, EMULATOR_YANDEX_KEY
-from storage.db import make_engine, make_session_factory
-from storage.models import Job
-from tests.helpers import reset_database, seed, settings_env
+from bench import floor
+from bench.profile import Profiler
+from bench.stack import KEY, MODEL, PROMPT, Stack, pythonpath_env, wait_for_ping
 
-KEY = "bench-master-key"
-
-
-def spawn(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
-    out = log.open("w")
-    cmd = [sys.executable, "-m", "llmgw.cli", *args]
-    return subprocess.Popen(
-        cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def start(tmp: Path, args) -> tuple[list[subprocess.Popen], Settings, str]:
-    redis_port, emu_port, api_port = free_port(), free_port(), free_port()
-    procs = [start_redis(tmp / "redis", redis_port, log_file=tmp / "redis.log")]
-    db_url = os.environ.get("LLMGW_BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'bench.db'}"
-    reset_database(db_url)
-    seed(db_url)
-    emu = f"http://127.0.0.1:{emu_port}"
-    settings = Settings(
-        redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        database_url=db_url,
-        master_key=KEY,
-        yandexgpt_base_url=emu,
-        yandexgpt_operations_url=emu,
-        yandexgpt_iam_url=emu,
-        yandexgpt_api_key=EMULATOR_YANDEX_KEY,
-        yandexgpt_folder_id=EMULATOR_FOLDER,
-        worker_concurrency=args.concurrency,
-        _env_file=None,
-    )
-    env = settings_env(settings)
-    procs.append(
-        spawn(
-            env,
-            tmp / "emu.log",
-            "emulator",
-            "yandexgpt",
-            "--port",
-            str(emu_port),
-            "--api-key",
-            EMULATOR_YANDEX_KEY,
-            "--latency",
-            str(args.latency),
-            "--max-concurrency",
-            str(args.emulator_concurrency),
-        )
-    )
-    if not args.drain:
-        procs += start_workers(env, tmp, args.workers)
-    procs.append(spawn(env, tmp / "api.log", "api", "--port", str(api_port)))
-    for port in (emu_port, api_port):
-        wait_until(lambda p=port: port_open(p), timeout=60, what=f"port {port}")
-    time.sleep(2)  # the worker connects to the broker
-    return procs, settings, f"http://127.0.0.1:{api_port}"
-
-
-def start_workers(env: dict[str, str], tmp: Path, n: int) -> list[subprocess.Popen]:
-    """n worker processes sharing the threads (`worker_concurrency`) between them."""
-    threads = str(max(1, int(env["LLMGW_WORKER_CONCURRENCY"]) // n))
-    return [
-        spawn(env, tmp / f"worker{i}.log", "worker", "-c", threads, "--loglevel", "WARNING")
-        for i in range(n)
-    ]
-
-
-def submit_all(api: str, n: int) -> float:
-    session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
-    body = {"model": "yandexgpt-lite:latest", "messages": [{"role": "user", "content": "ping"}]}
-
-    def one(i: int) -> tuple[int, str]:
-        payload = {**body, "metadata": {"n": str(i)}}
-        headers = {"Authorization": f"Bearer {KEY}"}
-        response = session.post(f"{api}/v1/jobs", json=payload, headers=headers, timeout=60)
-        return response.status_code, response.text
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(32) as pool:
-        answers = list(pool.map(one, range(n)))
-    failed = [text for code, text in answers if code != 202]
-    assert not failed, f"{len(failed)} submissions refused, e.g. {failed[0]}"
-    return time.perf_counter() - started
-
-
-def wait_all(settings: Settings, n: int, timeout: float) -> dict[str, int]:
-    sessions = make_session_factory(make_engine(settings.database_url))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with sessions() as session:
-            counts = dict(
-                session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-            )
-        if counts.get("succeeded", 0) + counts.get("failed", 0) >= n:
-            with sessions() as session:
-                errors = session.execute(
-                    select(Job.error_code, func.count())
-                    .where(Job.status == "failed")
-                    .group_by(Job.error_code)
-                ).all()
-            return {**counts, **{f"error:{code}": c for code, c in errors}}
-        time.sleep(0.2)
-    raise TimeoutError(f"not all jobs ended: {counts}")
+CLIENT_THREADS = 32
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--latency", type=float, default=1.0)
-    parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument(
-        "--emulator-concurrency",
-        type=int,
-        default=2000,
-        help="in-flight calls the emulator allows before 429 (the real Yandex default is 10)",
-    )
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument(
-        "--drain",
-        action="store_true",
-        help="submit everything first, then start the worker and time only the drain",
-    )
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="llmgw-bench-"))
-    print(f"logs in {tmp}", file=sys.stderr)
-    if True:
-        procs, settings, api = start(tmp, args)
-        try:
-            started = time.perf_counter()
-            submit_seconds = submit_all(api, args.jobs)
-            if args.drain:  # the queue is full; now time the worker alone
-                procs += start_workers(settings_env(settings), tmp, args.workers)
-                started = time.perf_counter()
-            counts = wait_all(settings, args.jobs, timeout=args.jobs * args.latency + 300)
-            wall = time.perf_counter() - started
-        finally:
-            for proc in reversed(procs):
-                stop_process(proc)
-    ideal = args.jobs * args.latency / args.concurrency
+    args = parse_args()
+    with Stack(database=args.database, latency=args.latency, threads=args.threads) as stack:
+        figures: dict[str, Any] = {"emulator": run_direct(stack, args)}
+        figures["floor"] = run_floor(stack, args)
+        figures["llmgw"] = run_llmgw(stack, args)
+    floor_rate, llmgw_rate = figures["floor"]["jobs_per_s"], figures["llmgw"]["jobs_per_s"]
+    report = {
+        "benchmark": "throughput",
+        "jobs": args.jobs,
+        "emulator_latency_s": args.latency,
+        "worker_threads": args.threads,
+        "database": (args.database or "sqlite").split(":")[0],
+        **figures,
+        "ratio_llmgw_to_floor": round(llmgw_rate / floor_rate, 3),
+        "goal_ratio": 0.8,
+    }
+    print(json.dumps(report, indent=2))
     print(
-        json.dumps(
-            {
-                "jobs": args.jobs,
-                "mode": "drain (worker only, includes its start-up)"
-                if args.drain
-                else "end to end",
-                "emulator_latency_s": args.latency,
-                "emulator_max_concurrency": args.emulator_concurrency,
-                "worker_threads": args.concurrency,
-                "worker_processes": args.workers,
-                "database": settings.database_url.split(":")[0],
-                "statuses": counts,
-                "submit_seconds": round(submit_seconds, 2),
-                "submit_rate_per_s": round(args.jobs / submit_seconds, 1),
-                "wall_seconds": round(wall, 2),
-                "jobs_per_second": round(args.jobs / wall, 1),
-                "ideal_seconds": round(ideal, 2),
-                "efficiency": round(ideal / wall, 3),
-            },
-            indent=2,
-        )
+        f"throughput: llmgw {llmgw_rate} jobs/s, floor {floor_rate} jobs/s, "
+        f"ratio {report['ratio_llmgw_to_floor']} (goal >= 0.8); "
+        f"emulator alone {figures['emulator']['calls_per_s']} calls/s"
     )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=1.0, help="emulator seconds per call")
+    parser.add_argument("--threads", type=int, default=200, help="worker pool size (both)")
+    parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite)")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the llmgw run here")
+    parser.add_argument("--timeout", type=float, default=600.0, help="bound on each run")
+    return parser.parse_args()
+
+
+def run_direct(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    token = stack.emulator_token()
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=args.threads))
+    url = f"{stack.emulator}/api/v1/chat/completions"
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def one(_: int) -> int:
+        body = {"model": MODEL, "messages": PROMPT}
+        return session.post(url, json=body, headers=headers, timeout=(5, 60)).status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(args.threads) as pool:
+        codes = list(pool.map(one, range(args.jobs)))
+    wall = time.perf_counter() - started
+    assert codes.count(200) == args.jobs, f"emulator refused calls: {set(codes)}"
+    return {"calls_per_s": round(args.jobs / wall, 1), "wall_s": round(wall, 2)}
+
+
+def run_floor(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    env = pythonpath_env(stack.env) | {
+        "LLMGW_BENCH_FLOOR_BROKER": stack.redis_url,
+        "LLMGW_BENCH_FLOOR_URL": f"{stack.emulator}/api/v1/chat/completions",
+        "LLMGW_BENCH_FLOOR_TOKEN": stack.emulator_token(),
+    }
+    worker = ("-A", "bench.floor", "worker", "-P", "threads", "-c", str(args.threads))
+    proc = stack.spawn(
+        "floor", *worker, "-Q", floor.QUEUE, "--loglevel", "WARNING", module="celery", env=env
+    )
+    app = Celery("floor-client", broker=stack.redis_url, set_as_current=False)
+    try:
+        wait_for_ping(env, proc, app)
+        counter = redis.Redis.from_url(stack.redis_url)
+        counter.delete(floor.DONE_KEY)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+            list(
+                pool.map(
+                    lambda n: app.send_task(floor.TASK, (n,), queue=floor.QUEUE), range(args.jobs)
+                )
+            )
+        submitted = time.perf_counter() - started
+        deadline = time.monotonic() + args.timeout
+        while int(counter.get(floor.DONE_KEY) or 0) < args.jobs:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"floor: {counter.get(floor.DONE_KEY)} of {args.jobs} ended")
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+    finally:
+        stack.stop(proc)
+    return {
+        "jobs_per_s": round(args.jobs / wall, 1),
+        "wall_s": round(wall, 2),
+        "submit_s": round(submitted, 2),
+    }
+
+
+def run_llmgw(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    worker = stack.start_worker()
+    api = stack.start_api()
+    wait_for_ping(stack.env, worker, stack_celery(stack))
+    profiler = Profiler(args.profile)
+    profiler.start("worker", worker.pid)
+    profiler.start("api", stack.procs[-1].pid, subprocesses=True)
+    session = client_session(CLIENT_THREADS)
+    auth = {"Authorization": f"Bearer {KEY}"}
+
+    def submit(n: int) -> str:
+        body = {"model": MODEL, "messages": PROMPT, "metadata": {"n": str(n)}}
+        response = session.post(f"{api}/v1/jobs", json=body, headers=auth, timeout=60)
+        assert response.status_code == 202, response.text
+        return response.json()["id"]
+
+    def wait(job_id: str) -> str:
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            response = session.get(f"{api}/v1/jobs/{job_id}?wait=30", headers=auth, timeout=60)
+            status = response.json()["status"]
+            if status not in ("queued", "running"):
+                return status
+        raise TimeoutError(f"job {job_id} did not end")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        ids = list(pool.map(submit, range(args.jobs)))
+        submitted = time.perf_counter() - started
+        statuses = list(pool.map(wait, ids))
+    wall = time.perf_counter() - started
+    profile = profiler.stop()
+    ended = {s: statuses.count(s) for s in set(statuses)}
+    assert ended == {"succeeded": args.jobs}, f"jobs did not all succeed: {ended}"
+    return {
+        "jobs_per_s": round(args.jobs / wall, 1),
+        "wall_s": round(wall, 2),
+        "submit_s": round(submitted, 2),
+        "submit_per_s": round(args.jobs / submitted, 1),
+        **({"profile": profile} if profile else {}),
+    }
+
+
+def client_session(size: int) -> requests.Session:
+    """Pooled; a GET on a keep-alive connection the server has just closed is sent again."""
+    session = requests.Session()
+    retry = Retry(total=3, connect=3, read=3, allowed_methods=["GET"], backoff_factor=0.05)
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=size, max_retries=retry))
+    return session
+
+
+def stack_celery(stack: Stack) -> Celery:
+    from llmgw.container import Container
+
+    return Container(stack.settings).celery
 
 
 if __name__ == "__main__":

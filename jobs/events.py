@@ -41,19 +41,47 @@ def notify_done(redis: Any, job_id: str, status: str) -> None:
         log.warning("could not publish the end of job %s", job_id, exc_info=True)
 
 
-def wait_until_ended(redis: Any, job_id: str, read_status: Callable[[], str], timeout: float):
-    """Return once `read_status()` is terminal or `timeout` has passed; woken by Redis."""
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+def wait_until_ended(
+    redis: Any, job_id: str, read_status: Callable[[], str], timeout: float
+) -> str:
+    """The job's status once it is terminal, or as last read when `timeout` has passed.
+
+    Subscribed (confirmed by Redis) before the first read, so an end committed after that
+    read is always heard. A published terminal status is taken as it comes (it is published
+    after the commit); the row is re-read only every `RECHECK_SECONDS` of silence.
+    """
+    pubsub = redis.pubsub()
     pubsub.subscribe(keys.job_done_channel(job_id))
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if read_status() in TERMINAL or remaining <= 0:
-                return
-            pubsub.get_message(timeout=min(remaining, RECHECK_SECONDS))
+        _confirmed(pubsub, deadline)
+        status = read_status()
+        recheck = time.monotonic() + RECHECK_SECONDS
+        while status not in TERMINAL:
+            now = time.monotonic()
+            if now >= deadline:
+                return status
+            message = pubsub.get_message(timeout=min(deadline, recheck) - now)
+            if message is not None and message["type"] == "message":
+                published = _text(message["data"])
+                status = published if published in TERMINAL else status
+            elif time.monotonic() >= recheck:
+                status, recheck = read_status(), time.monotonic() + RECHECK_SECONDS
+        return status
     finally:
         pubsub.close()
+
+
+def _confirmed(pubsub: Any, deadline: float) -> None:
+    """Wait for Redis to confirm the subscription (bounded by the deadline)."""
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=min(1.0, deadline - time.monotonic()))
+        if message is not None and message["type"] == "subscribe":
+            return
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 # -- stream: the writer ----------------------------------------------------------------------

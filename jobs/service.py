@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs import events, lifecycle
@@ -23,16 +25,21 @@ def load_job(session: Session, job_id: str, owner: str | None) -> Job:
 
 
 def job_status(sessions: sessionmaker[Session], job_id: str, owner: str | None) -> str:
+    """The job's status (two columns read, not the row), if `owner` may see it."""
     with sessions() as session:
-        return load_job(session, job_id, owner).status
+        row = session.execute(select(Job.status, Job.owner).where(Job.id == job_id)).first()
+    if row is None or (owner is not None and row.owner != owner):
+        raise JobNotFound(f"No job with id {job_id!r}.")
+    return row.status
 
 
 def wait_for_job(
     sessions: sessionmaker[Session], redis: Any, job_id: str, owner: str | None, timeout: float
-) -> None:
-    """Return once the job has ended or `timeout` passed (404 first if it is not visible)."""
-    job_status(sessions, job_id, owner)
-    events.wait_until_ended(redis, job_id, lambda: job_status(sessions, job_id, owner), timeout)
+) -> str:
+    """The job's status once it has ended or `timeout` passed (404 if it is not visible: the
+    first read, made once subscribed to its end, checks that)."""
+    read = partial(job_status, sessions, job_id, owner)
+    return events.wait_until_ended(redis, job_id, read, timeout)
 
 
 def cancel_job(sessions: sessionmaker[Session], redis: Any, job_id: str, owner: str | None):

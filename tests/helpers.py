@@ -9,32 +9,12 @@ import time
 from pathlib import Path
 
 import redis
-from sqlalchemy import text
 
+from llmgw.devdb import reset_database, seed, settings_env
 from llmgw.processes import free_port, start_redis
 from llmgw.settings import Settings
-from routing.catalogue import seed_catalogue
-from storage import migrate
-from storage.db import make_engine, make_session_factory
 
-
-def reset_database(url: str) -> None:
-    """Empty the test database (PostgreSQL: its public schema) and migrate it to head."""
-    engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    migrate.upgrade(url)
-
-
-def seed(url: str) -> None:
-    engine = make_engine(url)
-    with make_session_factory(engine)() as session:
-        seed_catalogue(session)
-        session.commit()
-    engine.dispose()
+__all__ = ["reset_database", "seed", "settings_env"]  # moved to llmgw.devdb; re-exported
 
 
 def redis_for_tests(tmp: Path):
@@ -45,18 +25,6 @@ def redis_for_tests(tmp: Path):
         return url, None
     port = free_port()
     return f"redis://127.0.0.1:{port}/0", start_redis(tmp / "redis", port)
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment a child process needs to see the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"LLMGW_{name.upper()}"] = str(value)
-    return env
 
 
 def start_worker(settings: Settings, log_path: Path, concurrency: int = 16) -> subprocess.Popen:

@@ -67,8 +67,11 @@ def celery_settings(config: CeleryConfig) -> dict[str, Any]:
         "broker_transport_options": transport,
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "task_ignore_result": True,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events cost a Redis publish per state change of every task, so they are off
+        # unless someone watches: Flower asks every worker to turn them on (enable_events)
+        # when it starts and every few seconds after. No `task-sent` events at publication.
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "worker_log_format": LOG_FORMAT,
         "task_queues": task_queues(),

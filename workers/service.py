@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from jobs import attempts, batches, events, lifecycle
@@ -37,6 +40,7 @@ from workers.attempt import AttemptRun, circuit_allows, observe, observe_cost, r
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
+DatabaseBusy = (PoolTimeout, OperationalError)  # narrowed by `busy`
 
 
 @dataclass(frozen=True)
@@ -62,32 +66,99 @@ class Call(Claimed):
 
 
 def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
-    call = claim_call(ctx, job_id)
+    try:
+        call, gate = claim_and_open(ctx, job_id)
+    except DatabaseBusy as exc:
+        if not busy(exc):
+            raise
+        # Every database connection of this process stayed busy (thousands of threads on a
+        # small pool), or SQLite's write lock did past its busy timeout: the transaction
+        # wrote nothing. The message goes back with a short countdown instead of failing and
+        # leaving the job queued until the sweeper's requeue.
+        log.warning("job %s: the database is busy; trying again shortly", job_id)
+        return Outcome(status=JobStatus.QUEUED, retry_in=pacing.wait_seconds())
     if call is None:
         return Outcome(status="skipped")
-    if not circuit_allows(ctx.breaker, call.circuit):
-        return move_on(ctx, call, None, skipped_reason="circuit_open")
+    if not isinstance(gate, pacing.Slot):
+        return closed_gate(ctx, call, gate)
     stream = JobStream(ctx.redis, job_id) if call.spec.stream else None
-    if stream is not None and stream.started():  # its worker died mid-answer
-        lost = StreamInterrupted("The worker streaming this job was lost mid-stream.")
-        return end_stream(stream, call, fail_job(ctx, call, lost), lost)
-    slot = ctx.pacer.acquire(call.provider)
-    if slot is None:  # the credential's slots are all busy: wait in the queue, no attempt
-        return wait_for_slot(ctx, call)
-    begin_call(ctx, call)
-    with slot, ctx.leases.hold(call.job_id, call.number):
+    with gate, ctx.leases.hold(call.job_id, call.number):
         run = run_attempt(ctx.providers(call.provider), call.request, stream)
-    if run.error is None:
-        assert run.result is not None
-        outcome = record_success(ctx, call, run, run.result)
+    result, error = run.result, run.error
+    if error is None:
+        assert result is not None
+        outcome = patiently(job_id, lambda: record_success(ctx, call, run, result))
         observe(ctx.breaker, call.circuit, call.labels, run)
-        observe_cost(model_pricing(ctx.resolver, call.model), call.labels, run.result.usage)
-        finished(ctx, call, outcome, stream, run.result)
+        observe_cost(model_pricing(ctx.resolver, call.model), call.labels, result.usage)
+        finished(ctx, call, outcome, stream, result)
         return outcome
-    record_failed_call(ctx, call, run, run.error)
+    patiently(job_id, lambda: record_failed_call(ctx, call, run, error))
     observe(ctx.breaker, call.circuit, call.labels, run)
-    outcome = after_failure(ctx, call, run.error, published=run.published)
-    return end_stream(stream, call, outcome, run.error)
+    outcome = after_failure(ctx, call, error, published=run.published)
+    return end_stream(stream, call, outcome, error)
+
+
+def claim_and_open(ctx: WorkerContext, job_id: str) -> tuple[Call | None, pacing.Slot | str]:
+    """Claim the job and, if the call may go now, log it `started`: one commit."""
+    with ctx.sessions() as session:
+        call = claim_call(ctx, session, job_id)
+        gate = open_gate(ctx, call) if call is not None else "skipped"
+        if isinstance(gate, pacing.Slot):  # the call is in the log before it goes out
+            assert call is not None
+            attempts.start_call(session, job_id, call.number, call)
+        try:
+            session.commit()
+        except BaseException:
+            if isinstance(gate, pacing.Slot):
+                gate.release()
+            raise
+    return call, gate
+
+
+T = TypeVar("T")
+RECORD_TRIES = 10
+
+
+def patiently(job_id: str, record: Callable[[], T]) -> T:
+    """Record a call's end, waiting out a pool with no free connection (each try waits the
+    pool's timeout): the provider has answered, and giving up now would call it again after
+    the lease. A busy database fails the transaction whole, so nothing is written twice."""
+    for _ in range(RECORD_TRIES - 1):
+        try:
+            return record()
+        except DatabaseBusy as exc:
+            if not busy(exc):
+                raise
+            log.warning("job %s: the database is busy; recording the call again", job_id)
+    return record()
+
+
+def busy(exc: Exception) -> bool:
+    """No connection free in the pool, or SQLite's write lock held past its busy timeout:
+    the transaction was rolled back having written nothing, so it can simply run again."""
+    return isinstance(exc, PoolTimeout) or "database is locked" in str(exc)
+
+
+def open_gate(ctx: WorkerContext, call: Call) -> pacing.Slot | str:
+    """What stands between the claim and the call: the circuit, a stream a lost worker began,
+    the provider's pacing. A slot to call now, or why not (`closed_gate` acts on it). Read
+    inside the claim's transaction, so the attempt row goes out in the claim's own commit."""
+    if not circuit_allows(ctx.breaker, call.circuit):
+        return "circuit_open"
+    if call.spec.stream and JobStream(ctx.redis, call.job_id).started():
+        return "stream_lost"
+    return ctx.pacer.acquire(call.provider) or "no_slot"
+
+
+def closed_gate(ctx: WorkerContext, call: Call, reason: str) -> Outcome:
+    """The claim was committed without an attempt: move on, fail or wait, as `reason` says."""
+    if reason == "circuit_open":
+        return move_on(ctx, call, None, skipped_reason="circuit_open")
+    if reason == "stream_lost":  # its worker died mid-answer: the text cannot be taken back
+        lost = StreamInterrupted("The worker streaming this job was lost mid-stream.")
+        stream = JobStream(ctx.redis, call.job_id)
+        return end_stream(stream, call, fail_job(ctx, call, lost), lost)
+    return wait_for_slot(ctx, call)  # the credential's slots are all busy: no attempt
 
 
 def model_pricing(resolver: Any, model: str) -> Pricing | None:
@@ -110,13 +181,6 @@ def end_stream(
     return outcome
 
 
-def begin_call(ctx: WorkerContext, call: Call) -> None:
-    """The attempt is in the log before the request goes out (`started`)."""
-    with ctx.sessions() as session:
-        attempts.start_call(session, call.job_id, call.number, call)
-        session.commit()
-
-
 def wait_for_slot(ctx: WorkerContext, call: Call) -> Outcome:
     """Back to queued with a short countdown; no attempt row, so the budget is untouched."""
     with ctx.sessions() as session:
@@ -126,20 +190,18 @@ def wait_for_slot(ctx: WorkerContext, call: Call) -> Outcome:
     return Outcome(status=JobStatus.QUEUED, retry_in=pacing.wait_seconds())
 
 
-def claim_call(ctx: WorkerContext, job_id: str) -> Call | None:
-    """Claim the job and settle which upstream this attempt calls."""
-    with ctx.sessions() as session:
-        claimed = lifecycle.claim(session, job_id, ctx.sweep.lease_seconds)
-        if claimed is None:
-            session.commit()
-            log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
-            return None
-        if attempts.mark_lost(session, job_id):
-            log.warning("job %s: a call of a lost worker is logged as lost", job_id)
-        upstream = current_upstream(ctx.resolver, claimed)
-        if upstream != claimed.upstream_id:
-            lifecycle.set_upstream(session, job_id, claimed.number, upstream)
-        session.commit()
+def claim_call(ctx: WorkerContext, session: Session, job_id: str) -> Call | None:
+    """Claim the job and settle which upstream this attempt calls (the caller commits)."""
+    claimed = lifecycle.claim(session, job_id, ctx.sweep.lease_seconds)
+    if claimed is None:
+        log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
+        return None
+    # A first claim has no earlier call to find; a later one may follow a dead worker's.
+    if claimed.number > 1 and attempts.mark_lost(session, job_id):
+        log.warning("job %s: a call of a lost worker is logged as lost", job_id)
+    upstream = current_upstream(ctx.resolver, claimed)
+    if upstream != claimed.upstream_id:
+        lifecycle.set_upstream(session, job_id, claimed.number, upstream)
     claim = {f.name: getattr(claimed, f.name) for f in fields(Claimed)}
     claim["upstream_id"] = upstream
     return Call(**claim, request=request_from(job_id, upstream, claimed.spec))

@@ -79,7 +79,7 @@ def worker(
         [
             "worker",
             *("-P", "threads", "-c", str(concurrency or settings.worker_concurrency)),
-            *("-Q", queues or ",".join(all_queue_names()), "-E"),
+            *("-Q", queues or ",".join(all_queue_names())),  # events: on when Flower asks
             *(f"--loglevel={loglevel}", "-n", f"llmgw-{os.getpid()}@%h"),
         ]
     )
