@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import redis
+import sqlalchemy.exc
 from flask import Flask, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -159,6 +160,27 @@ def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+def database_unavailable(exc: Exception) -> bool:
+    """A database error that passes: locked, out of pooled connections, or unreachable."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError) or getattr(
+        exc, "connection_invalidated", False
+    ):
+        return True
+    text = str(exc).lower()
+    return any(sign in text for sign in UNAVAILABLE_SIGNS)
+
+
+# What the drivers say when the database is busy or cannot be reached (sqlite3, psycopg).
+UNAVAILABLE_SIGNS = (
+    "database is locked",
+    "could not connect",
+    "connection refused",
+    "server closed the connection",
+    "connection timeout",
+    "the database system is starting up",
+)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -206,6 +228,20 @@ def register_error_handlers(app: Flask) -> None:
         log.warning("Redis unavailable: %r", exc)
         body, status = error_response(
             503, "unavailable", "The gateway's Redis is unavailable; retry shortly."
+        )
+        return body, status, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    def _database_busy(exc: Exception):
+        # SQLite's write lock held past the busy timeout, no free pooled connection, or the
+        # database unreachable: the transaction wrote nothing, so the client may simply retry.
+        # Anything else (a missing table, say) is the gateway's own fault: a 500.
+        if not database_unavailable(exc):
+            return _unexpected(exc)
+        log.warning("database unavailable: %s", type(exc).__name__)
+        body, status = error_response(
+            503, "unavailable", "The gateway's database is busy or unavailable; retry shortly."
         )
         return body, status, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
 

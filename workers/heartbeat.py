@@ -22,6 +22,8 @@ from jobs.status import JobStatus
 from storage.models import Job, utcnow
 
 log = logging.getLogger(__name__)
+# Held jobs per UPDATE when renewing leases (SQLite caps an expression tree at 1,000 deep).
+RENEW_CHUNK = 200
 
 
 class LeaseKeeper:
@@ -45,21 +47,27 @@ class LeaseKeeper:
                 self._held.pop(job_id, None)
 
     def renew(self) -> int:
-        """Touch every held job still running its held attempt; returns how many."""
+        """Touch every held job still running its held attempt; returns how many.
+
+        In chunks of `RENEW_CHUNK`: SQLite refuses an expression tree deeper than 1,000, so one
+        OR over every held job failed once a worker held about a thousand calls, and the
+        leases of all of them lapsed (the sweeper would then call their providers again)."""
         with self._lock:
             held = list(self._held.items())
-        if not held:
-            return 0
-        ours = or_(*(and_(Job.id == job, Job.attempt_count == n) for job, n in held))
+        renewed = 0
         with self.sessions() as session:
-            renewed = session.execute(
-                update(Job)
-                .where(Job.status == JobStatus.RUNNING, ours)
-                .values(updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+            for start in range(0, len(held), RENEW_CHUNK):
+                chunk = held[start : start + RENEW_CHUNK]
+                ours = or_(*(and_(Job.id == job, Job.attempt_count == n) for job, n in chunk))
+                result = session.execute(
+                    update(Job)
+                    .where(Job.status == JobStatus.RUNNING, ours)
+                    .values(updated_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+                renewed += int(result.rowcount)  # type: ignore[attr-defined]
             session.commit()
-        return int(renewed.rowcount)  # type: ignore[attr-defined]
+        return renewed
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
