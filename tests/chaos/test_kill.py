@@ -14,6 +14,9 @@ import time
 import pytest
 
 JOBS = 60
+# Recovery waits out the lease of the killed calls (45 s) and a sweep; the bound that matters is
+# `wait_all_terminal`'s, so the test as a whole gets more than pytest's default 120 s.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
