@@ -151,12 +151,15 @@ def cancel_batch(sessions: sessionmaker[Session], redis: Any, batch_id: str, own
 
 
 def expire(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:
-    """Past its window: the lines not yet ended are cancelled, the batch `expired`."""
+    """Past its window: the lines not yet ended are cancelled, the batch `expired`, in one
+    transaction, so a client that sees `expired` reads every line in the output or errors."""
     with sessions() as session:
         if not transition(session, batch_id, RUNNING, BatchStatus.EXPIRED):
             return
+        refunds = end_open_lines(session, batch_id)
         session.commit()
-    stop_lines(sessions, redis, batch_id)
+    for job_id, spec in refunds:
+        refund_cancelled(redis, job_id, spec)
 
 
 def attach_job(sessions: sessionmaker[Session], redis: Any, batch_id: str, line: int, job_id: str):
@@ -200,29 +203,36 @@ def recorded_job(session: Session, batch_id: str, line: int) -> str | None:
 def stop_lines(sessions: sessionmaker[Session], redis: Any, batch_id: str) -> None:
     """Cancel every active job of the batch and mark the lines never fed as cancelled."""
     with sessions() as session:
-        active = session.scalars(
-            select(Job.id)
-            .join(BatchLine, BatchLine.job_id == Job.id)
-            .where(BatchLine.batch_id == batch_id, BatchLine.outcome.is_(None))
-            .where(Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
-        ).all()
-        session.execute(
-            update(BatchLine)
-            .where(BatchLine.batch_id == batch_id, BatchLine.job_id.is_(None))
-            .where(BatchLine.outcome.is_(None))
-            .values(outcome=CANCELLED_OUTCOME)
-        )
+        refunds = end_open_lines(session, batch_id)
         session.commit()
-    for job_id in active:
-        cancel_line_job(sessions, redis, job_id)
-
-
-def cancel_line_job(sessions: sessionmaker[Session], redis: Any, job_id: str) -> None:
-    with sessions() as session:
-        spec = end_line_job(session, job_id)
-        session.commit()
-    if spec is not None:
+    for job_id, spec in refunds:
         refund_cancelled(redis, job_id, spec)
+
+
+def end_open_lines(session: Session, batch_id: str) -> list[tuple[str, JobSpec]]:
+    """End every line not yet ended: the unfed ones `cancelled`, the fed ones as their jobs
+    end (cancelled here when still active). The caller commits, then refunds what this
+    returns."""
+    session.execute(
+        update(BatchLine)
+        .where(BatchLine.batch_id == batch_id, BatchLine.job_id.is_(None))
+        .where(BatchLine.outcome.is_(None))
+        .values(outcome=CANCELLED_OUTCOME)
+    )
+    open_jobs = session.scalars(
+        select(BatchLine.job_id).where(
+            BatchLine.batch_id == batch_id,
+            BatchLine.outcome.is_(None),
+            BatchLine.job_id.is_not(None),
+        )
+    ).all()
+    refunds = []
+    for job_id in open_jobs:
+        assert job_id is not None
+        spec = end_line_job(session, job_id)
+        if spec is not None:
+            refunds.append((job_id, spec))
+    return refunds
 
 
 def end_line_job(session: Session, job_id: str) -> JobSpec | None:
