@@ -334,6 +334,17 @@ def openai_tool_calls(calls: list[dict[str, Any]], *, indexed: bool = False) -> 
 # -- stream: true -----------------------------------------------------------------------------
 
 
+def stream_headers(job: Job) -> dict[str, str]:
+    """The headers of a streamed answer: which job and model serve it, and no buffering."""
+    return {
+        "x-llmgw-job-id": job.id,
+        "x-llmgw-provider": job.provider,
+        "x-llmgw-model": f"{job.model}:{job.channel}",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
+
+
 def stream_response(
     app: ApiServices, owner: str | None, job_id: str, *, include_usage: bool, yandex_wire: bool
 ) -> Response:
@@ -342,13 +353,7 @@ def stream_response(
     surface sends them, without `finish_reason` until the finishing chunk (`ChunkMaker`)."""
     with app.sessions() as session:
         job = load_job(session, job_id, owner)
-    headers = {
-        "x-llmgw-job-id": job.id,
-        "x-llmgw-provider": job.provider,
-        "x-llmgw-model": f"{job.model}:{job.channel}",
-        "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",
-    }
+    headers = stream_headers(job)
     # Yandex's surface always ends with the usage chunk, whatever `stream_options` says.
     with_usage = include_usage or yandex_wire
     chunks = ChunkMaker(job.id, job.model_requested, created_at(job), with_usage, yandex_wire)

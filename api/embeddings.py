@@ -16,6 +16,7 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import authenticate
+from api.chat import FAILURE_STATUS  # a failure reason → the status OpenAI clients expect
 from api.context import services
 from api.contract import DEPRECATION_HEADERS, RATE_LIMIT_HEADERS, Header, endpoint
 from api.errors import ApiError, error_response
@@ -23,16 +24,6 @@ from api.schemas import MODEL_ID_SCHEMA
 from jobs.embeddings import MAX_INPUTS, EmbeddingFailed
 
 bp = Blueprint("embeddings", __name__, url_prefix="/v1")
-
-# A provider's failure reason → the status an OpenAI client expects (others: 502).
-FAILURE_STATUS = {
-    "rate_limited": 429,
-    "timeout": 504,
-    "bad_request": 400,
-    "context_too_long": 400,
-    "content_filtered": 400,
-    "model_not_found": 404,
-}
 
 Text = Annotated[str, Field(min_length=1, max_length=100_000)]
 

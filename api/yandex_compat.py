@@ -43,6 +43,7 @@ from api.chat import (
     raise_for_job,
     stream_error_event,
     stream_error_status,
+    stream_headers,
 )
 from api.context import ApiServices, services
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, endpoint
@@ -245,14 +246,7 @@ def result_line(
 
 def stream_lines(app: ApiServices, owner: str | None, job_id: str) -> Response:
     with app.sessions() as session:
-        job = load_job(session, job_id, owner)
-    headers = {
-        "x-llmgw-job-id": job.id,
-        "x-llmgw-provider": job.provider,
-        "x-llmgw-model": f"{job.model}:{job.channel}",
-        "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",
-    }
+        headers = stream_headers(load_job(session, job_id, owner))
     end = partial(read_end, app.sessions, job_id, owner)
     events = job_events(app.redis, job_id, end, app.api_config.sync_timeout_seconds)
     return Response(ndjson_body(job_id, events), mimetype="application/x-ndjson", headers=headers)

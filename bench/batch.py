@@ -32,6 +32,7 @@ import redis
 import requests
 from sqlalchemy import select
 
+from llmgw.devdb import settings_env
 from llmgw.processes import free_port, port_open, start_redis, stop_process, wait_until
 from llmgw.settings import Settings
 from llmgw.stack import EMULATOR_FOLDER, EMULATOR_YANDEX_KEY
@@ -42,18 +43,6 @@ from workers.queues import MAINTENANCE_QUEUE, all_queue_names, waiting_messages
 KEY = "bench-master-key"
 MODEL = "yandexgpt-lite:latest"
 UNACKED = "unacked"  # kombu's hash of the messages a worker holds and has not acked
-
-
-def child_env(settings: Settings) -> dict[str, str]:
-    """The environment a child process needs to see the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"LLMGW_{name.upper()}"] = str(value)
-    return env
 
 
 def spawn(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
@@ -89,7 +78,7 @@ def start(tmp: Path, args: argparse.Namespace) -> Stack:
         max_body_bytes=256 * 1024 * 1024,
         _env_file=None,
     )
-    env = child_env(settings)
+    env = settings_env(settings)
     for step in (("db", "upgrade"), ("models", "seed")):
         subprocess.run([sys.executable, "-m", "llmgw.cli", *step], env=env, check=True)
     emulator = ("emulator", "yandexgpt", "--port", str(emu_port), "--api-key", EMULATOR_YANDEX_KEY)
