@@ -167,6 +167,7 @@ class Container:
         from jobs.feeder import FeedPolicy
         from workers.context import RetryPolicy, SweepPolicy, WorkerContext
         from workers.heartbeat import LeaseKeeper
+        from workers.held import HeldMessages
         from workers.queues import MAINTENANCE_QUEUE
 
         s = self.settings
@@ -189,6 +190,7 @@ class Container:
             kick_batch=lambda batch_id: dispatcher.kick_feeder(MAINTENANCE_QUEUE, batch_id),
             callbacks=self.deliverer,
             kick_callbacks=self.kick_callbacks,
+            held=HeldMessages(self.redis, s.job_lease_seconds),
         )
 
     @cached_property

@@ -9,6 +9,10 @@
 - `llmgw:idem:<owner>:<sha256(key)>` — string JSON `{job_id, body_sha256}`, TTL 24 h:
   Idempotency-Key → job. `jobs.submit`.
 - `llmgw:sweeper:lock` — string, TTL 60 s: one sweeper run at a time. `workers.sweeper`.
+- `llmgw:workers` — sorted set, no TTL: worker process id → its last beat (Unix seconds);
+  `llmgw:worker:<worker_id>:held` — hash, no TTL: the run_job messages that process holds
+  unacknowledged (`<task id>:<retries>` → job id). Written by `workers.held`; the sweeper
+  reads a worker whose beat stopped and deletes both.
 - `llmgw:batch:<batch_id>:feeder:lock` — string, TTL 20 s: one feeder run per batch at a
   time (the beat's run and the refills kicked as lines end; a run holds it for one round, a
   window's worth of submissions). `jobs.feeder`.
@@ -59,6 +63,7 @@ CIRCUIT_PREFIX = f"{PREFIX}cb:"
 CATALOGUE_VERSION = f"{PREFIX}catalogue:version"
 CATALOGUE_SNAPSHOT_PREFIX = f"{PREFIX}catalogue:snapshot:"
 LIMIT_PENDING = f"{PREFIX}lim:pending"
+WORKERS = f"{PREFIX}workers"
 
 
 def job_done_channel(job_id: str) -> str:
@@ -71,6 +76,10 @@ def job_stream(job_id: str) -> str:
 
 def idempotency_key(owner: str, key: str) -> str:
     return f"{PREFIX}idem:{owner}:{_digest(key)}"
+
+
+def worker_held(worker_id: str) -> str:
+    return f"{PREFIX}worker:{worker_id}:held"
 
 
 def batch_feeder_lock(batch_id: str) -> str:

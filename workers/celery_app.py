@@ -13,13 +13,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger
+from celery.signals import (
+    after_setup_logger,
+    task_postrun,
+    task_received,
+    task_revoked,
+    worker_shutdown,
+)
 
 from workers.context import WorkerContext
 from workers.kombu_fixes import patch_closed_channel
 from workers.logcontext import JobIdFilter
 from workers.queues import MAINTENANCE_QUEUE, task_queues
-from workers.tasks import DELIVER_CALLBACKS_TASK, FEED_BATCHES_TASK, SWEEP_TASK, register_tasks
+from workers.tasks import (
+    DELIVER_CALLBACKS_TASK,
+    FEED_BATCHES_TASK,
+    RUN_JOB_TASK,
+    SWEEP_TASK,
+    register_tasks,
+)
 
 # Longer than the longest time a message sits unacked: a provider call (read timeout)
 # plus the largest retry countdown. Shorter would run jobs twice; longer slows recovery.
@@ -43,7 +55,52 @@ def configure_celery(config: CeleryConfig, context: Callable[[], WorkerContext])
     app.conf.update(celery_settings(config))
     register_tasks(app)
     after_setup_logger.connect(_add_job_id, weak=False, dispatch_uid="llmgw-job-id")
+    connect_held_messages()
     return app
+
+
+def connect_held_messages() -> None:
+    """Record each run_job message a worker takes and drops (`workers.held`)."""
+    task_received.connect(_received, weak=False, dispatch_uid="llmgw-held-received")
+    task_revoked.connect(_dropped, weak=False, dispatch_uid="llmgw-held-revoked")
+    task_postrun.connect(_ran, weak=False, dispatch_uid="llmgw-held-ran")
+    worker_shutdown.connect(_shutdown, weak=False, dispatch_uid="llmgw-held-shutdown")
+
+
+def _held(app: Any) -> Any:
+    context = getattr(app, "llmgw_context", None)
+    return context().held if context is not None else None
+
+
+def _received(request: Any = None, **_: Any) -> None:
+    if request is None or request.name != RUN_JOB_TASK or not request.args:
+        return
+    held = _held(request.task.app)
+    if held is not None:
+        retries = int(request.request_dict.get("retries") or 0)
+        held.received(request.id, retries, str(request.args[0]))
+
+
+def _dropped(request: Any = None, **_: Any) -> None:  # revoked or expired before it ran
+    if request is None or request.name != RUN_JOB_TASK:
+        return
+    held = _held(request.task.app)
+    if held is not None:
+        held.released(request.id, int(request.request_dict.get("retries") or 0))
+
+
+def _ran(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
+    if sender is None or task_id is None or sender.name != RUN_JOB_TASK:
+        return
+    held = _held(sender.app)
+    if held is not None:
+        held.released(task_id, int(sender.request.retries or 0))
+
+
+def _shutdown(sender: Any = None, **_: Any) -> None:
+    held = _held(getattr(sender, "app", None))
+    if held is not None:
+        held.forget()
 
 
 def celery_settings(config: CeleryConfig) -> dict[str, Any]:

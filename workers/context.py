@@ -19,6 +19,7 @@ from jobs.submit import Submitter
 from providers.base import Provider
 from routing.breaker import CircuitBreaker
 from workers.heartbeat import LeaseKeeper
+from workers.held import HeldMessages
 from workers.pacing import Pacer
 
 
@@ -60,3 +61,5 @@ class WorkerContext:
     kick_callbacks: Callable[[], None] = field(default=lambda: None)
     # Sends the feeder task for one batch (a refill as its lines end); None: beat only.
     kick_batch: Callable[[str], None] | None = None
+    # The run_job messages this process holds, so a dead worker's are published again.
+    held: HeldMessages | None = None

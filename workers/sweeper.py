@@ -1,13 +1,15 @@
 """The periodic sweeper: no job is ever lost.
 
 Also erases the prompts and results of jobs finished longer ago than the retention period.
-A job `queued` with no progress past `requeue_after_seconds` (its message was lost, or the
-API died between commit and publish) is published again — only as many per queue as the
-queue's waiting messages do not account for, so a backlog is not doubled; a job `running` past
-`lease_seconds` (its worker died mid-call and the message is not coming back soon) is
-published again too. The re-queue is one conditional UPDATE that re-checks the staleness
-(`jobs.lifecycle.requeue_stale`), so a job a live worker has just claimed is left alone, and
-claims are atomic, so a duplicate message is harmless.
+A job `queued` whose message a dead worker held (prefetched, or waiting out a retry countdown)
+is published again as soon as that worker's beat is older than `lease_seconds`
+(`workers.held`). A job `queued` with no progress past `requeue_after_seconds` (its message
+was lost, or the API died between commit and publish) is published again — only as many per
+queue as the queue's waiting messages do not account for, so a backlog is not doubled; a job
+`running` past `lease_seconds` (its worker died mid-call and the message is not coming back
+soon) is published again too. The re-queue is one conditional UPDATE that re-checks the
+staleness (`jobs.lifecycle.requeue_stale`), so a job a live worker has just claimed is left
+alone, and claims are atomic, so a duplicate message is harmless.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from jobs.status import JobStatus
 from storage import keys
 from storage.models import Job, utcnow
 from workers.context import WorkerContext
+from workers.held import dead_workers, forget_worker, held_jobs
 from workers.queues import waiting_messages
 
 log = logging.getLogger(__name__)
@@ -39,13 +42,37 @@ def sweep(ctx: WorkerContext) -> int:
             cutoff = utcnow() - timedelta(days=ctx.sweep.retention_days)
             lifecycle.expire_results(session, cutoff, BATCH)
             session.commit()
-        requeued = requeue_stranded(ctx)
+        requeued = republish_held_by_dead(ctx) + requeue_stranded(ctx)
         settle_ended(ctx.sessions, ctx.redis, BATCH)  # limits of jobs whose worker died
         if requeued:
             log.warning("sweeper re-dispatched %d stranded jobs", requeued)
         return requeued
     finally:
         ctx.redis.delete(keys.SWEEPER_LOCK)
+
+
+def republish_held_by_dead(ctx: WorkerContext) -> int:
+    """Publish again the still-`queued` jobs whose messages a dead worker held, then forget
+    that worker (its `running` jobs come back by their leases)."""
+    count = 0
+    for worker in dead_workers(ctx.redis, ctx.sweep.lease_seconds):
+        jobs, before = sorted(held_jobs(ctx.redis, worker)), count
+        with ctx.sessions() as session:
+            for start in range(0, len(jobs), BATCH):
+                chunk = jobs[start : start + BATCH]
+                queued = session.execute(
+                    select(Job.id, Job.queue, Job.priority).where(
+                        Job.id.in_(chunk), Job.status == JobStatus.QUEUED
+                    )
+                ).all()
+                for job_id, queue, priority in queued:
+                    ctx.dispatcher.publish(job_id, queue, priority)
+                    count += 1
+        forget_worker(ctx.redis, worker)
+        log.warning(
+            "worker %s stopped beating; %d of its held jobs published again", worker, count - before
+        )
+    return count
 
 
 def requeue_stranded(ctx: WorkerContext) -> int:

@@ -78,6 +78,15 @@ class Stack:
         request = JobRequest(model="GigaChat", messages=HELLO)
         return [self.container.submitter.submit("master", request).job_id for _ in range(count)]
 
+    def held_by_workers(self) -> int:
+        """Messages the workers hold unacknowledged, as they record them (`workers.held`)."""
+        from storage import keys
+
+        redis = self.container.redis
+        return sum(
+            redis.hlen(keys.worker_held(w.decode())) for w in redis.zrange(keys.WORKERS, 0, -1)
+        )
+
     def statuses(self) -> Counter:
         with self.container.sessions() as session:
             rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()

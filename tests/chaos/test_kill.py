@@ -70,3 +70,31 @@ def test_worker_sigkill_mid_call_every_job_recovers_and_lost_calls_are_logged(st
         f"worker kill: {JOBS} jobs, {received} calls received, {dict(logged)} logged, "
         f"all ended {recovered_in:.1f} s after the new worker started"
     )
+
+
+@pytest.mark.stack_settings(
+    job_lease_seconds=6, sweeper_interval_seconds=2, gigachat_max_in_flight=4
+)
+def test_worker_sigkill_while_jobs_wait_out_countdowns_they_run_without_waiting_for_requeue(stack):
+    """Four calls at a time: most jobs sit in the worker as countdown (ETA) messages, `queued`
+    and in no queue list. Killed, the worker takes them along; the sweeper publishes them again
+    once its beat is a lease old (`workers.held`), long before `requeue_after_seconds`."""
+    assert stack.settings.job_requeue_after_seconds >= 900
+    stack.start_beat()
+    worker = stack.start_worker()
+    stack.submit(JOBS)
+    stack.wait_for_calls_in_flight()
+    time.sleep(1.0)  # the jobs without a slot are back with a countdown
+    held = stack.held_by_workers()
+    assert held >= JOBS // 2, held  # most of them are in the worker, not in Redis's lists
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    started = time.monotonic()
+    stack.start_worker()
+    counts = stack.wait_all_terminal(timeout=150)
+    recovered_in = time.monotonic() - started
+    assert counts == {"succeeded": JOBS}, counts
+    logged = stack.logged_calls()
+    assert logged["started"] == 0 and logged["succeeded"] == JOBS
+    assert stack.unlogged_calls() == {}
+    print(f"countdowns: {held} jobs held by the killed worker; all ended in {recovered_in:.1f} s")

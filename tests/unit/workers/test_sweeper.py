@@ -1,14 +1,18 @@
-"""The sweeper publishes again only what has no message: running jobs past their lease, and
-stale queued jobs beyond what their queue's waiting messages account for."""
+"""The sweeper publishes again only what has no message: running jobs past their lease, queued
+jobs whose messages a dead worker held, and stale queued jobs beyond what their queue's waiting
+messages account for."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import timedelta
 
 from jobs import lifecycle
 from jobs.spec import JobRequest, JobSpec
+from storage import keys
 from storage.models import Job, utcnow
+from workers.held import HeldMessages
 from workers.sweeper import sweep
 
 
@@ -70,3 +74,33 @@ def test_a_running_job_past_its_lease_is_published_again(unit_runtime):
     assert sweep(ctx) == 1 and ctx.dispatcher.jobs == [job_id]
     with unit_runtime.sessions() as session:
         assert session.get_one(Job, job_id).status == "queued"
+
+
+def test_a_dead_workers_held_queued_jobs_are_published_at_once_and_it_is_forgotten(unit_runtime):
+    """Fresh jobs (too young for the requeue by age) whose messages a worker held when it
+    stopped beating: one message's task had returned, one job is running elsewhere (it comes
+    back by its lease); only the queued one with a held message goes out."""
+    queued, ended, running = queued_jobs(unit_runtime, 3, age=timedelta(0))
+    with unit_runtime.sessions() as session:
+        lifecycle.claim(session, running, lease_seconds=45)
+        session.commit()
+    redis = unit_runtime.redis
+    dead = HeldMessages(redis, lease_seconds=45, worker_id="dead")
+    live = HeldMessages(redis, lease_seconds=45, worker_id="live")
+    for n, job_id in enumerate((queued, ended, running)):
+        dead.received(f"task{n}", 0, job_id)
+    dead.released("task1", 0)  # its task returned
+    live.received("task9", 2, queued)  # a retry of it, taken by a live worker
+    redis.zadd(keys.WORKERS, {"dead": time.time() - 46})
+    ctx = context(unit_runtime)
+    assert sweep(ctx) == 1 and ctx.dispatcher.jobs == [queued]
+    assert redis.zrange(keys.WORKERS, 0, -1) == [b"live"]
+    assert not redis.exists(keys.worker_held("dead")) and redis.hlen(keys.worker_held("live")) == 1
+    assert sweep(ctx) == 0  # forgotten: nothing published twice
+
+
+def test_a_live_worker_s_held_jobs_are_left_alone(unit_runtime):
+    [job_id] = queued_jobs(unit_runtime, 1, age=timedelta(0))
+    HeldMessages(unit_runtime.redis, lease_seconds=45, worker_id="w").received("t", 0, job_id)
+    ctx = context(unit_runtime)
+    assert sweep(ctx) == 0 and ctx.dispatcher.jobs == []
