@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import authenticate
 from api.contract import DEPRECATION_HEADERS, endpoint
 from api.schemas import CandidateOut, ListOf, Out, PlannedRouteOut, UtcDatetime
-from routing.plan import FallbackPolicy
+from routing import capabilities as cap
+from routing.plan import FallbackPolicy, Requirement
 from routing.views import channel_view, model_view, model_views
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
@@ -29,6 +30,11 @@ class ResolveQuery(BaseModel):
     )
     estimated_tokens: int | None = Field(
         default=None, ge=0, le=10_000_000, description="skip versions whose context is smaller"
+    )
+    features: list[Literal["stream", "tools", "json_object", "json_schema"]] = Field(
+        default_factory=list,
+        max_length=4,
+        description="what the request would use (repeatable): skip versions without it",
     )
 
 
@@ -159,6 +165,7 @@ def resolve_model(model_id: str, query: ResolveQuery):
         estimated_tokens=query.estimated_tokens,
         breaker=runtime.breaker,
         key_id=principal.id,
+        requirements=tuple(Requirement(name, name) for name in cap.normalize(query.features)),
     )
     body = {"object": "routing.plan", "key": principal.id, **plan.as_dict()}
     body["warnings"] = plan.route.warnings()

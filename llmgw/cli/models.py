@@ -146,15 +146,25 @@ def models_show(ctx: click.Context, model: str) -> None:
 @click.option("--cross-provider", is_flag=True, help="allow other providers' equivalents")
 @click.option("--fallback", multiple=True, help="a client fallback model id (repeatable)")
 @click.option("--estimated-tokens", type=int, default=None)
+@click.option(
+    "--feature",
+    "features",
+    multiple=True,
+    type=click.Choice(["stream", "tools", "json_object", "json_schema"]),
+    help="a feature the request would use (repeatable): skip versions without it",
+)
 @click.pass_context
 @_fail_on_routing_errors
-def models_resolve(ctx, model_id, cross_provider, fallback, estimated_tokens) -> None:  # noqa: ANN001
+def models_resolve(ctx, model_id, cross_provider, fallback, estimated_tokens, features) -> None:  # noqa: ANN001
     """Dry-run: the route and fallback plan for MODEL_ID (circuits are not consulted)."""
-    from routing.plan import FallbackPolicy, plan
+    from routing.plan import FallbackPolicy, Requirement, plan
 
     policy = FallbackPolicy(cross_provider=cross_provider, explicit=tuple(fallback))
+    needs = tuple(Requirement(name, name) for name in features)
     with container(ctx).sessions() as session:
-        result = plan(session, model_id, policy, estimated_tokens=estimated_tokens)
+        result = plan(
+            session, model_id, policy, estimated_tokens=estimated_tokens, requirements=needs
+        )
     for c in result.candidates:
         click.echo(f"try  {c.route.model_id}\t{c.route.upstream_id}\t{c.route.queue}\t{c.reason}")
     for s in result.skipped:

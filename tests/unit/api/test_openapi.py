@@ -100,6 +100,7 @@ def test_query_parameters_come_from_their_models(document):
         "cross_provider",
         "fallback",
         "estimated_tokens",
+        "features",
     }
 
 

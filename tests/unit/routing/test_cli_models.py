@@ -77,6 +77,16 @@ def test_resolve_dry_run(cli):
     )
 
 
+def test_resolve_dry_run_with_features(cli):
+    out = cli("resolve", "yandexgpt:rc", "--feature", "tools").splitlines()
+    assert [line.split("\t")[0] for line in out] == [
+        "try  yandexgpt:rc",
+        "try  yandexgpt:latest",
+        "skip yandexgpt:deprecated",
+    ]
+    assert "unsupported: yandexgpt:deprecated lacks tools" in out[-1]
+
+
 def test_compare_table(cli, unit_runtime):
     add_job(unit_runtime, channel="rc", status="failed")
     add_job(unit_runtime, channel="latest")

@@ -91,9 +91,22 @@ def test_resolve_dry_run_reports_skips(unit_client, user_auth):
     ]
 
 
+def test_resolve_dry_run_skips_versions_without_the_asked_features(unit_client, user_auth):
+    """yandexgpt's deprecated release (23.10.2024) predates function calling."""
+    url = "/v1/models/yandexgpt:rc/resolve"
+    plain = unit_client.get(url, headers=user_auth).get_json()
+    assert [c["route"]["channel"] for c in plain["candidates"]] == ["rc", "latest", "deprecated"]
+    body = unit_client.get(f"{url}?features=tools&features=stream", headers=user_auth).get_json()
+    assert [c["route"]["channel"] for c in body["candidates"]] == ["rc", "latest"]
+    [skip] = body["skipped"]
+    assert skip["reason"] == "unsupported" and skip["route"]["channel"] == "deprecated"
+    assert "lacks tools" in skip["detail"]
+
+
 @pytest.mark.parametrize(
     ("query", "status", "code"),
     [
+        ("/v1/models/yandexgpt/resolve?features=telepathy", 400, "invalid_request"),
         ("/v1/models/yandexgpt:9.9/resolve", 404, "version_not_found"),
         ("/v1/models/yandexgpt:beta/resolve", 404, "channel_not_found"),
         ("/v1/models/yandexgpt/resolve?estimated_tokens=-1", 400, "invalid_request"),
