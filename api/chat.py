@@ -231,9 +231,16 @@ def chat_completions(body: ChatCompletionRequest):
     app = services()
     chat = body
     chat.refuse_unsupported()
+    inline = app.api_config.sync_inline and not chat.stream
     submitted = app.submitter.submit(
-        principal.id, chat.as_job(), stream=chat.stream, idempotency_key=idempotency_key()
+        principal.id,
+        chat.as_job(),
+        stream=chat.stream,
+        idempotency_key=idempotency_key(),
+        dispatch=not inline,
     )
+    if inline and submitted.created:
+        app.run_here(submitted.job_id)  # what it cannot finish goes to the queue
     owner = visible_to(principal)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)

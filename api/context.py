@@ -30,6 +30,8 @@ class ApiConfig:
     sync_timeout_seconds: float = 120.0
     # A request body larger than this is a 413 (Flask's MAX_CONTENT_LENGTH).
     max_body_bytes: int = 4 * 1024 * 1024
+    # A non-streamed sync request's job is run by the API thread that waits for it.
+    sync_inline: bool = False
 
 
 class ApiServices(Protocol):
@@ -58,6 +60,7 @@ class ApiServices(Protocol):
     @property
     def callbacks(self) -> CallbackConfig: ...
     def kick_feeder(self) -> None: ...
+    def run_here(self, job_id: str) -> None: ...
     def kick_callbacks(self) -> None: ...
 
 

@@ -6,7 +6,10 @@ fallback, the sweeper) goes through a `Dispatcher`, so none of them needs the Ce
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
+
+from storage import keys
 
 RUN_JOB_TASK = "llmgw.run_job"
 FEED_BATCHES_TASK = "llmgw.feed_batches"
@@ -17,7 +20,13 @@ PRIORITIES = {"interactive": 0, "batch": 9}
 
 
 class Dispatcher(Protocol):
-    def publish(self, job_id: str, queue: str, priority: str = "interactive") -> None: ...
+    def publish(
+        self,
+        job_id: str,
+        queue: str,
+        priority: str = "interactive",
+        countdown: float | None = None,
+    ) -> None: ...
 
 
 class CeleryDispatcher:
@@ -26,9 +35,20 @@ class CeleryDispatcher:
     def __init__(self, celery: Any) -> None:
         self.celery = celery
 
-    def publish(self, job_id: str, queue: str, priority: str = "interactive") -> None:
+    def publish(
+        self,
+        job_id: str,
+        queue: str,
+        priority: str = "interactive",
+        countdown: float | None = None,
+    ) -> None:
+        """`countdown`: seconds before a worker may run it (a retry's backoff)."""
         self.celery.send_task(
-            RUN_JOB_TASK, args=[job_id], queue=queue, priority=PRIORITIES[priority]
+            RUN_JOB_TASK,
+            args=[job_id],
+            queue=queue,
+            priority=PRIORITIES[priority],
+            countdown=countdown,
         )
 
     def kick_feeder(self, queue: str, batch_id: str | None = None) -> None:
@@ -40,3 +60,21 @@ class CeleryDispatcher:
     def kick_callbacks(self, queue: str) -> None:
         """Deliver the due completion callbacks now (a job with one ended)."""
         self.celery.send_task(DELIVER_CALLBACKS_TASK, queue=queue)
+
+
+def mark_run_here(redis: Any, job_id: str) -> None:
+    """The job about to be inserted will be run by the API process itself, with no message:
+    recorded first, so that if that process dies before its claim the sweeper publishes it
+    (`abandoned_run_here`) a lease later instead of after `requeue_after_seconds`."""
+    redis.zadd(keys.INLINE_JOBS, {job_id: time.time()})
+
+
+def abandoned_run_here(redis: Any, older_than_seconds: float) -> list[str]:
+    """Take (and drop) the entries older than the lease: the caller publishes those whose
+    job is still `queued`; the others were claimed, or never inserted."""
+    cutoff = time.time() - older_than_seconds
+    pipe = redis.pipeline(transaction=True)
+    pipe.zrangebyscore(keys.INLINE_JOBS, "-inf", cutoff)
+    pipe.zremrangebyscore(keys.INLINE_JOBS, "-inf", cutoff)
+    found, _ = pipe.execute()
+    return [j.decode() if isinstance(j, bytes) else j for j in found]

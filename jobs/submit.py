@@ -28,7 +28,7 @@ from redis.exceptions import WatchError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs import callbacks, lifecycle
-from jobs.dispatch import Dispatcher
+from jobs.dispatch import Dispatcher, mark_run_here
 from jobs.errors import IdempotencyKeyInUse, IdempotencyKeyReused, QueueUnavailable
 from jobs.features import requirements
 from jobs.spec import JobRequest, JobSpec
@@ -119,7 +119,11 @@ class Submitter:
         *,
         stream: bool = False,
         idempotency_key: str | None = None,
+        dispatch: bool = True,
     ) -> Submitted:
+        """Plan, admit, insert (`queued`) and publish the job. `dispatch=False` leaves the
+        publishing to the caller, who runs the job itself (the sync endpoint's inline run,
+        `LLMGW_SYNC_INLINE`) and publishes what that run cannot finish."""
         estimated = self.estimated_tokens(request)
         plan = self.plan(owner, request, estimated, stream=stream)
         if self.check_route is not None:
@@ -129,6 +133,8 @@ class Submitter:
         reservation = self.admission.admit(owner, request, plan, job_id, estimated_tokens=estimated)
         spec = JobSpec.build(request, plan, stream=stream, reservation=reservation)
         try:
+            if not dispatch:
+                mark_run_here(self.redis, job_id)
             earlier = self.write(owner, job_id, route, spec, request, idempotency_key)
         except Exception:
             self.admission.release(job_id, reservation)
@@ -136,11 +142,12 @@ class Submitter:
         if earlier is not None:
             self.admission.release(job_id, reservation)
             return earlier
-        try:
-            self.publish(job_id, route.queue, request.priority)
-        except QueueUnavailable:
-            self.admission.release(job_id, reservation)
-            raise
+        if dispatch:
+            try:
+                self.publish(job_id, route.queue, request.priority)
+            except QueueUnavailable:
+                self.admission.release(job_id, reservation)
+                raise
         JOBS_SUBMITTED.labels(route.provider, route.model, route.channel, request.priority).inc()
         return Submitted(job_id, True, spec.deprecation_headers)
 

@@ -225,7 +225,14 @@ class Container:
             max_wait_seconds=s.max_wait_seconds,
             sync_timeout_seconds=s.sync_timeout_seconds,
             max_body_bytes=s.max_body_bytes,
+            sync_inline=s.sync_inline,
         )
+
+    def run_here(self, job_id: str) -> None:
+        """Run a sync request's job in this (API) thread (`workers.inline`)."""
+        from workers.inline import run_here
+
+        run_here(self.worker_context, job_id)
 
     @cached_property
     def callbacks(self) -> CallbackConfig:

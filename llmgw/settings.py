@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     idempotency_grace_seconds: float = Field(default=60.0, gt=0)
     # How long `POST /v1/chat/completions` waits for its job before answering 504.
     sync_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
+    # A non-streamed `POST /v1/chat/completions` job is run by the API thread that waits for
+    # it (same claim, attempt log and lease as a worker's run; a retry or a fallback goes to
+    # the queue): one process hop instead of three. False: every job goes through the queue.
+    sync_inline: bool = True
 
     # Flower's basic auth, `user:password` (comma-separate several); `llmgw up` generates one
     # when unset, so its Flower never runs open.

@@ -9,6 +9,10 @@
 - `llmgw:idem:<owner>:<sha256(key)>` — string JSON `{job_id, body_sha256}`, TTL 24 h:
   Idempotency-Key → job. `jobs.submit`.
 - `llmgw:sweeper:lock` — string, TTL 60 s: one sweeper run at a time. `workers.sweeper`.
+- `llmgw:inline` — sorted set, no TTL: job ids inserted for the API to run itself (a sync
+  request's, `LLMGW_SYNC_INLINE`), scored by the time (Unix seconds), written before the
+  insert; the sweeper publishes those still `queued` a lease later (their API process died
+  before its claim) and drops every entry that old. Writer and reader: `jobs.dispatch`.
 - `llmgw:workers` — sorted set, no TTL: worker process id → its last beat (Unix seconds);
   `llmgw:worker:<worker_id>:held` — hash, no TTL: the run_job messages that process holds
   unacknowledged (`<task id>:<retries>` → job id). Written by `workers.held`; the sweeper
@@ -64,6 +68,7 @@ CATALOGUE_VERSION = f"{PREFIX}catalogue:version"
 CATALOGUE_SNAPSHOT_PREFIX = f"{PREFIX}catalogue:snapshot:"
 LIMIT_PENDING = f"{PREFIX}lim:pending"
 WORKERS = f"{PREFIX}workers"
+INLINE_JOBS = f"{PREFIX}inline"
 
 
 def job_done_channel(job_id: str) -> str:

@@ -1,7 +1,9 @@
 """The periodic sweeper: no job is ever lost.
 
 Also erases the prompts and results of jobs finished longer ago than the retention period.
-A job `queued` whose message a dead worker held (prefetched, or waiting out a retry countdown)
+A job an API process inserted to run itself (a sync request's, `workers.inline`) and never
+claimed is published a lease later (`jobs.dispatch.abandoned_run_here`). A job `queued`
+whose message a dead worker held (prefetched, or waiting out a retry countdown)
 is published again as soon as that worker's beat is older than `lease_seconds`
 (`workers.held`). A job `queued` with no progress past `requeue_after_seconds` (its message
 was lost, or the API died between commit and publish) is published again — only as many per
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from jobs import lifecycle
 from jobs.admission import settle_ended
+from jobs.dispatch import abandoned_run_here
 from jobs.status import JobStatus
 from storage import keys
 from storage.models import Job, utcnow
@@ -42,7 +45,9 @@ def sweep(ctx: WorkerContext) -> int:
             cutoff = utcnow() - timedelta(days=ctx.sweep.retention_days)
             lifecycle.expire_results(session, cutoff, BATCH)
             session.commit()
-        requeued = republish_held_by_dead(ctx) + requeue_stranded(ctx)
+        requeued = (
+            republish_held_by_dead(ctx) + republish_abandoned_here(ctx) + requeue_stranded(ctx)
+        )
         settle_ended(ctx.sessions, ctx.redis, BATCH)  # limits of jobs whose worker died
         if requeued:
             log.warning("sweeper re-dispatched %d stranded jobs", requeued)
@@ -72,6 +77,24 @@ def republish_held_by_dead(ctx: WorkerContext) -> int:
         log.warning(
             "worker %s stopped beating; %d of its held jobs published again", worker, count - before
         )
+    return count
+
+
+def republish_abandoned_here(ctx: WorkerContext) -> int:
+    """Publish the jobs an API process meant to run itself (`workers.inline`) and that are
+    still `queued` a lease later: it died between the insert and its claim."""
+    jobs = abandoned_run_here(ctx.redis, ctx.sweep.lease_seconds)
+    count = 0
+    with ctx.sessions() as session:
+        for start in range(0, len(jobs), BATCH):
+            queued = session.execute(
+                select(Job.id, Job.queue, Job.priority).where(
+                    Job.id.in_(jobs[start : start + BATCH]), Job.status == JobStatus.QUEUED
+                )
+            ).all()
+            for job_id, queue, priority in queued:
+                ctx.dispatcher.publish(job_id, queue, priority)
+                count += 1
     return count
 
 

@@ -89,3 +89,38 @@ def retry_until_accepted(url: str, key: str, timeout: float = 60) -> str:
         assert response is None or response.json()["error"]["code"] == "idempotency_key_in_use"
         time.sleep(0.5)
     raise AssertionError(f"{key}: still refused after {timeout} s")
+
+
+def sync_request(url: str) -> None:
+    headers = {"Authorization": "Bearer chaos-master-key"}
+    with contextlib.suppress(requests.RequestException):  # the API dies under it
+        requests.post(f"{url}/v1/chat/completions", json=BODY, headers=headers, timeout=30)
+
+
+@pytest.mark.stack_settings(job_lease_seconds=6, sweeper_interval_seconds=2, sync_inline=True)
+def test_api_sigkill_mid_inline_call_the_worker_ends_every_job_and_the_calls_are_logged(stack):
+    """Sync requests' jobs run in the API process (`workers/inline.py`); killed mid-call,
+    their jobs stay `running` with a lease nobody renews: the sweeper puts them back, a
+    worker ends them, and the dead API's calls are in the attempt log as `lost`."""
+    stack.start_beat()
+    stack.start_worker()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = start_api(stack, port)
+    clients = [threading.Thread(target=sync_request, args=(url,)) for _ in range(8)]
+    for thread in clients:
+        thread.start()
+    stack.wait_for_calls_in_flight()  # the API's threads are calling the provider (2 s each)
+    os.killpg(api.pid, signal.SIGKILL)
+    api.wait()
+    for thread in clients:
+        thread.join(timeout=35)
+    counts = stack.wait_all_terminal(timeout=120)
+    assert counts == {"succeeded": len(clients)}, counts
+    logged = stack.logged_calls()
+    received = stack.provider_calls()
+    assert logged["started"] == 0 and logged["succeeded"] == len(clients)
+    assert logged["lost"] >= 1, logged  # the calls the API was making when it died
+    assert received <= sum(logged.values()) <= received + logged["lost"], (received, logged)
+    assert stack.unlogged_calls() == {}
+    print(f"api kill mid inline call: {dict(counts)}, {received} calls received, {dict(logged)}")

@@ -104,3 +104,21 @@ def test_a_live_worker_s_held_jobs_are_left_alone(unit_runtime):
     HeldMessages(unit_runtime.redis, lease_seconds=45, worker_id="w").received("t", 0, job_id)
     ctx = context(unit_runtime)
     assert sweep(ctx) == 0 and ctx.dispatcher.jobs == []
+
+
+def test_a_job_its_api_meant_to_run_itself_is_published_a_lease_later(unit_runtime):
+    """The API process died between inserting its sync job and claiming it: no message
+    exists; the sweeper publishes it once the entry is a lease old, and only if queued."""
+    from jobs.dispatch import mark_run_here
+
+    abandoned, claimed, young = queued_jobs(unit_runtime, 3, age=timedelta(0))
+    redis = unit_runtime.redis
+    for job_id in (abandoned, claimed, young):
+        mark_run_here(redis, job_id)
+    redis.zadd(keys.INLINE_JOBS, {abandoned: time.time() - 46, claimed: time.time() - 46})
+    with unit_runtime.sessions() as session:
+        lifecycle.claim(session, claimed, lease_seconds=45)
+        session.commit()
+    ctx = context(unit_runtime)
+    assert sweep(ctx) == 1 and ctx.dispatcher.jobs == [abandoned]
+    assert [m.decode() for m in redis.zrange(keys.INLINE_JOBS, 0, -1)] == [young]
