@@ -30,8 +30,9 @@ from api.schemas import MODEL_ID_SCHEMA, JobCreate, JobOut, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
 from jobs.service import load_job, read_end, wait_for_job
-from jobs.spec import Metadata, NamedToolChoice, ResponseFormatIn, ToolCallIn, ToolIn
+from jobs.spec import JobRequest, Metadata, NamedToolChoice, ResponseFormatIn, ToolCallIn, ToolIn
 from jobs.status import ACTIVE, ANSWERED
+from jobs.submit import Submitted
 from storage.models import Job
 
 log = logging.getLogger(__name__)
@@ -231,16 +232,7 @@ def chat_completions(body: ChatCompletionRequest):
     app = services()
     chat = body
     chat.refuse_unsupported()
-    inline = app.api_config.sync_inline and not chat.stream
-    submitted = app.submitter.submit(
-        principal.id,
-        chat.as_job(),
-        stream=chat.stream,
-        idempotency_key=idempotency_key(),
-        dispatch=not inline,
-    )
-    if inline and submitted.created:
-        app.run_here(submitted.job_id)  # what it cannot finish goes to the queue
+    submitted = submit_sync(app, principal.id, chat.as_job(), stream=chat.stream)
     owner = visible_to(principal)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
@@ -259,6 +251,19 @@ def chat_completions(body: ChatCompletionRequest):
         if job.status not in ANSWERED:  # incomplete: finish_reason length
             raise_for_job(job, headers)
         return completion_body(job, job_view(job)), 200, headers
+
+
+def submit_sync(app: ApiServices, owner: str, job: JobRequest, *, stream: bool) -> Submitted:
+    """Submit a synchronous request's job. Not streamed and with `LLMGW_SYNC_INLINE`, this
+    thread runs it (`workers.inline` through the root) instead of publishing it, and what
+    that run cannot finish goes to the queue; the caller then waits for the job either way."""
+    inline = app.api_config.sync_inline and not stream
+    submitted = app.submitter.submit(
+        owner, job, stream=stream, idempotency_key=idempotency_key(), dispatch=not inline
+    )
+    if inline and submitted.created:
+        app.run_here(submitted.job_id)
+    return submitted
 
 
 def llmgw_headers(job: Job) -> dict[str, str]:

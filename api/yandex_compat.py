@@ -44,10 +44,11 @@ from api.chat import (
     stream_error_event,
     stream_error_status,
     stream_headers,
+    submit_sync,
 )
 from api.context import ApiServices, services
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, endpoint
-from api.jobs import idempotency_key, visible_to
+from api.jobs import visible_to
 from api.model_uri import catalogue_model_id
 from api.schemas import JobCreate, MessageIn
 from jobs.events import Event, job_events, stream_error
@@ -202,9 +203,7 @@ def completion(body: NativeCompletionRequest):
     principal = authenticate()
     app = services()
     stream = body.completionOptions.stream
-    submitted = app.submitter.submit(
-        principal.id, body.as_job(), stream=stream, idempotency_key=idempotency_key()
-    )
+    submitted = submit_sync(app, principal.id, body.as_job(), stream=stream)
     owner = visible_to(principal)
     if stream:
         return stream_lines(app, owner, submitted.job_id)
