@@ -232,7 +232,7 @@ def chat_completions(body: ChatCompletionRequest):
     app = services()
     chat = body
     chat.refuse_unsupported()
-    submitted = submit_sync(app, principal.id, chat.as_job(), stream=chat.stream)
+    submitted, ended = submit_sync(app, principal.id, chat.as_job(), stream=chat.stream)
     owner = visible_to(principal)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
@@ -243,8 +243,9 @@ def chat_completions(body: ChatCompletionRequest):
             include_usage=include_usage,
             yandex_wire=is_model_uri(chat.model),
         )
-    timeout = app.api_config.sync_timeout_seconds
-    wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
+    if not ended:
+        timeout = app.api_config.sync_timeout_seconds
+        wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
     with app.sessions() as session:
         job = load_job(session, submitted.job_id, owner)
         headers = llmgw_headers(job)
@@ -253,17 +254,19 @@ def chat_completions(body: ChatCompletionRequest):
         return completion_body(job, job_view(job)), 200, headers
 
 
-def submit_sync(app: ApiServices, owner: str, job: JobRequest, *, stream: bool) -> Submitted:
-    """Submit a synchronous request's job. Not streamed and with `LLMGW_SYNC_INLINE`, this
-    thread runs it (`workers.inline` through the root) instead of publishing it, and what
-    that run cannot finish goes to the queue; the caller then waits for the job either way."""
+def submit_sync(
+    app: ApiServices, owner: str, job: JobRequest, *, stream: bool
+) -> tuple[Submitted, bool]:
+    """Submit a synchronous request's job; and whether it has already ended. Not streamed
+    and with `LLMGW_SYNC_INLINE`, this thread runs it (`workers.inline` through the root)
+    instead of publishing it, and what that run cannot finish goes to the queue; the caller
+    waits for a job that has not ended."""
     inline = app.api_config.sync_inline and not stream
     submitted = app.submitter.submit(
         owner, job, stream=stream, idempotency_key=idempotency_key(), dispatch=not inline
     )
-    if inline and submitted.created:
-        app.run_here(submitted.job_id)
-    return submitted
+    ended = inline and submitted.created and app.run_here(submitted.job_id)
+    return submitted, ended
 
 
 def llmgw_headers(job: Job) -> dict[str, str]:

@@ -203,13 +203,13 @@ def completion(body: NativeCompletionRequest):
     principal = authenticate()
     app = services()
     stream = body.completionOptions.stream
-    submitted = submit_sync(app, principal.id, body.as_job(), stream=stream)
+    submitted, ended = submit_sync(app, principal.id, body.as_job(), stream=stream)
     owner = visible_to(principal)
     if stream:
         return stream_lines(app, owner, submitted.job_id)
-    wait_for_job(
-        app.sessions, app.redis, submitted.job_id, owner, app.api_config.sync_timeout_seconds
-    )
+    if not ended:
+        timeout = app.api_config.sync_timeout_seconds
+        wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
     with app.sessions() as session:
         job = load_job(session, submitted.job_id, owner)
         headers = llmgw_headers(job)

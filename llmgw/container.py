@@ -228,11 +228,11 @@ class Container:
             sync_inline=s.sync_inline,
         )
 
-    def run_here(self, job_id: str) -> None:
-        """Run a sync request's job in this (API) thread (`workers.inline`)."""
+    def run_here(self, job_id: str) -> bool:
+        """Run a sync request's job in this (API) thread (`workers.inline`); True: it ended."""
         from workers.inline import run_here
 
-        run_here(self.worker_context, job_id)
+        return run_here(self.worker_context, job_id)
 
     @cached_property
     def callbacks(self) -> CallbackConfig:

@@ -27,7 +27,7 @@ import logging
 
 from sqlalchemy import select
 
-from jobs.status import JobStatus
+from jobs.status import TERMINAL, JobStatus
 from storage.models import Job
 from workers.context import WorkerContext
 from workers.logcontext import bound_job
@@ -36,17 +36,19 @@ from workers.service import execute_job
 log = logging.getLogger(__name__)
 
 
-def run_here(ctx: WorkerContext, job_id: str) -> None:
-    """Run the job's first try in this thread; hand what is left to the queue."""
+def run_here(ctx: WorkerContext, job_id: str) -> bool:
+    """Run the job's first try in this thread; hand what is left to the queue. True when
+    the job has ended (committed), so the caller need not wait for it."""
     with bound_job(job_id):
         try:
             outcome = execute_job(ctx, job_id)
         except Exception:
             log.exception("job %s: running it in the API failed; handing it to a worker", job_id)
             to_queue(ctx, job_id, None)
-            return
+            return False
     if outcome.retry_in is not None:
         to_queue(ctx, job_id, outcome.retry_in)
+    return outcome.status in TERMINAL
 
 
 def to_queue(ctx: WorkerContext, job_id: str, countdown: float | None) -> None:
