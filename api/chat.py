@@ -245,7 +245,7 @@ def chat_completions(body: ChatCompletionRequest):
             yandex_wire=is_model_uri(chat.model),
         )
     timeout = app.api_config.sync_timeout_seconds
-    wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
+    wait_for_job(app.sessions, app.done_listener, submitted.job_id, owner, timeout)
     with app.sessions() as session:
         job = load_job(session, submitted.job_id, owner)
         headers = llmgw_headers(job)

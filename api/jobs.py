@@ -133,7 +133,7 @@ def get_job(job_id: str, query: JobWaitQuery):
     seconds = wait_seconds(query)
     if seconds > 0:
         app = services()
-        wait_for_job(app.sessions, app.redis, job_id, visible_to(principal), seconds)
+        wait_for_job(app.sessions, app.done_listener, job_id, visible_to(principal), seconds)
     return job_response(job_id, principal, 200, {})
 
 

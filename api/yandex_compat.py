@@ -209,7 +209,11 @@ def completion(body: NativeCompletionRequest):
     if stream:
         return stream_lines(app, owner, submitted.job_id)
     wait_for_job(
-        app.sessions, app.redis, submitted.job_id, owner, app.api_config.sync_timeout_seconds
+        app.sessions,
+        app.done_listener,
+        submitted.job_id,
+        owner,
+        app.api_config.sync_timeout_seconds,
     )
     with app.sessions() as session:
         job = load_job(session, submitted.job_id, owner)

@@ -8,6 +8,9 @@ line per figure.
 - `llmgw` / `llmgw_versioned`: the bare id `GigaChat` and `GigaChat:latest` through gunicorn
   (as `llmgw api` runs it) and one worker.
 - `litellm`: `litellm --config` with the emulator as an OpenAI-compatible upstream.
+- `llmgw_baseline` (with `--baseline DIR`): a second API run from another checkout (e.g.
+  `git worktree add /tmp/base main`), same worker, Redis and database: a change to the API
+  measured side by side with what it replaces, in the same rounds.
 
 Added latency = the path's percentile minus the direct call's.
 
@@ -21,6 +24,7 @@ import json
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -62,6 +66,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy llmgw's processes")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="also run the API of this checkout"
+    )
     return parser.parse_args()
 
 
@@ -79,6 +86,9 @@ def start_paths(stack: Stack, args: argparse.Namespace) -> dict[str, Callable[[]
         "llmgw": post(f"{api}/v1/chat/completions", KEY, MODEL),
         "llmgw_versioned": post(f"{api}/v1/chat/completions", KEY, f"{MODEL}:latest"),
     }
+    if args.baseline is not None:
+        baseline = start_baseline_api(stack, args.baseline.resolve())
+        paths["llmgw_baseline"] = post(f"{baseline}/v1/chat/completions", KEY, MODEL)
     if not args.no_litellm and shutil.which("litellm", path=str(Path(sys.executable).parent)):
         litellm_key = f"sk-{secrets.token_hex(16)}"  # a throw-away key for this run only
         litellm = start_litellm(stack, emulator_api, token, litellm_key)
@@ -97,6 +107,25 @@ def post(url: str, key: str, model: str) -> Callable[[], None]:
         assert response.json()["choices"][0]["message"]["content"]
 
     return call
+
+
+def start_baseline_api(stack: Stack, checkout: Path) -> str:
+    """`llmgw api` as `Stack.start_api` runs it, importing llmgw from `checkout` (its cwd)."""
+    port = free_port()
+    log = (stack.tmp / "api-baseline.log").open("w")
+    args = ("api", "--port", str(port), "--workers", "2", "--threads", "64")
+    stack.procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "llmgw.cli", *args],
+            cwd=checkout,
+            env=stack.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    )
+    wait_until(lambda: port_open(port), timeout=60, what="baseline api")
+    return f"http://127.0.0.1:{port}"
 
 
 def start_litellm(stack: Stack, upstream: str, token: str, key: str) -> str:
@@ -169,6 +198,11 @@ def summarise(samples: dict[str, list[float]], args: argparse.Namespace) -> dict
     report["versioned_over_bare_p50"] = round(
         p["llmgw_versioned"]["p50_ms"] / p["llmgw"]["p50_ms"], 3
     )
+    if "llmgw_baseline" in added:
+        report["ratio_llmgw_to_baseline"] = {
+            k: round(added["llmgw"][k] / added["llmgw_baseline"][k], 3)
+            for k in ("p50_ms", "p99_ms")
+        }
     if "litellm" in added:
         report["ratio_llmgw_to_litellm"] = {
             k: round(added["llmgw"][k] / added["litellm"][k], 3) for k in ("p50_ms", "p99_ms")
@@ -190,6 +224,18 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"({report['paths']['direct']['p50_ms']} ms p50)",
         f"latency: versioned/bare id p50 {report['versioned_over_bare_p50']} (goal <= 1.02)",
     ]
+    if "ratio_llmgw_to_baseline" in report:
+        base, ratio = added["llmgw_baseline"], report["ratio_llmgw_to_baseline"]
+        lines.append(
+            f"latency: baseline checkout adds p50 {base['p50_ms']} ms / p99 {base['p99_ms']} ms; "
+            f"llmgw/baseline p50 {ratio['p50_ms']}, p99 {ratio['p99_ms']}"
+        )
+        if "litellm" in added:
+            lines.append(
+                f"latency: baseline/LiteLLM p50 "
+                f"{round(base['p50_ms'] / added['litellm']['p50_ms'], 3)}, p99 "
+                f"{round(base['p99_ms'] / added['litellm']['p99_ms'], 3)}"
+            )
     if "ratio_llmgw_to_litellm" in report:
         ratio = report["ratio_llmgw_to_litellm"]
         lines.append(

@@ -34,12 +34,16 @@ def job_status(sessions: sessionmaker[Session], job_id: str, owner: str | None) 
 
 
 def wait_for_job(
-    sessions: sessionmaker[Session], redis: Any, job_id: str, owner: str | None, timeout: float
+    sessions: sessionmaker[Session],
+    listener: events.DoneListener,
+    job_id: str,
+    owner: str | None,
+    timeout: float,
 ) -> str:
     """The job's status once it has ended or `timeout` passed (404 if it is not visible: the
-    first read, made once subscribed to its end, checks that)."""
+    first read, made once registered for its end, checks that)."""
     read = partial(job_status, sessions, job_id, owner)
-    return events.wait_until_ended(redis, job_id, read, timeout)
+    return listener.wait(job_id, read, timeout)
 
 
 def cancel_job(sessions: sessionmaker[Session], redis: Any, job_id: str, owner: str | None):
