@@ -135,21 +135,25 @@ class DoneListener:
             thread.start()
 
     def _run(self) -> None:
+        failures = 0  # in a row: the first is a warning, the retries back off to 5 s
         while not self._stop.is_set():
             pubsub = self._redis.pubsub()
             try:
                 pubsub.psubscribe(self.PATTERN)
                 while not self._stop.is_set():
                     self._handle(pubsub.get_message(timeout=1.0))
+                    failures = 0 if self.ready.is_set() else failures
             except Exception:
-                log.warning("job-end listener lost Redis; waiters read their rows", exc_info=True)
+                level = logging.WARNING if failures == 0 else logging.DEBUG
+                log.log(level, "job-end listener lost Redis; waiters read rows", exc_info=True)
+                failures += 1
             finally:
                 self._lost()
                 try:
                     pubsub.close()
                 except Exception:
                     log.debug("closing a broken pub/sub connection failed", exc_info=True)
-            self._stop.wait(self._retry_seconds)
+            self._stop.wait(min(self._retry_seconds * 2 ** max(min(failures, 8) - 1, 0), 5.0))
 
     def _handle(self, message: dict[str, Any] | None) -> None:
         if message is None:
