@@ -19,6 +19,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -86,30 +88,21 @@ class DoneListener:
         subscription was re-made. Raises `redis.ConnectionError` (the API's 503) if there is
         no subscription within `READY_SECONDS` (or `timeout`): Redis is down.
         """
+        with self.watching(job_id, min(timeout, READY_SECONDS)) as watch:
+            return watch.wait(read_status, timeout)
+
+    @contextmanager
+    def watching(self, job_id: str, ready_within: float = READY_SECONDS) -> Iterator[Watch]:
+        """Registered for `job_id`'s end while inside: a caller that registers before it
+        publishes the job may wait without reading the row first (`Watch.wait(status=...)`)."""
         self._start()
-        if not self.ready.wait(min(timeout, READY_SECONDS)):
+        if not self.ready.wait(ready_within):
             raise RedisConnectionError("not subscribed to job ends: Redis is unreachable")
         waiter = _Waiter()
         with self._lock:
             self._waiters.setdefault(job_id, set()).add(waiter)
         try:
-            deadline = time.monotonic() + timeout
-            status = read_status()
-            recheck = time.monotonic() + RECHECK_SECONDS
-            while status not in TERMINAL:
-                now = time.monotonic()
-                if now >= deadline:
-                    return status
-                waiter.event.wait(min(deadline, recheck) - now)
-                with self._lock:
-                    published, stale = waiter.published, waiter.stale
-                    waiter.published, waiter.stale = None, False
-                    waiter.event.clear()
-                if published in TERMINAL:
-                    return published
-                if stale or time.monotonic() >= recheck:
-                    status, recheck = read_status(), time.monotonic() + RECHECK_SECONDS
-            return status
+            yield Watch(self._lock, waiter)
         finally:
             with self._lock:
                 mine = self._waiters.get(job_id)
@@ -165,8 +158,8 @@ class DoneListener:
                     waiter.published = _text(message["data"])
                     waiter.event.set()
         elif message["type"] == "psubscribe":  # (re)confirmed: what came before is unheard
+            self._wake_all()  # (those who register from now on read after this)
             self.ready.set()
-            self._wake_all()
 
     def _lost(self) -> None:
         self.ready.clear()
@@ -187,6 +180,41 @@ class _Waiter:
         self.event = threading.Event()
         self.published: str | None = None  # the status the last message carried
         self.stale = False  # the subscription was re-made: read the row again
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One waiter's registration with its process's `DoneListener`."""
+
+    _lock: threading.Lock
+    _waiter: _Waiter
+
+    def wait(
+        self, read_status: Callable[[], str], timeout: float, *, status: str | None = None
+    ) -> str:
+        """The job's status once terminal, or as last read when `timeout` has passed.
+
+        `status`: what the caller knows the job's status was after it registered (a job it
+        created after registering is `queued`); then the row is not read first.
+        """
+        deadline = time.monotonic() + timeout
+        status = read_status() if status is None else status
+        recheck = time.monotonic() + RECHECK_SECONDS
+        waiter = self._waiter
+        while status not in TERMINAL:
+            now = time.monotonic()
+            if now >= deadline:
+                return status
+            waiter.event.wait(min(deadline, recheck) - now)
+            with self._lock:
+                published, stale = waiter.published, waiter.stale
+                waiter.published, waiter.stale = None, False
+                waiter.event.clear()
+            if published in TERMINAL:
+                return published
+            if stale or time.monotonic() >= recheck:
+                status, recheck = read_status(), time.monotonic() + RECHECK_SECONDS
+        return status
 
 
 _CHANNEL_HEAD, _CHANNEL_TAIL = keys.job_done_channel("\0").split("\0")

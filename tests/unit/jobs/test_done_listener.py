@@ -154,3 +154,22 @@ def test_a_waiter_without_a_subscription_is_told_redis_is_down(server, monkeypat
         assert row.reads == 0
     finally:
         listener.close()
+
+
+def test_a_job_registered_before_it_is_published_is_not_read_first(redis, listener):
+    """`submit_and_wait`: the waiter registers before the job exists, so an end published
+    even before `submit` returns is heard, and the row is never read."""
+    from jobs.service import submit_and_wait
+    from jobs.submit import Submitted
+
+    def submit(job_id: str) -> Submitted:
+        events.notify_done(redis, job_id, "succeeded")  # a worker faster than the API
+        return Submitted(job_id, True, {})
+
+    def no_sessions():
+        raise AssertionError("the row was read")
+
+    submitted, status = submit_and_wait(no_sessions, listener, submit, "owner", timeout=10)
+
+    assert status == "succeeded" and submitted.created
+    assert listener._waiters == {}
