@@ -63,7 +63,7 @@ def visible_to(principal: Principal) -> str | None:
 
 def job_response(job_id: str, principal: Principal, status: int, headers: dict[str, str]):
     with services().sessions() as session:
-        job = load_job(session, job_id, visible_to(principal))
+        job = load_job(session, job_id, visible_to(principal), attempts=True)
         return job_view(job), status, {**deprecation_headers(job), **headers}
 
 
