@@ -29,7 +29,7 @@ from api.model_uri import catalogue_model_id, is_model_uri
 from api.schemas import MODEL_ID_SCHEMA, JobCreate, JobOut, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
-from jobs.service import load_job, read_end, wait_for_job
+from jobs.service import load_job, read_end, submit_and_wait
 from jobs.spec import Metadata, NamedToolChoice, ResponseFormatIn, ToolCallIn, ToolIn
 from jobs.status import ACTIVE, ANSWERED
 from storage.models import Job
@@ -231,11 +231,16 @@ def chat_completions(body: ChatCompletionRequest):
     app = services()
     chat = body
     chat.refuse_unsupported()
-    submitted = app.submitter.submit(
-        principal.id, chat.as_job(), stream=chat.stream, idempotency_key=idempotency_key()
-    )
     owner = visible_to(principal)
+    submit = partial(
+        app.submitter.submit,
+        principal.id,
+        chat.as_job(),
+        stream=chat.stream,
+        idempotency_key=idempotency_key(),
+    )
     if chat.stream:
+        submitted = submit()
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         return stream_response(
             app,
@@ -245,9 +250,11 @@ def chat_completions(body: ChatCompletionRequest):
             yandex_wire=is_model_uri(chat.model),
         )
     timeout = app.api_config.sync_timeout_seconds
-    wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
+    submitted, _ = submit_and_wait(
+        app.sessions, app.done_listener, lambda job_id: submit(job_id=job_id), owner, timeout
+    )
     with app.sessions() as session:
-        job = load_job(session, submitted.job_id, owner)
+        job = load_job(session, submitted.job_id, owner, attempts=True)
         headers = llmgw_headers(job)
         if job.status not in ANSWERED:  # incomplete: finish_reason length
             raise_for_job(job, headers)

@@ -51,7 +51,7 @@ from api.jobs import idempotency_key, visible_to
 from api.model_uri import catalogue_model_id
 from api.schemas import JobCreate, MessageIn
 from jobs.events import Event, job_events, stream_error
-from jobs.service import load_job, read_end, wait_for_job
+from jobs.service import load_job, read_end, submit_and_wait
 from jobs.status import ANSWERED
 from storage.models import Job
 
@@ -202,17 +202,25 @@ def completion(body: NativeCompletionRequest):
     principal = authenticate()
     app = services()
     stream = body.completionOptions.stream
-    submitted = app.submitter.submit(
-        principal.id, body.as_job(), stream=stream, idempotency_key=idempotency_key()
-    )
     owner = visible_to(principal)
+    submit = partial(
+        app.submitter.submit,
+        principal.id,
+        body.as_job(),
+        stream=stream,
+        idempotency_key=idempotency_key(),
+    )
     if stream:
-        return stream_lines(app, owner, submitted.job_id)
-    wait_for_job(
-        app.sessions, app.redis, submitted.job_id, owner, app.api_config.sync_timeout_seconds
+        return stream_lines(app, owner, submit().job_id)
+    submitted, _ = submit_and_wait(
+        app.sessions,
+        app.done_listener,
+        lambda job_id: submit(job_id=job_id),
+        owner,
+        app.api_config.sync_timeout_seconds,
     )
     with app.sessions() as session:
-        job = load_job(session, submitted.job_id, owner)
+        job = load_job(session, submitted.job_id, owner, attempts=True)
         headers = llmgw_headers(job)
         if job.status not in ANSWERED:
             raise_for_job(job, headers)
