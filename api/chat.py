@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from functools import partial
@@ -29,8 +29,8 @@ from api.model_uri import catalogue_model_id, is_model_uri
 from api.schemas import MODEL_ID_SCHEMA, JobCreate, JobOut, MessageIn, UsageOut
 from api.service import deprecation_headers, job_view
 from jobs.events import Event, job_events, stream_error
-from jobs.service import load_job, read_end, wait_for_job
-from jobs.spec import JobRequest, Metadata, NamedToolChoice, ResponseFormatIn, ToolCallIn, ToolIn
+from jobs.service import load_job, read_end, submit_and_wait, wait_for_job
+from jobs.spec import Metadata, NamedToolChoice, ResponseFormatIn, ToolCallIn, ToolIn
 from jobs.status import ACTIVE, ANSWERED
 from jobs.submit import Submitted
 from storage.models import Job
@@ -232,9 +232,16 @@ def chat_completions(body: ChatCompletionRequest):
     app = services()
     chat = body
     chat.refuse_unsupported()
-    submitted, ended = submit_sync(app, principal.id, chat.as_job(), stream=chat.stream)
     owner = visible_to(principal)
+    submit = partial(
+        app.submitter.submit,
+        principal.id,
+        chat.as_job(),
+        stream=chat.stream,
+        idempotency_key=idempotency_key(),
+    )
     if chat.stream:
+        submitted = submit()
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         return stream_response(
             app,
@@ -243,30 +250,30 @@ def chat_completions(body: ChatCompletionRequest):
             include_usage=include_usage,
             yandex_wire=is_model_uri(chat.model),
         )
-    if not ended:
-        timeout = app.api_config.sync_timeout_seconds
-        wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
+    submitted = answer_sync(app, submit, owner)
     with app.sessions() as session:
-        job = load_job(session, submitted.job_id, owner)
+        job = load_job(session, submitted.job_id, owner, attempts=True)
         headers = llmgw_headers(job)
         if job.status not in ANSWERED:  # incomplete: finish_reason length
             raise_for_job(job, headers)
         return completion_body(job, job_view(job)), 200, headers
 
 
-def submit_sync(
-    app: ApiServices, owner: str, job: JobRequest, *, stream: bool
-) -> tuple[Submitted, bool]:
-    """Submit a synchronous request's job; and whether it has already ended. Not streamed
-    and with `LLMGW_SYNC_INLINE`, this thread runs it (`workers.inline` through the root)
-    instead of publishing it, and what that run cannot finish goes to the queue; the caller
-    waits for a job that has not ended."""
-    inline = app.api_config.sync_inline and not stream
-    submitted = app.submitter.submit(
-        owner, job, stream=stream, idempotency_key=idempotency_key(), dispatch=not inline
-    )
-    ended = inline and submitted.created and app.run_here(submitted.job_id)
-    return submitted, ended
+def answer_sync(app: ApiServices, submit: Callable[..., Submitted], owner: str | None) -> Submitted:
+    """Submit a non-streamed sync request's job (`submit(**options)`) and return once it has
+    ended or `LLMGW_SYNC_TIMEOUT_SECONDS` ran out. With `LLMGW_SYNC_INLINE` this thread runs
+    it (`workers.inline`, through the root) instead of publishing it, and waits only for what
+    that run handed to the queue; otherwise it is registered for its end, then published."""
+    timeout = app.api_config.sync_timeout_seconds
+    if not app.api_config.sync_inline:
+        submitted, _ = submit_and_wait(
+            app.sessions, app.done_listener, lambda job_id: submit(job_id=job_id), owner, timeout
+        )
+        return submitted
+    submitted = submit(dispatch=False)
+    if not (submitted.created and app.run_here(submitted.job_id)):
+        wait_for_job(app.sessions, app.done_listener, submitted.job_id, owner, timeout)
+    return submitted
 
 
 def llmgw_headers(job: Job) -> dict[str, str]:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs.admission import LimitAdmission
 from jobs.callbacks import CallbackConfig
 from jobs.embeddings import EmbeddingService
+from jobs.events import DoneListener
 from jobs.submit import Submitter
 from jobs.tokens import TokenCounter
 from monitoring.collectors import RedisStateCollector
@@ -43,6 +44,8 @@ class ApiServices(Protocol):
     def engine(self) -> Engine: ...
     @property
     def redis(self) -> Any: ...
+    @property
+    def done_listener(self) -> DoneListener: ...
     @property
     def resolver(self) -> Resolver: ...
     @property

@@ -63,7 +63,7 @@ def visible_to(principal: Principal) -> str | None:
 
 def job_response(job_id: str, principal: Principal, status: int, headers: dict[str, str]):
     with services().sessions() as session:
-        job = load_job(session, job_id, visible_to(principal))
+        job = load_job(session, job_id, visible_to(principal), attempts=True)
         return job_view(job), status, {**deprecation_headers(job), **headers}
 
 
@@ -133,7 +133,7 @@ def get_job(job_id: str, query: JobWaitQuery):
     seconds = wait_seconds(query)
     if seconds > 0:
         app = services()
-        wait_for_job(app.sessions, app.redis, job_id, visible_to(principal), seconds)
+        wait_for_job(app.sessions, app.done_listener, job_id, visible_to(principal), seconds)
     return job_response(job_id, principal, 200, {})
 
 

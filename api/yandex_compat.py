@@ -39,20 +39,20 @@ from werkzeug.http import HTTP_STATUS_CODES
 from api.auth import authenticate
 from api.chat import (
     LLMGW_HEADERS,
+    answer_sync,
     llmgw_headers,
     raise_for_job,
     stream_error_event,
     stream_error_status,
     stream_headers,
-    submit_sync,
 )
 from api.context import ApiServices, services
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, endpoint
-from api.jobs import visible_to
+from api.jobs import idempotency_key, visible_to
 from api.model_uri import catalogue_model_id
 from api.schemas import JobCreate, MessageIn
 from jobs.events import Event, job_events, stream_error
-from jobs.service import load_job, read_end, wait_for_job
+from jobs.service import load_job, read_end
 from jobs.status import ANSWERED
 from storage.models import Job
 
@@ -203,15 +203,19 @@ def completion(body: NativeCompletionRequest):
     principal = authenticate()
     app = services()
     stream = body.completionOptions.stream
-    submitted, ended = submit_sync(app, principal.id, body.as_job(), stream=stream)
     owner = visible_to(principal)
+    submit = partial(
+        app.submitter.submit,
+        principal.id,
+        body.as_job(),
+        stream=stream,
+        idempotency_key=idempotency_key(),
+    )
     if stream:
-        return stream_lines(app, owner, submitted.job_id)
-    if not ended:
-        timeout = app.api_config.sync_timeout_seconds
-        wait_for_job(app.sessions, app.redis, submitted.job_id, owner, timeout)
+        return stream_lines(app, owner, submit().job_id)
+    submitted = answer_sync(app, submit, owner)
     with app.sessions() as session:
-        job = load_job(session, submitted.job_id, owner)
+        job = load_job(session, submitted.job_id, owner, attempts=True)
         headers = llmgw_headers(job)
         if job.status not in ANSWERED:
             raise_for_job(job, headers)

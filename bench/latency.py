@@ -1,13 +1,16 @@
 """Latency llmgw's synchronous `/v1/chat/completions` adds over a direct call to the same
-GigaChat emulator, at concurrency 1, beside LiteLLM's proxy (one uvicorn worker, no database)
-in front of the same emulator when it is installed (`pip install -e '.[bench]'`). The paths
-are interleaved in rounds, so a noisy neighbour hits them alike. Prints JSON, then one summary
-line per figure.
+GigaChat emulator, at concurrency 1 (or `--concurrency N` calls at once), beside LiteLLM's
+proxy (one uvicorn worker, no database) in front of the same emulator when it is installed
+(`pip install -e '.[bench]'`). The paths are interleaved in rounds, so a noisy neighbour
+hits them alike. Prints JSON, then one summary line per figure.
 
 - `direct`: `requests` straight to the emulator with a token fetched once.
 - `llmgw` / `llmgw_versioned`: the bare id `GigaChat` and `GigaChat:latest` through gunicorn
   (as `llmgw api` runs it) and one worker.
 - `litellm`: `litellm --config` with the emulator as an OpenAI-compatible upstream.
+- `llmgw_baseline` (with `--baseline DIR`): a second API run from another checkout (e.g.
+  `git worktree add /tmp/base main`), same worker, Redis and database: a change to the API
+  measured side by side with what it replaces, in the same rounds.
 
 Added latency = the path's percentile minus the direct call's.
 
@@ -21,9 +24,11 @@ import json
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +50,7 @@ def main() -> None:
         profiler = Profiler(args.profile)
         for name, pid in stack.pids.items():
             profiler.start(name, pid, subprocesses=name == "api")
-        samples = run_rounds(paths, args.rounds)
+        samples = run_rounds(paths, args.rounds, args.concurrency)
         profile = profiler.stop()
     report = summarise(samples, args) | ({"profile": profile} if profile else {})
     print(json.dumps(report, indent=2))
@@ -62,6 +67,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy llmgw's processes")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="calls in flight per path in each round"
+    )
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="also run the API of this checkout"
+    )
     return parser.parse_args()
 
 
@@ -74,20 +85,30 @@ def start_paths(stack: Stack, args: argparse.Namespace) -> dict[str, Callable[[]
 
     wait_for_ping(stack.env, worker, Container(stack.settings).celery)
     stack.pids = {"worker": worker.pid, "api": stack.procs[-1].pid}
+    keep = args.concurrency == 1
     paths = {
-        "direct": post(f"{emulator_api}/chat/completions", token, MODEL),
-        "llmgw": post(f"{api}/v1/chat/completions", KEY, MODEL),
-        "llmgw_versioned": post(f"{api}/v1/chat/completions", KEY, f"{MODEL}:latest"),
+        "direct": post(f"{emulator_api}/chat/completions", token, MODEL, keep_alive=keep),
+        "llmgw": post(f"{api}/v1/chat/completions", KEY, MODEL, keep_alive=keep),
+        "llmgw_versioned": post(
+            f"{api}/v1/chat/completions", KEY, f"{MODEL}:latest", keep_alive=keep
+        ),
     }
+    if args.baseline is not None:
+        baseline = start_baseline_api(stack, args.baseline.resolve())
+        url = f"{baseline}/v1/chat/completions"
+        paths["llmgw_baseline"] = post(url, KEY, MODEL, keep_alive=keep)
     if not args.no_litellm and shutil.which("litellm", path=str(Path(sys.executable).parent)):
         litellm_key = f"sk-{secrets.token_hex(16)}"  # a throw-away key for this run only
         litellm = start_litellm(stack, emulator_api, token, litellm_key)
-        paths["litellm"] = post(f"{litellm}/chat/completions", litellm_key, MODEL)
+        url = f"{litellm}/chat/completions"
+        paths["litellm"] = post(url, litellm_key, MODEL, keep_alive=keep)
     return paths
 
 
-def post(url: str, key: str, model: str) -> Callable[[], None]:
-    session = requests.Session()
+def post(url: str, key: str, model: str, *, keep_alive: bool = True) -> Callable[[], None]:
+    """One call of a path. `keep_alive=False` (`--concurrency` > 1): a connection per call,
+    since the servers close a keep-alive connection left idle while the other paths run."""
+    session = requests.Session() if keep_alive else requests
     headers = {"Authorization": f"Bearer {key}"}
     body = {"model": model, "messages": PROMPT}
 
@@ -97,6 +118,25 @@ def post(url: str, key: str, model: str) -> Callable[[], None]:
         assert response.json()["choices"][0]["message"]["content"]
 
     return call
+
+
+def start_baseline_api(stack: Stack, checkout: Path) -> str:
+    """`llmgw api` as `Stack.start_api` runs it, importing llmgw from `checkout` (its cwd)."""
+    port = free_port()
+    log = (stack.tmp / "api-baseline.log").open("w")
+    args = ("api", "--port", str(port), "--workers", "2", "--threads", "64")
+    stack.procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "llmgw.cli", *args],
+            cwd=checkout,
+            env=stack.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    )
+    wait_until(lambda: port_open(port), timeout=60, what="baseline api")
+    return f"http://127.0.0.1:{port}"
 
 
 def start_litellm(stack: Stack, upstream: str, token: str, key: str) -> str:
@@ -132,15 +172,27 @@ def start_litellm(stack: Stack, upstream: str, token: str, key: str) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def run_rounds(paths: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
-    """Each round calls every path once, in an order rotated by one each round."""
+def run_rounds(
+    paths: dict[str, Callable[[], None]], rounds: int, concurrency: int = 1
+) -> dict[str, list[float]]:
+    """Each round calls every path `concurrency` times at once (each call timed on its own),
+    one path after the other, in an order rotated by one each round."""
     names = list(paths)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            t0 = time.perf_counter()
-            paths[name]()
-            samples[name].append((time.perf_counter() - t0) * 1000)
+
+    def timed(call: Callable[[], None]) -> float:
+        t0 = time.perf_counter()
+        call()
+        return (time.perf_counter() - t0) * 1000
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        for r in range(rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                if concurrency == 1:
+                    samples[name].append(timed(paths[name]))
+                else:
+                    calls = [paths[name]] * concurrency
+                    samples[name].extend(pool.map(timed, calls))
     return samples
 
 
@@ -157,6 +209,7 @@ def summarise(samples: dict[str, list[float]], args: argparse.Namespace) -> dict
     report: dict[str, Any] = {
         "benchmark": "latency",
         "rounds": args.rounds,
+        "concurrency": args.concurrency,
         "emulator_latency_s": args.latency,
         "paths": rnd(p),
     }
@@ -169,6 +222,11 @@ def summarise(samples: dict[str, list[float]], args: argparse.Namespace) -> dict
     report["versioned_over_bare_p50"] = round(
         p["llmgw_versioned"]["p50_ms"] / p["llmgw"]["p50_ms"], 3
     )
+    if "llmgw_baseline" in added:
+        report["ratio_llmgw_to_baseline"] = {
+            k: round(added["llmgw"][k] / added["llmgw_baseline"][k], 3)
+            for k in ("p50_ms", "p99_ms")
+        }
     if "litellm" in added:
         report["ratio_llmgw_to_litellm"] = {
             k: round(added["llmgw"][k] / added["litellm"][k], 3) for k in ("p50_ms", "p99_ms")
@@ -190,6 +248,18 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"({report['paths']['direct']['p50_ms']} ms p50)",
         f"latency: versioned/bare id p50 {report['versioned_over_bare_p50']} (goal <= 1.02)",
     ]
+    if "ratio_llmgw_to_baseline" in report:
+        base, ratio = added["llmgw_baseline"], report["ratio_llmgw_to_baseline"]
+        lines.append(
+            f"latency: baseline checkout adds p50 {base['p50_ms']} ms / p99 {base['p99_ms']} ms; "
+            f"llmgw/baseline p50 {ratio['p50_ms']}, p99 {ratio['p99_ms']}"
+        )
+        if "litellm" in added:
+            lines.append(
+                f"latency: baseline/LiteLLM p50 "
+                f"{round(base['p50_ms'] / added['litellm']['p50_ms'], 3)}, p99 "
+                f"{round(base['p99_ms'] / added['litellm']['p99_ms'], 3)}"
+            )
     if "ratio_llmgw_to_litellm" in report:
         ratio = report["ratio_llmgw_to_litellm"]
         lines.append(

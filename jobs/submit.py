@@ -120,16 +120,19 @@ class Submitter:
         stream: bool = False,
         idempotency_key: str | None = None,
         dispatch: bool = True,
+        job_id: str | None = None,
     ) -> Submitted:
         """Plan, admit, insert (`queued`) and publish the job. `dispatch=False` leaves the
         publishing to the caller, who runs the job itself (the sync endpoint's inline run,
-        `LLMGW_SYNC_INLINE`) and publishes what that run cannot finish."""
+        `LLMGW_SYNC_INLINE`) and publishes what that run cannot finish. `job_id`: the new
+        job's id, chosen by a caller that registers for its end before it is published
+        (`jobs.service.submit_and_wait`); by default a new one."""
         estimated = self.estimated_tokens(request)
         plan = self.plan(owner, request, estimated, stream=stream)
         if self.check_route is not None:
             self.check_route(plan.route)
         route = plan.primary  # NoRouteAvailable / ContextTooLong when every candidate is skipped
-        job_id = uuid.uuid4().hex
+        job_id = job_id or new_job_id()
         reservation = self.admission.admit(owner, request, plan, job_id, estimated_tokens=estimated)
         spec = JobSpec.build(request, plan, stream=stream, reservation=reservation)
         try:
@@ -263,6 +266,10 @@ class Submitter:
                 lifecycle.fail_dispatch(session, job_id)
                 session.commit()
             raise QueueUnavailable("The job queue is unavailable; try again shortly.") from exc
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
 
 
 def estimate_tokens(request: JobRequest) -> int:

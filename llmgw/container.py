@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from jobs.admission import LimitAdmission
     from jobs.callbacks import CallbackConfig, Deliverer
     from jobs.embeddings import EmbeddingService
+    from jobs.events import DoneListener
     from jobs.submit import Submitter
     from jobs.tokens import TokenCounter
     from monitoring.collectors import RedisStateCollector
@@ -64,6 +65,13 @@ class Container:
             self.settings.redis_url, max_connections=200, timeout=10, socket_timeout=10
         )
         return redis.Redis(connection_pool=pool)
+
+    @cached_property
+    def done_listener(self) -> DoneListener:
+        """One pub/sub connection per process for every waiter (`jobs.events`)."""
+        from jobs.events import DoneListener
+
+        return DoneListener(self.redis)
 
     @cached_property
     def breaker(self) -> CircuitBreaker:
