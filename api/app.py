@@ -24,6 +24,7 @@ from api import (
 from api.context import ApiServices
 from api.errors import register_error_handlers
 from api.observability import register_request_metrics
+from routing.cache import begin_snapshot_scope, end_snapshot_scope
 
 
 def create_app(services: ApiServices) -> Flask:
@@ -33,6 +34,8 @@ def create_app(services: ApiServices) -> Flask:
     app.extensions["llmgw"] = services
     register_error_handlers(app)
     register_request_metrics(app)
+    app.before_request(begin_snapshot_scope)  # one catalogue read per request
+    app.teardown_request(lambda _exc: end_snapshot_scope())
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(batches.bp)

@@ -12,6 +12,7 @@ from routing.cache import (
     VERSION_KEY,
     Resolver,
     bump_catalogue_version,
+    snapshot_scope,
 )
 from storage import keys
 
@@ -97,3 +98,33 @@ def test_the_redis_snapshot_round_trips_everything_resolution_reads(unit_runtime
     first = Resolver(unit_runtime.sessions, unit_runtime.redis).catalogue()
     second = Resolver(unit_runtime.sessions, unit_runtime.redis).catalogue()  # from Redis
     assert second == first and second.key_policies == {"user1": True}
+
+
+class CountingRedis:
+    """The runtime's Redis, counting the catalogue-version reads."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.version_reads = inner, 0
+
+    def get(self, key):
+        self.version_reads += key == VERSION_KEY
+        return self.inner.get(key)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_one_version_read_per_scope_and_a_bump_in_it_reads_again(unit_runtime):
+    counting = CountingRedis(unit_runtime.redis)
+    resolver = Resolver(unit_runtime.sessions, counting)  # type: ignore[arg-type]
+    with snapshot_scope():
+        for _ in range(5):
+            assert resolver.resolve("yandexgpt").upstream_id == "yandexgpt/latest"
+        assert counting.version_reads == 1
+        edit_without_bump(unit_runtime)
+        assert bump_catalogue_version(unit_runtime.redis) == 1  # an admin change in the request
+        assert resolver.resolve("yandexgpt").upstream_id == "yandexgpt/rc"
+        assert counting.version_reads == 2
+    resolver.resolve("yandexgpt")
+    resolver.resolve("yandexgpt")
+    assert counting.version_reads == 4  # outside a scope: every resolution reads the version
