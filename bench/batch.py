@@ -48,11 +48,11 @@ MODEL = "yandexgpt-lite:latest"
 UNACKED = "unacked"  # kombu's hash of the messages a worker holds and has not acked
 
 
-def spawn(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
+def spawn(env: dict[str, str], log: Path, *args: str, nice: int = 0) -> subprocess.Popen:
     with log.open("w") as out:
-        cmd = [sys.executable, "-m", "llmgw.cli", *args]
+        cmd = [*(("nice", "-n", str(nice)) if nice else ()), sys.executable, "-m", "llmgw.cli"]
         return subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [*cmd, *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 
@@ -93,7 +93,7 @@ def start(tmp: Path, args: argparse.Namespace) -> Stack:
         provider_queues = ",".join(q for q in all_queue_names() if q != MAINTENANCE_QUEUE)
         worker = (*worker, "-Q", provider_queues)
         feeder = ("worker", "-c", "4", "--loglevel", "WARNING", "-Q", MAINTENANCE_QUEUE)
-        procs["feeder"] = spawn(env, tmp / "feeder.log", *feeder)
+        procs["feeder"] = spawn(env, tmp / "feeder.log", *feeder, nice=args.feeder_nice)
     procs["worker"] = spawn(env, tmp / "worker.log", *worker)
     procs["beat"] = spawn(env, tmp / "beat.log", "beat", "--schedule", str(tmp / "beat-schedule"))
     procs["api"] = spawn(env, tmp / "api.log", "api", "--port", str(api_port))
@@ -387,6 +387,7 @@ def report(stack, args, batch_id, create_s, last, idle, busy, sampler) -> dict[s
         "batch_window": args.window,
         "batch_max_in_flight": args.max_in_flight or max(1, args.concurrency // 2),
         "feeder_worker": args.feeder_worker,
+        "feeder_nice": args.feeder_nice,
         "database": stack.settings.database_url.split(":")[0],
         "create_request_s": round(create_s, 2),
         "run_s": round(seconds, 2),
@@ -441,6 +442,12 @@ def main() -> None:
         "--feeder-worker",
         action="store_true",
         help="run the maintenance queue (the feeder) in a second worker process",
+    )
+    parser.add_argument(
+        "--feeder-nice",
+        type=int,
+        default=0,
+        help="with --feeder-worker: run that process at this nice level (lower CPU priority)",
     )
     parser.add_argument(
         "--trace",

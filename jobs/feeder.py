@@ -7,7 +7,10 @@ priority `batch`, until `window` lines of the batch are in flight. A line's subm
 the Idempotency-Key `batch:<batch>:<line>`, so a feeder that dies between the submit and
 recording the line's job id finds the same job again. Admission refusing (429) or the queue
 being down stops this batch's feeding for this run; a request refused for good (unknown
-model, model not allowed) ends its line as failed with the error.
+model, model not allowed) ends its line as failed with the error. Across all batches, at most
+`max_in_flight` batch jobs are queued or running at once (below a worker's threads: an
+interactive job never waits for a thread a batch line holds); a batch held back by that cap
+is fed when its own lines end, or by the beat's next run.
 
 Two kinds of run, each under the batch's own lock (`keys.batch_feeder_lock`):
 - the beat's (`feed_batches`, every few seconds, and kicked when a batch is created or
