@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ import redis
 import requests
 from sqlalchemy import select
 
+from bench.profile import Profiler
+from llmgw.container import Container
 from llmgw.devdb import settings_env
 from llmgw.processes import free_port, port_open, start_redis, stop_process, wait_until
 from llmgw.settings import Settings
@@ -45,11 +48,11 @@ MODEL = "yandexgpt-lite:latest"
 UNACKED = "unacked"  # kombu's hash of the messages a worker holds and has not acked
 
 
-def spawn(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
+def spawn(env: dict[str, str], log: Path, *args: str, nice: int = 0) -> subprocess.Popen:
     with log.open("w") as out:
-        cmd = [sys.executable, "-m", "llmgw.cli", *args]
+        cmd = [*(("nice", "-n", str(nice)) if nice else ()), sys.executable, "-m", "llmgw.cli"]
         return subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [*cmd, *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 
@@ -75,6 +78,7 @@ def start(tmp: Path, args: argparse.Namespace) -> Stack:
         yandexgpt_folder_id=EMULATOR_FOLDER,
         worker_concurrency=args.concurrency,
         batch_window=args.window,
+        batch_max_in_flight=args.max_in_flight,
         max_body_bytes=256 * 1024 * 1024,
         _env_file=None,
     )
@@ -89,7 +93,7 @@ def start(tmp: Path, args: argparse.Namespace) -> Stack:
         provider_queues = ",".join(q for q in all_queue_names() if q != MAINTENANCE_QUEUE)
         worker = (*worker, "-Q", provider_queues)
         feeder = ("worker", "-c", "4", "--loglevel", "WARNING", "-Q", MAINTENANCE_QUEUE)
-        procs["feeder"] = spawn(env, tmp / "feeder.log", *feeder)
+        procs["feeder"] = spawn(env, tmp / "feeder.log", *feeder, nice=args.feeder_nice)
     procs["worker"] = spawn(env, tmp / "worker.log", *worker)
     procs["beat"] = spawn(env, tmp / "beat.log", "beat", "--schedule", str(tmp / "beat-schedule"))
     procs["api"] = spawn(env, tmp / "api.log", "api", "--port", str(api_port))
@@ -116,11 +120,16 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {KEY}"}
 
 
+ANSWERED_AT: dict[str, float] = {}  # probe job id -> when its POST's 202 reached the client
+
+
 def submit_probe(api: str, http: requests.Session) -> str:
     body = {"model": MODEL, "messages": [{"role": "user", "content": "probe"}]}
     response = http.post(f"{api}/v1/jobs", json=body, headers=auth(), timeout=30)
     assert response.status_code == 202, response.text
-    return response.json()["id"]
+    job_id = response.json()["id"]
+    ANSWERED_AT[job_id] = time.time()
+    return job_id
 
 
 def batch_file(n: int) -> str:
@@ -204,6 +213,51 @@ class Sampler:
             self.samples += 1
 
 
+@dataclass
+class Tracer:
+    """Celery's task events (turned on in the workers for the run: a Redis publish per task
+    state change) with their timestamps, to split a probe's queue wait into its legs:
+    submission → the worker's consumer took the message (`task-received`: the API's commit
+    and publish, Redis, the consumer's fetch), → a pool thread began the task (`task-started`:
+    waiting for a free thread), → the claim (`started_at`: the task's first steps). Beside
+    them, `to_answer`: submission → the 202 reached the client (the insert's commit, the
+    publish, the response)."""
+
+    celery: Any
+    received: dict[str, float] = field(default_factory=dict)  # job id -> first receipt
+    started: dict[str, float] = field(default_factory=dict)  # job id -> first start
+    jobs: dict[str, str] = field(default_factory=dict)  # task id -> job id
+    receiver: Any = None
+
+    def run(self) -> None:
+        def on_received(event: dict[str, Any]) -> None:
+            if event.get("name") != "llmgw.run_job":
+                return
+            job = str(event.get("args", "")).strip("[]()'\", ")
+            self.jobs[event["uuid"]] = job
+            self.received.setdefault(job, event["timestamp"])
+
+        def on_started(event: dict[str, Any]) -> None:
+            job = self.jobs.get(event["uuid"])
+            if job is not None:
+                self.started.setdefault(job, event["timestamp"])
+
+        with self.celery.connection_for_read() as conn:
+            handlers = {"task-received": on_received, "task-started": on_started}
+            self.receiver = self.celery.events.Receiver(conn, handlers=handlers)
+            self.receiver.capture(limit=None, timeout=None, wakeup=True)
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, daemon=True).start()
+        wait_until(lambda: self.receiver is not None, timeout=10, what="the event receiver")
+        time.sleep(0.5)
+        self.celery.control.enable_events()
+
+    def stop(self) -> None:
+        if self.receiver is not None:
+            self.receiver.should_stop = True
+
+
 # -- probes ----------------------------------------------------------------------------------
 
 
@@ -216,19 +270,44 @@ def probe_until(api: str, http: requests.Session, every: float, done: Any, limit
     return ids
 
 
-def queue_waits(settings: Settings, ids: list[str], timeout: float = 120) -> list[float]:
-    """Seconds from each probe's submission to its claim (waits for the claims)."""
+def claimed_probes(settings: Settings, ids: list[str], timeout: float = 120) -> list[Any]:
+    """Each probe's (id, created_at, started_at), once claimed (waits for the claims)."""
     sessions = make_session_factory(make_engine(settings.database_url))
     deadline = time.monotonic() + timeout
     while True:
         with sessions() as session:
             rows = session.execute(
-                select(Job.created_at, Job.started_at).where(Job.id.in_(ids))
+                select(Job.id, Job.created_at, Job.started_at).where(Job.id.in_(ids))
             ).all()
-        if all(started for _, started in rows) or time.monotonic() > deadline:
+        if all(row.started_at for row in rows) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    return [(s - c).total_seconds() for c, s in rows if s is not None]
+    return [row for row in rows if row.started_at is not None]
+
+
+def queue_waits(settings: Settings, ids: list[str]) -> list[float]:
+    """Seconds from each probe's submission to its claim."""
+    return [(r.started_at - r.created_at).total_seconds() for r in claimed_probes(settings, ids)]
+
+
+def legs(settings: Settings, ids: list[str], tracer: Tracer) -> dict[str, Any]:
+    """The probes' queue waits split at the worker's receipt and the task's start."""
+    epoch = lambda t: t.replace(tzinfo=UTC).timestamp()  # noqa: E731 (naive UTC)
+    split: dict[str, list[float]] = {
+        "to_answer": [],
+        "to_worker": [],
+        "to_thread": [],
+        "to_claim": [],
+    }
+    for row in claimed_probes(settings, ids):
+        received, started = tracer.received.get(row.id), tracer.started.get(row.id)
+        if received is None or started is None:
+            continue
+        split["to_answer"].append(ANSWERED_AT[row.id] - epoch(row.created_at))
+        split["to_worker"].append(received - epoch(row.created_at))
+        split["to_thread"].append(started - received)
+        split["to_claim"].append(epoch(row.started_at) - started)
+    return {name: stats(values) for name, values in split.items()}
 
 
 def stats(waits: list[float]) -> dict[str, float | int]:
@@ -252,11 +331,19 @@ def batch_state(api: str, http: requests.Session, batch_id: str) -> dict[str, An
 def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     http = requests.Session()
     warm_up(stack.api, http)
+    tracer = Tracer(Container(stack.settings).celery) if args.trace else None
+    if tracer is not None:
+        tracer.start()
     idle = probe_until(stack.api, http, args.probe_every, lambda: False, args.idle_probes)
     sampler = Sampler(stack.procs, str(stack.settings.redis_url))
     thread = threading.Thread(target=sampler.run, daemon=True)
     thread.start()
     batch_id, create_s = create_batch(stack.api, http, args.lines)
+    profiler = Profiler(args.profile)
+    for name in ("worker", "feeder", "api"):
+        if name in stack.procs:
+            pid = stack.procs[name].pid
+            profiler.start(name, pid, subprocesses=name == "api", idle=args.profile_idle)
     deadline = time.monotonic() + args.timeout
     last: dict[str, Any] = {}
 
@@ -269,7 +356,18 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     busy = probe_until(stack.api, http, args.probe_every, ended, limit)
     sampler.stop.set()
     thread.join()
-    return report(stack, args, batch_id, create_s, last, idle, busy, sampler)
+    profile = profiler.stop()
+    result = report(stack, args, batch_id, create_s, last, idle, busy, sampler)
+    if tracer is not None:
+        time.sleep(1)  # the last events
+        tracer.stop()
+        result["queue_wait_legs"] = {
+            "idle": legs(stack.settings, idle, tracer),
+            "during_batch": legs(stack.settings, busy, tracer),
+        }
+    if profile:
+        result["profile"] = profile
+    return result
 
 
 def report(stack, args, batch_id, create_s, last, idle, busy, sampler) -> dict[str, Any]:  # noqa: ANN001
@@ -287,12 +385,17 @@ def report(stack, args, batch_id, create_s, last, idle, busy, sampler) -> dict[s
         "emulator_latency_s": args.latency,
         "worker_threads": args.concurrency,
         "batch_window": args.window,
+        "batch_max_in_flight": args.max_in_flight or max(1, args.concurrency // 2),
         "feeder_worker": args.feeder_worker,
+        "feeder_nice": args.feeder_nice,
         "database": stack.settings.database_url.split(":")[0],
         "create_request_s": round(create_s, 2),
         "run_s": round(seconds, 2),
         "lines_per_s": round(done / seconds, 1) if seconds else None,
-        "ideal_lines_per_s": round(min(args.window, args.concurrency) / args.latency, 1),
+        "ideal_lines_per_s": round(
+            min(args.window, args.max_in_flight or max(1, args.concurrency // 2)) / args.latency,
+            1,
+        ),
         "interactive_queue_wait": {
             "idle": stats(queue_waits(stack.settings, idle)),
             "during_batch": stats(queue_waits(stack.settings, busy)),
@@ -324,6 +427,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5, help="emulator seconds per call")
     parser.add_argument("--concurrency", type=int, default=100, help="worker threads")
     parser.add_argument("--window", type=int, default=200, help="LLMGW_BATCH_WINDOW")
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        help="LLMGW_BATCH_MAX_IN_FLIGHT (default: half the worker threads)",
+    )
     parser.add_argument("--probe-every", type=float, default=0.5)
     parser.add_argument("--idle-probes", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=1800, help="bound on the batch's run")
@@ -334,6 +442,23 @@ def main() -> None:
         "--feeder-worker",
         action="store_true",
         help="run the maintenance queue (the feeder) in a second worker process",
+    )
+    parser.add_argument(
+        "--feeder-nice",
+        type=int,
+        default=0,
+        help="with --feeder-worker: run that process at this nice level (lower CPU priority)",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="turn Celery's task events on and split each probe's wait at the worker's receipt",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the worker(s) during the batch into this folder"
+    )
+    parser.add_argument(
+        "--profile-idle", action="store_true", help="include idle (waiting) threads in the profile"
     )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="llmgw-bench-batch-"))

@@ -26,12 +26,13 @@ class Profiler:
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, pid: int, *, subprocesses: bool = False) -> None:
+    def start(self, name: str, pid: int, *, subprocesses: bool = False, idle: bool = False) -> None:
         if self.directory is None or self.spy is None:
             return
         out = self.directory / f"{name}.folded"
         args = [self.spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out)]
         args += ["--rate", "200", "--nonblocking", *(["--subprocesses"] if subprocesses else [])]
+        args += ["--idle"] if idle else []
         log = (self.directory / f"{name}.py-spy.log").open("w")
         self.runs[name] = (subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT), out)
 

@@ -7,7 +7,10 @@ priority `batch`, until `window` lines of the batch are in flight. A line's subm
 the Idempotency-Key `batch:<batch>:<line>`, so a feeder that dies between the submit and
 recording the line's job id finds the same job again. Admission refusing (429) or the queue
 being down stops this batch's feeding for this run; a request refused for good (unknown
-model, model not allowed) ends its line as failed with the error.
+model, model not allowed) ends its line as failed with the error. Across all batches, at most
+`max_in_flight` batch jobs are queued or running at once (below a worker's threads: an
+interactive job never waits for a thread a batch line holds); a batch held back by that cap
+is fed when its own lines end, or by the beat's next run.
 
 Two kinds of run, each under the batch's own lock (`keys.batch_feeder_lock`):
 - the beat's (`feed_batches`, every few seconds, and kicked when a batch is created or
@@ -40,11 +43,11 @@ from jobs.admission import LimitExceeded
 from jobs.batches import LIVE, BatchStatus
 from jobs.errors import IdempotencyKeyInUse, JobError, QueueUnavailable
 from jobs.spec import JobRequest
-from jobs.status import JobStatus
+from jobs.status import ACTIVE, JobStatus
 from jobs.submit import Submitter
 from routing.errors import RoutingError
 from storage import keys
-from storage.models import Batch, BatchLine, utcnow
+from storage.models import Batch, BatchLine, Job, utcnow
 
 log = logging.getLogger(__name__)
 BATCHES_PER_RUN = 100
@@ -59,6 +62,10 @@ RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del'
 @dataclass(frozen=True)
 class FeedPolicy:
     window: int = 200  # lines of one batch in flight at once
+    # Batch lines in flight (jobs `queued` or `running`) across ALL batches; below a worker's
+    # threads, so batch lines can never hold every thread and an interactive job always finds
+    # one free (docs/batches.md, "Interactive work first"). None: no cap.
+    max_in_flight: int | None = None
 
 
 Kick = Callable[[str], None]  # sends the feeder task for one batch
@@ -153,7 +160,7 @@ def refill_round(
     if expires_at <= utcnow():
         batches.expire(sessions, redis, batch_id)
         return 0
-    return feed(sessions, redis, submitter, batch_id, owner, policy.window)
+    return feed(sessions, redis, submitter, batch_id, owner, policy)
 
 
 def locked(redis: Any, batch_id: str, run: Callable[[], int]) -> int | None:
@@ -187,7 +194,7 @@ def run_batch(
         if still_open == 0 or batch.status != BatchStatus.IN_PROGRESS:
             return 0
         owner = batch.owner
-    return feed(sessions, redis, submitter, batch_id, owner, policy.window)
+    return feed(sessions, redis, submitter, batch_id, owner, policy)
 
 
 def feed(
@@ -196,7 +203,7 @@ def feed(
     submitter: Submitter,
     batch_id: str,
     owner: str,
-    window: int,
+    policy: FeedPolicy,
 ) -> int:
     with sessions() as session:
         in_flight = session.scalar(
@@ -205,7 +212,9 @@ def feed(
             .where(BatchLine.batch_id == batch_id, BatchLine.job_id.is_not(None))
             .where(BatchLine.outcome.is_(None))
         )
-        room = window - int(in_flight or 0)
+        room = policy.window - int(in_flight or 0)
+        if policy.max_in_flight is not None:
+            room = min(room, policy.max_in_flight - batch_jobs_in_flight(session))
         if room <= 0:
             return 0
         waiting = session.execute(
@@ -224,6 +233,15 @@ def feed(
             break
         fed += done
     return fed
+
+
+def batch_jobs_in_flight(session: Session) -> int:
+    """Batch jobs queued or running, of every batch: each may hold a worker thread (the
+    status index bounds the scan to the active jobs)."""
+    count = session.scalar(
+        select(func.count()).select_from(Job).where(Job.status.in_(ACTIVE), Job.priority == "batch")
+    )
+    return int(count or 0)
 
 
 def submit_line(

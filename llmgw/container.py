@@ -194,7 +194,10 @@ class Container:
             leases=LeaseKeeper(self.sessions, s.job_lease_seconds),
             pacer=self.pacer,
             submitter=self.submitter,
-            feed=FeedPolicy(window=s.batch_window),
+            # Batch lines leave half the threads to interactive jobs unless set otherwise.
+            feed=FeedPolicy(
+                s.batch_window, s.batch_max_in_flight or max(1, s.worker_concurrency // 2)
+            ),
             kick_batch=lambda batch_id: dispatcher.kick_feeder(MAINTENANCE_QUEUE, batch_id),
             callbacks=self.deliverer,
             kick_callbacks=self.kick_callbacks,

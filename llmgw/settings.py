@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # beat's feeder run reconciles and refills them (it is also kicked when a batch is
     # created, and each batch is refilled as its lines end).
     batch_window: int = Field(default=200, ge=1, le=10_000)
+    # Batch lines in flight across all batches; unset: half of `worker_concurrency`, so batch
+    # lines never hold every worker thread and interactive jobs always find one free.
+    batch_max_in_flight: int | None = Field(default=None, ge=1, le=100_000)
     batch_feeder_interval_seconds: float = Field(default=5.0, gt=0)
     # An Idempotency-Key claimed this long ago whose job was never written (its API process
     # died) is taken over by the next request with the key.

@@ -70,6 +70,8 @@ def worker(
     from workers.queues import all_queue_names
 
     settings = load_settings()
+    if concurrency:  # the threads this process runs size its pools and the batch cap
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
     if metrics_port:
         from prometheus_client import start_http_server
 
@@ -78,7 +80,7 @@ def worker(
     app.worker_main(
         [
             "worker",
-            *("-P", "threads", "-c", str(concurrency or settings.worker_concurrency)),
+            *("-P", "threads", "-c", str(settings.worker_concurrency)),
             *("-Q", queues or ",".join(all_queue_names())),  # events: on when Flower asks
             *(f"--loglevel={loglevel}", "-n", f"llmgw-{os.getpid()}@%h"),
         ]

@@ -37,10 +37,10 @@ class Recorder:
         self.published.append((job_id, queue, priority))
 
 
-def feed(runtime, window: int = 200) -> Recorder:
+def feed(runtime, window: int = 200, cap: int | None = None) -> Recorder:
     recorder = Recorder()
     submitter = dataclasses.replace(runtime.submitter, dispatcher=recorder)
-    feed_batches(runtime.sessions, runtime.redis, submitter, FeedPolicy(window=window))
+    feed_batches(runtime.sessions, runtime.redis, submitter, FeedPolicy(window, cap))
     return recorder
 
 
@@ -106,6 +106,18 @@ def test_feeder_keeps_a_bounded_window_and_counts_line_ends(unit_client, unit_ru
     errors = unit_client.get(f"/v1/batches/{batch_id}/errors", headers=master_auth)
     [error] = [json.loads(x) for x in errors.get_data(as_text=True).splitlines()]
     assert error["custom_id"] == "1" and error["error"]["code"] == "boom"
+
+
+def test_the_cap_bounds_batch_lines_in_flight_across_batches(
+    unit_client, unit_runtime, master_auth
+):
+    for name in ("a", "b"):
+        create(unit_client, master_auth, [line(f"{name}{i}") for i in range(4)])
+    first = feed(unit_runtime, window=3, cap=4)
+    assert len(first.published) == 4  # the first batch's window (3), then 1 of the second
+    assert feed(unit_runtime, window=3, cap=4).published == []  # the cap is held
+    finish(unit_runtime, first.published[0][0], "succeeded")
+    assert len(feed(unit_runtime, window=3, cap=4).published) == 1  # one line ended: one more
 
 
 def test_cancel_stops_feeding_and_cancels_queued_lines(unit_client, unit_runtime, master_auth):
