@@ -40,10 +40,16 @@ def unit_settings(tmp_path, migrated_template) -> Settings:
 
 
 @pytest.fixture()
-def unit_runtime(unit_settings) -> Container:
+def unit_runtime(unit_settings):
     runtime = Container(unit_settings)
     runtime.__dict__["redis"] = fakeredis.FakeRedis()
-    return runtime
+    yield runtime
+    # Its job-end listener thread must not outlive the test: on a Redis a test took down it
+    # retries with redis-py's jittered backoff, which draws from the global `random` (and
+    # made Hypothesis's tests fail as "random used inside a strategy").
+    listener = runtime.__dict__.get("done_listener")
+    if listener is not None:
+        listener.close()
 
 
 @pytest.fixture()
