@@ -181,5 +181,6 @@ def test_two_feeder_runs_recording_the_same_line_keep_its_job(runtime):
     with runtime.sessions() as session:
         assert session.get_one(Job, job_id).status != "cancelled"
         line = session.get_one(BatchLine, (batch_id, first.line))
-        assert (line.job_id, line.outcome) == (job_id, None)
+        # A worker of the session may already have run the job: the line then has its end.
+        assert line.job_id == job_id and line.outcome in (None, "succeeded"), line.outcome
         cancel_batch(runtime.sessions, runtime.redis, batch_id, None)  # leave nothing running
