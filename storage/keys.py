@@ -13,6 +13,9 @@
   request's, `LLMGW_SYNC_INLINE`), scored by the time (Unix seconds), written before the
   insert; the sweeper publishes those still `queued` a lease later (their API process died
   before its claim) and drops every entry that old. Writer and reader: `jobs.dispatch`.
+- `llmgw:sweeper:postmortem` — string (the dead worker's id), TTL three leases: a dead
+  worker was found; until it expires the sweeper takes queued jobs as stale after a lease.
+  `workers.sweeper`.
 - `llmgw:workers` — sorted set, no TTL: worker process id → its last beat (Unix seconds);
   `llmgw:worker:<worker_id>:held` — hash, no TTL: the run_job messages that process holds
   unacknowledged (`<task id>:<retries>` → job id). Written by `workers.held`; the sweeper
@@ -69,6 +72,7 @@ CATALOGUE_SNAPSHOT_PREFIX = f"{PREFIX}catalogue:snapshot:"
 LIMIT_PENDING = f"{PREFIX}lim:pending"
 WORKERS = f"{PREFIX}workers"
 INLINE_JOBS = f"{PREFIX}inline"
+POSTMORTEM = f"{PREFIX}sweeper:postmortem"
 
 
 def job_done_channel(job_id: str) -> str:

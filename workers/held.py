@@ -15,6 +15,11 @@ every `lease_seconds / 4`. The sweeper takes each worker whose beat is older tha
 harmless: claims are atomic), and forgets it. A worker shutting down warmly forgets itself
 (kombu gives its unacknowledged messages back to the queues then).
 
+One message escapes both records: one Redis handed to the worker's blocked pop as it died
+(popped, never received). So for three leases after a dead worker is found
+(`llmgw:sweeper:postmortem`), the sweeper's count-based rule takes a queued job as stale
+after a lease instead of `requeue_after_seconds`, leaving out the jobs live workers hold.
+
 Redis unreachable: nothing is recorded, and the job falls back on the sweeper's slower rule;
 the task itself never fails for this.
 """
@@ -97,6 +102,15 @@ def dead_workers(redis: Any, lease_seconds: float) -> list[str]:
     """Workers whose last beat is older than the lease."""
     cutoff = time.time() - lease_seconds
     return [_text(w) for w in redis.zrangebyscore(keys.WORKERS, "-inf", cutoff)]
+
+
+def live_held_jobs(redis: Any, lease_seconds: float) -> set[str]:
+    """The jobs whose messages the workers that beat within the lease hold."""
+    cutoff = time.time() - lease_seconds
+    jobs: set[str] = set()
+    for worker in redis.zrangebyscore(keys.WORKERS, cutoff, "+inf"):
+        jobs |= held_jobs(redis, _text(worker))
+    return jobs
 
 
 def held_jobs(redis: Any, worker_id: str) -> set[str]:

@@ -29,7 +29,7 @@ from jobs.status import JobStatus
 from storage import keys
 from storage.models import Job, utcnow
 from workers.context import WorkerContext
-from workers.held import dead_workers, forget_worker, held_jobs
+from workers.held import dead_workers, forget_worker, held_jobs, live_held_jobs
 from workers.queues import waiting_messages
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,8 @@ def sweep(ctx: WorkerContext) -> int:
             cutoff = utcnow() - timedelta(days=ctx.sweep.retention_days)
             lifecycle.expire_results(session, cutoff, BATCH)
             session.commit()
-        requeued = (
-            republish_held_by_dead(ctx) + republish_abandoned_here(ctx) + requeue_stranded(ctx)
-        )
+        requeued = republish_held_by_dead(ctx) + republish_abandoned_here(ctx)
+        requeued += requeue_stranded(ctx, after_a_death=bool(ctx.redis.exists(keys.POSTMORTEM)))
         settle_ended(ctx.sessions, ctx.redis, BATCH)  # limits of jobs whose worker died
         if requeued:
             log.warning("sweeper re-dispatched %d stranded jobs", requeued)
@@ -74,6 +73,9 @@ def republish_held_by_dead(ctx: WorkerContext) -> int:
                     ctx.dispatcher.publish(job_id, queue, priority)
                     count += 1
         forget_worker(ctx.redis, worker)
+        # A message Redis handed to the worker as it died (popped, never received) is in no
+        # list and in no record: for a while, stale queued jobs come back after a lease.
+        ctx.redis.set(keys.POSTMORTEM, worker, ex=max(1, int(3 * ctx.sweep.lease_seconds)))
         log.warning(
             "worker %s stopped beating; %d of its held jobs published again", worker, count - before
         )
@@ -98,16 +100,21 @@ def republish_abandoned_here(ctx: WorkerContext) -> int:
     return count
 
 
-def requeue_stranded(ctx: WorkerContext) -> int:
+def requeue_stranded(ctx: WorkerContext, *, after_a_death: bool = False) -> int:
     """Publish again the running jobs past their lease, and the stale queued jobs whose
     messages are missing: a queue holding at least as many messages as it has queued jobs is
-    left alone, so a long backlog never gets a second message per job."""
+    left alone, so a long backlog never gets a second message per job. `after_a_death`
+    (within three leases of a dead worker found): a queued job is stale after a lease, not
+    after `requeue_after_seconds`, and the jobs live workers hold are not counted missing."""
     now = utcnow()
-    queued_before = now - timedelta(seconds=ctx.sweep.requeue_after_seconds)
+    stale_after = ctx.sweep.lease_seconds if after_a_death else ctx.sweep.requeue_after_seconds
+    queued_before = now - timedelta(seconds=stale_after)
     running_before = now - timedelta(seconds=ctx.sweep.lease_seconds)
     count = 0
     with ctx.sessions() as session:
-        for job_id, queue, priority in stranded_jobs(ctx, session, queued_before, running_before):
+        held = live_held_jobs(ctx.redis, ctx.sweep.lease_seconds) if after_a_death else set()
+        stranded = stranded_jobs(ctx, session, queued_before, running_before, held)
+        for job_id, queue, priority in stranded:
             if lifecycle.requeue_stale(session, job_id, queued_before, running_before):
                 session.commit()
                 ctx.dispatcher.publish(job_id, queue, priority)
@@ -116,10 +123,15 @@ def requeue_stranded(ctx: WorkerContext) -> int:
 
 
 def stranded_jobs(
-    ctx: WorkerContext, session: Session, queued_before: datetime, running_before: datetime
+    ctx: WorkerContext,
+    session: Session,
+    queued_before: datetime,
+    running_before: datetime,
+    held: set[str] | frozenset[str] = frozenset(),
 ) -> list[tuple[str, str, str]]:
     """(job id, queue, priority): running past the lease, then per queue the oldest stale
-    queued jobs beyond what the queue's waiting messages account for."""
+    queued jobs beyond what the queue's waiting messages account for, leaving out `held`
+    (jobs whose messages live workers hold)."""
     columns = (Job.id, Job.queue, Job.priority)
     running = session.execute(
         select(*columns)
@@ -139,7 +151,7 @@ def stranded_jobs(
             .where(Job.status == JobStatus.QUEUED, Job.queue == queue)
             .where(Job.updated_at < queued_before)
             .order_by(Job.updated_at)
-            .limit(min(missing, BATCH))
+            .limit(min(missing + len(held), BATCH))
         ).all()
-        found.extend(tuple(row) for row in stale)
+        found.extend([tuple(row) for row in stale if row[0] not in held][:missing])
     return found  # type: ignore[return-value]

@@ -122,3 +122,19 @@ def test_a_job_its_api_meant_to_run_itself_is_published_a_lease_later(unit_runti
     ctx = context(unit_runtime)
     assert sweep(ctx) == 1 and ctx.dispatcher.jobs == [abandoned]
     assert [m.decode() for m in redis.zrange(keys.INLINE_JOBS, 0, -1)] == [young]
+
+
+def test_after_a_worker_death_a_queued_job_without_a_message_comes_back_after_a_lease(
+    unit_runtime,
+):
+    """Redis handed a message to the dying worker's pop: no list, no record holds it. Within
+    three leases of the death, stale-by-a-lease queued jobs nobody holds are published."""
+    lost, held_by_live = queued_jobs(unit_runtime, 2, age=timedelta(seconds=50))
+    redis = unit_runtime.redis
+    HeldMessages(redis, lease_seconds=45, worker_id="live").received("t", 0, held_by_live)
+    ctx = context(unit_runtime)
+    assert sweep(ctx) == 0  # no death seen: 50 s is far below requeue_after_seconds
+    HeldMessages(redis, lease_seconds=45, worker_id="dead").received("u", 0, "some-ended-job")
+    redis.zadd(keys.WORKERS, {"dead": time.time() - 46})
+    assert sweep(ctx) == 1 and ctx.dispatcher.jobs == [lost]
+    assert 0 < redis.ttl(keys.POSTMORTEM) <= 135
