@@ -18,7 +18,6 @@ from celery.signals import (
     task_postrun,
     task_received,
     task_revoked,
-    worker_init,
     worker_shutdown,
 )
 
@@ -57,18 +56,7 @@ def configure_celery(config: CeleryConfig, context: Callable[[], WorkerContext])
     register_tasks(app)
     after_setup_logger.connect(_add_job_id, weak=False, dispatch_uid="llmgw-job-id")
     connect_held_messages()
-    worker_init.connect(_warm_context, weak=False, dispatch_uid="llmgw-warm-context")
     return app
-
-
-def _warm_context(sender: Any = None, **_: Any) -> None:
-    """Build the worker's context before the consumer starts: built lazily, it took the
-    first message's turn on the consumer thread (~0.5 s of imports and connections during
-    which no message was taken)."""
-    app = getattr(sender, "app", None)
-    context = getattr(app, "llmgw_context", None)
-    if context is not None:
-        context()
 
 
 def connect_held_messages() -> None:
