@@ -5,6 +5,10 @@ noisy machine). Prints JSON, then one summary line per figure.
   be far above both others, or it is the bound.
 - `floor`: bare Celery (`bench.floor`) on the same Redis, same pool and concurrency, each task
   one `requests` call to the same emulator; jobs published straight onto its queue.
+- `llmgw_drain`: the worker's side alone, against the same floor: the jobs are submitted
+  over HTTP with no worker running, then one worker starts and drains them; jobs/s = jobs /
+  (the last `finished_at` - the first `started_at`, from the database). Submission, which
+  the end-to-end figure also waits for, is left out.
 - `llmgw`: jobs submitted over HTTP (`POST /v1/jobs`, gunicorn as `llmgw api` runs it) while
   one worker runs them, then long-polled (`GET /v1/jobs/<id>?wait=`) to the end.
 
@@ -24,11 +28,14 @@ from typing import Any
 import redis
 import requests
 from celery import Celery
+from sqlalchemy import create_engine, func, select
 from urllib3.util import Retry
 
 from bench import floor
 from bench.profile import Profiler
 from bench.stack import KEY, MODEL, PROMPT, Stack, pythonpath_env, wait_for_ping
+from jobs.status import TERMINAL, JobStatus
+from storage.models import Job
 
 CLIENT_THREADS = 32
 
@@ -38,8 +45,12 @@ def main() -> None:
     with Stack(database=args.database, latency=args.latency, threads=args.threads) as stack:
         figures: dict[str, Any] = {"emulator": run_direct(stack, args)}
         figures["floor"] = run_floor(stack, args)
-        figures["llmgw"] = run_llmgw(stack, args)
+        api = stack.start_api()
+        stack.pids["api"] = stack.procs[-1].pid
+        figures["llmgw_drain"] = run_drain(stack, api, args)
+        figures["llmgw"] = run_llmgw(stack, api, args)
     floor_rate, llmgw_rate = figures["floor"]["jobs_per_s"], figures["llmgw"]["jobs_per_s"]
+    drain_rate = figures["llmgw_drain"]["jobs_per_s"]
     report = {
         "benchmark": "throughput",
         "jobs": args.jobs,
@@ -48,6 +59,7 @@ def main() -> None:
         "database": (args.database or "sqlite").split(":")[0],
         **figures,
         "ratio_llmgw_to_floor": round(llmgw_rate / floor_rate, 3),
+        "ratio_drain_to_floor": round(drain_rate / floor_rate, 3),
         "goal_ratio": 0.8,
     }
     print(json.dumps(report, indent=2))
@@ -55,6 +67,10 @@ def main() -> None:
         f"throughput: llmgw {llmgw_rate} jobs/s, floor {floor_rate} jobs/s, "
         f"ratio {report['ratio_llmgw_to_floor']} (goal >= 0.8); "
         f"emulator alone {figures['emulator']['calls_per_s']} calls/s"
+    )
+    print(
+        f"throughput: the worker alone draining a filled queue {drain_rate} jobs/s, "
+        f"ratio to the floor {report['ratio_drain_to_floor']}"
     )
 
 
@@ -126,14 +142,7 @@ def run_floor(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run_llmgw(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
-    worker = stack.start_worker()
-    api = stack.start_api()
-    wait_for_ping(stack.env, worker, stack_celery(stack))
-    profiler = Profiler(args.profile)
-    profiler.start("worker", worker.pid)
-    profiler.start("api", stack.procs[-1].pid, subprocesses=True)
-    session = client_session(CLIENT_THREADS)
+def submitter(api: str, session: requests.Session):
     auth = {"Authorization": f"Bearer {KEY}"}
 
     def submit(n: int) -> str:
@@ -141,6 +150,53 @@ def run_llmgw(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         response = session.post(f"{api}/v1/jobs", json=body, headers=auth, timeout=60)
         assert response.status_code == 202, response.text
         return response.json()["id"]
+
+    return submit
+
+
+def run_drain(stack: Stack, api: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Fill the queue with no worker, then time one worker emptying it (database clock)."""
+    submit = submitter(api, client_session(CLIENT_THREADS))
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        ids = list(pool.map(submit, range(args.jobs)))
+    engine = create_engine(stack.settings.database_url)
+    ended = select(func.count()).where(Job.id.in_(ids), Job.status.in_(TERMINAL))
+    span = select(func.min(Job.started_at), func.max(Job.finished_at), func.count()).where(
+        Job.id.in_(ids), Job.status == JobStatus.SUCCEEDED
+    )
+    worker = stack.start_worker("worker-drain")
+    profiler = Profiler(args.profile)
+    profiler.start("worker-drain", worker.pid)
+    try:
+        deadline = time.monotonic() + args.timeout
+        with engine.connect() as db:
+            while db.scalar(ended) < len(ids):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"drain: {db.scalar(ended)} of {len(ids)} ended")
+                time.sleep(0.2)
+            first, last, succeeded = db.execute(span).one()
+    finally:
+        profile = profiler.stop()
+        stack.stop(worker)
+        engine.dispose()
+    assert succeeded == len(ids), f"drain: {succeeded} of {len(ids)} succeeded"
+    wall = (last - first).total_seconds()
+    return {
+        "jobs_per_s": round(len(ids) / wall, 1),
+        "wall_s": round(wall, 2),
+        **({"profile": profile} if profile else {}),
+    }
+
+
+def run_llmgw(stack: Stack, api: str, args: argparse.Namespace) -> dict[str, Any]:
+    worker = stack.start_worker()
+    wait_for_ping(stack.env, worker, stack_celery(stack))
+    profiler = Profiler(args.profile)
+    profiler.start("worker", worker.pid)
+    profiler.start("api", stack.pids["api"], subprocesses=True)
+    session = client_session(CLIENT_THREADS)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    submit = submitter(api, session)
 
     def wait(job_id: str) -> str:
         deadline = time.monotonic() + args.timeout
