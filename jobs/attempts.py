@@ -11,13 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from jobs.status import AttemptOutcome
 from providers.base import CompletionResult
 from providers.errors import ProviderError
 from storage.models import Attempt, utcnow
+
+ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
+_START = insert(ATTEMPTS)  # Core, built once: the worker's hot path needs no unit of work
 
 
 class Upstream(Protocol):
@@ -35,7 +38,22 @@ class Upstream(Protocol):
 
 def start_call(session: Session, job_id: str, number: int, route: Upstream) -> None:
     """The call is about to go out (commit this before making it)."""
-    session.add(_row(job_id, number, route, AttemptOutcome.STARTED, utcnow(), 0.0))
+    now = utcnow()
+    session.execute(
+        _START,
+        {
+            "job_id": job_id,
+            "number": number,
+            "provider": route.provider,
+            "model": route.model,
+            "channel": route.channel,
+            "upstream_id": route.upstream_id,
+            "outcome": AttemptOutcome.STARTED,
+            "latency_ms": 0.0,
+            "started_at": now,
+            "finished_at": now,
+        },
+    )
 
 
 def finish_call(
@@ -61,11 +79,9 @@ def finish_call(
             "completion_tokens": result.usage.completion_tokens,
             "model_version": result.model_version,
         }
+    columns = ATTEMPTS.c
     session.execute(
-        update(Attempt)
-        .where(Attempt.job_id == job_id, Attempt.number == number)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        update(ATTEMPTS).where(columns.job_id == job_id, columns.number == number).values(**values)
     )
 
 

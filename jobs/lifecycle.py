@@ -21,7 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from jobs.spec import JobSpec
@@ -103,18 +114,103 @@ def claim(session: Session, job_id: str, lease_seconds: float) -> Claimed | None
     return Claimed(job_id, row[0], row[1], row[2], row[3], row[4], row[5], spec)
 
 
-def set_upstream(session: Session, job_id: str, number: int, upstream_id: str) -> bool:
-    """A promote since submission: the running attempt calls the channel's new upstream."""
-    return _update(session, _ours(job_id, number), upstream_id=upstream_id)
+# The worker's claim in two steps, as Core statements built once (no ORM bulk-update
+# compilation per job): `peek` reads the job without taking SQLite's write lock, so the
+# worker can ask Redis what it needs (the route now, the circuit, a pacing slot) before it
+# writes; `claim_seen` then claims it only if it is still as read.
+JOBS: Table = Job.__table__  # type: ignore[assignment]
+_C = JOBS.c
+_PEEK = select(
+    _C.status,
+    _C.updated_at,
+    _C.attempt_count,
+    _C.provider,
+    _C.model,
+    _C.channel,
+    _C.upstream_id,
+    _C.priority,
+    _C.request,
+).where(_C.id == bindparam("b_id"))
+_NOW = bindparam("b_now", type_=_C.updated_at.type)
+_CLAIM_SEEN = (
+    update(JOBS)
+    .where(
+        _C.id == bindparam("b_id"),
+        _C.attempt_count == bindparam("b_count"),
+        _C.provider == bindparam("b_provider"),
+        _C.model == bindparam("b_model"),
+        _C.channel == bindparam("b_channel"),
+        or_(
+            _C.status == JobStatus.QUEUED,
+            and_(
+                _C.status == JobStatus.RUNNING,
+                _C.updated_at < bindparam("b_expired", type_=_C.updated_at.type),
+            ),
+        ),
+    )
+    .values(
+        status=JobStatus.RUNNING,
+        attempt_count=_C.attempt_count + 1,
+        upstream_id=bindparam("b_upstream"),
+        started_at=func.coalesce(_C.started_at, _NOW),
+        updated_at=_NOW,
+    )
+)
+
+
+def peek(session: Session, job_id: str, lease_seconds: float) -> Claimed | None:
+    """The job as `claim` would take it now (number = its next attempt), or None if it is not
+    claimable. Writes nothing and takes no lock: `claim_seen` makes it so, or learns it lost."""
+    row = session.execute(_PEEK, {"b_id": job_id}).one_or_none()
+    if row is None:
+        return None
+    lease_expired = utcnow() - timedelta(seconds=lease_seconds)
+    running_lapsed = row.status == JobStatus.RUNNING and row.updated_at < lease_expired
+    if row.status != JobStatus.QUEUED and not running_lapsed:
+        return None
+    spec = JobSpec.load(row.request)
+    return Claimed(
+        job_id,
+        row.attempt_count + 1,
+        row.provider,
+        row.model,
+        row.channel,
+        row.upstream_id,
+        row.priority,
+        spec,
+    )
+
+
+def claim_seen(session: Session, seen: Claimed, lease_seconds: float, upstream_id: str) -> bool:
+    """queued (or running past its lease) → running as attempt `seen.number`, calling
+    `upstream_id`, if the job is still as `peek` read it (no claim, move or re-route since).
+    False: someone else moved it first; nothing was written."""
+    now = utcnow()
+    done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        _CLAIM_SEEN,
+        {
+            "b_id": seen.job_id,
+            "b_count": seen.number - 1,
+            "b_provider": seen.provider,
+            "b_model": seen.model,
+            "b_channel": seen.channel,
+            "b_expired": now - timedelta(seconds=lease_seconds),
+            "b_upstream": upstream_id,
+            "b_now": now,
+        },
+    )
+    return done.rowcount == 1
 
 
 def finish(session: Session, job_id: str, number: int, status: JobStatus, **result: Any) -> bool:
     """running → succeeded | incomplete, with the result and its token counts."""
     assert status in (JobStatus.SUCCEEDED, JobStatus.INCOMPLETE)
     now = utcnow()
-    return _update(
-        session, _ours(job_id, number), status=status, finished_at=now, updated_at=now, **result
+    ours = and_(_C.id == job_id, _C.status == JobStatus.RUNNING, _C.attempt_count == number)
+    done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(JOBS).where(ours).values(status=status, finished_at=now, updated_at=now, **result)
     )
+    return done.rowcount == 1
 
 
 def retry_later(session: Session, job_id: str, number: int) -> bool:

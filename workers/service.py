@@ -98,21 +98,52 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
     return end_stream(stream, call, outcome, error)
 
 
+CLAIM_TRIES = 3
+
+
 def claim_and_open(ctx: WorkerContext, job_id: str) -> tuple[Call | None, pacing.Slot | str]:
-    """Claim the job and, if the call may go now, log it `started`: one commit."""
-    with ctx.sessions() as session:
-        call = claim_call(ctx, session, job_id)
-        gate = open_gate(ctx, call) if call is not None else "skipped"
-        if isinstance(gate, pacing.Slot):  # the call is in the log before it goes out
-            assert call is not None
-            attempts.start_call(session, job_id, call.number, call)
-        try:
+    """Claim the job and, if the call may go now, log it `started`: one commit.
+
+    The job is read first (no write lock), then Redis is asked what stands before the call
+    (the route now, the circuit, a pacing slot), and only then is the claim written, if the
+    job is still as read, with the `started` row: SQLite's single write lock, shared with the
+    API's inserts, is held for two statements and a commit, not across Redis round trips.
+    Lost to another claim or a move in between: the slot goes back and the job is read again
+    (a half-open circuit's probe taken meanwhile lapses after its timeout)."""
+    for _ in range(CLAIM_TRIES):
+        with ctx.sessions() as session:
+            seen = lifecycle.peek(session, job_id, ctx.sweep.lease_seconds)
+        if seen is None:
+            log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
+            return None, "skipped"
+        call = planned_call(ctx, seen)
+        gate = open_gate(ctx, call)
+        if claim_with_gate(ctx, call, seen, gate):
+            return call, gate
+        if isinstance(gate, pacing.Slot):
+            gate.release()
+    log.info("job %s: claimed elsewhere while this worker looked at it", job_id)
+    return None, "skipped"
+
+
+def claim_with_gate(ctx: WorkerContext, call: Call, seen: Claimed, gate: pacing.Slot | str) -> bool:
+    """The claim, a dead worker's call logged lost, and (gate open) the `started` row: one
+    commit. False if the job changed since it was read (nothing written)."""
+    try:
+        with ctx.sessions() as session:
+            if not lifecycle.claim_seen(session, seen, ctx.sweep.lease_seconds, call.upstream_id):
+                return False
+            # A first claim has no earlier call to find; a later one may follow a dead worker's.
+            if call.number > 1 and attempts.mark_lost(session, call.job_id):
+                log.warning("job %s: a call of a lost worker is logged as lost", call.job_id)
+            if isinstance(gate, pacing.Slot):  # the call is in the log before it goes out
+                attempts.start_call(session, call.job_id, call.number, call)
             session.commit()
-        except BaseException:
-            if isinstance(gate, pacing.Slot):
-                gate.release()
-            raise
-    return call, gate
+            return True
+    except BaseException:
+        if isinstance(gate, pacing.Slot):
+            gate.release()
+        raise
 
 
 T = TypeVar("T")
@@ -190,21 +221,12 @@ def wait_for_slot(ctx: WorkerContext, call: Call) -> Outcome:
     return Outcome(status=JobStatus.QUEUED, retry_in=pacing.wait_seconds())
 
 
-def claim_call(ctx: WorkerContext, session: Session, job_id: str) -> Call | None:
-    """Claim the job and settle which upstream this attempt calls (the caller commits)."""
-    claimed = lifecycle.claim(session, job_id, ctx.sweep.lease_seconds)
-    if claimed is None:
-        log.info("job %s is not claimable (missing, running elsewhere or ended)", job_id)
-        return None
-    # A first claim has no earlier call to find; a later one may follow a dead worker's.
-    if claimed.number > 1 and attempts.mark_lost(session, job_id):
-        log.warning("job %s: a call of a lost worker is logged as lost", job_id)
-    upstream = current_upstream(ctx.resolver, claimed)
-    if upstream != claimed.upstream_id:
-        lifecycle.set_upstream(session, job_id, claimed.number, upstream)
-    claim = {f.name: getattr(claimed, f.name) for f in fields(Claimed)}
+def planned_call(ctx: WorkerContext, seen: Claimed) -> Call:
+    """The call a claim of `seen` would make: the upstream `model:channel` means now."""
+    upstream = current_upstream(ctx.resolver, seen)
+    claim = {f.name: getattr(seen, f.name) for f in fields(Claimed)}
     claim["upstream_id"] = upstream
-    return Call(**claim, request=request_from(job_id, upstream, claimed.spec))
+    return Call(**claim, request=request_from(seen.job_id, upstream, seen.spec))
 
 
 def current_upstream(resolver: Any, claimed: Claimed) -> str:
