@@ -19,6 +19,7 @@ from celery.signals import (
     task_postrun,
     task_received,
     task_revoked,
+    worker_init,
     worker_shutdown,
 )
 
