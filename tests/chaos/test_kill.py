@@ -76,7 +76,7 @@ def test_worker_sigkill_mid_call_every_job_recovers_and_lost_calls_are_logged(st
     job_lease_seconds=6, sweeper_interval_seconds=2, gigachat_max_in_flight=4
 )
 def test_worker_sigkill_while_jobs_wait_out_countdowns_they_run_without_waiting_for_requeue(stack):
-    """Four calls at a time: most jobs sit in the worker as countdown (ETA) messages, `queued`
+    """Four calls at a time: many jobs sit in the worker as countdown (ETA) messages, `queued`
     and in no queue list. Killed, the worker takes them along; the sweeper publishes them again
     once its beat is a lease old (`workers.held`), long before `requeue_after_seconds`."""
     assert stack.settings.job_requeue_after_seconds >= 900
@@ -85,9 +85,9 @@ def test_worker_sigkill_while_jobs_wait_out_countdowns_they_run_without_waiting_
     stack.submit(JOBS)
     stack.wait_for_calls_in_flight()
     deadline = time.monotonic() + 10  # the jobs without a slot are back with a countdown
-    while (held := stack.held_by_workers()) < JOBS // 2 and time.monotonic() < deadline:
+    while (held := stack.held_by_workers()) < JOBS // 4 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert held >= JOBS // 2, held  # most of them are in the worker, not in Redis's lists
+    assert held >= JOBS // 4, held  # many of them are in the worker, not in Redis's lists
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
     started = time.monotonic()
