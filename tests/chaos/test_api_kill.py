@@ -116,10 +116,11 @@ def test_api_sigkill_mid_inline_call_the_worker_ends_every_job_and_the_calls_are
     for thread in clients:
         thread.join(timeout=35)
     counts = stack.wait_all_terminal(timeout=120)
-    assert counts == {"succeeded": len(clients)}, counts
+    jobs = sum(counts.values())  # a request killed before its insert made no job
+    assert 1 <= jobs <= len(clients) and counts == {"succeeded": jobs}, counts
     logged = stack.logged_calls()
     received = stack.provider_calls()
-    assert logged["started"] == 0 and logged["succeeded"] == len(clients)
+    assert logged["started"] == 0 and logged["succeeded"] == jobs
     assert logged["lost"] >= 1, logged  # the calls the API was making when it died
     assert received <= sum(logged.values()) <= received + logged["lost"], (received, logged)
     assert stack.unlogged_calls() == {}
