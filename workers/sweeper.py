@@ -60,38 +60,33 @@ def republish_held_by_dead(ctx: WorkerContext) -> int:
     that worker (its `running` jobs come back by their leases)."""
     count = 0
     for worker in dead_workers(ctx.redis, ctx.sweep.lease_seconds):
-        jobs, before = sorted(held_jobs(ctx.redis, worker)), count
-        with ctx.sessions() as session:
-            for start in range(0, len(jobs), BATCH):
-                chunk = jobs[start : start + BATCH]
-                queued = session.execute(
-                    select(Job.id, Job.queue, Job.priority).where(
-                        Job.id.in_(chunk), Job.status == JobStatus.QUEUED
-                    )
-                ).all()
-                for job_id, queue, priority in queued:
-                    ctx.dispatcher.publish(job_id, queue, priority)
-                    count += 1
+        published = publish_still_queued(ctx, sorted(held_jobs(ctx.redis, worker)))
         forget_worker(ctx.redis, worker)
         # A message Redis handed to the worker as it died (popped, never received) is in no
         # list and in no record: for a while, stale queued jobs come back after a lease.
         ctx.redis.set(keys.POSTMORTEM, worker, ex=max(1, int(3 * ctx.sweep.lease_seconds)))
         log.warning(
-            "worker %s stopped beating; %d of its held jobs published again", worker, count - before
+            "worker %s stopped beating; %d of its held jobs published again", worker, published
         )
+        count += published
     return count
 
 
 def republish_abandoned_here(ctx: WorkerContext) -> int:
     """Publish the jobs an API process meant to run itself (`workers.inline`) and that are
     still `queued` a lease later: it died between the insert and its claim."""
-    jobs = abandoned_run_here(ctx.redis, ctx.sweep.lease_seconds)
+    return publish_still_queued(ctx, abandoned_run_here(ctx.redis, ctx.sweep.lease_seconds))
+
+
+def publish_still_queued(ctx: WorkerContext, job_ids: list[str]) -> int:
+    """Publish those of `job_ids` that are still `queued` (the others were claimed, ended or
+    never written); a duplicate message is harmless. Returns how many."""
     count = 0
     with ctx.sessions() as session:
-        for start in range(0, len(jobs), BATCH):
+        for start in range(0, len(job_ids), BATCH):
             queued = session.execute(
                 select(Job.id, Job.queue, Job.priority).where(
-                    Job.id.in_(jobs[start : start + BATCH]), Job.status == JobStatus.QUEUED
+                    Job.id.in_(job_ids[start : start + BATCH]), Job.status == JobStatus.QUEUED
                 )
             ).all()
             for job_id, queue, priority in queued:
