@@ -127,6 +127,7 @@ class Runtime:
     requests: Counter = field(default_factory=Counter)
     models: Counter = field(default_factory=Counter)
     in_flight: int = 0
+    in_flight_by_route: Counter = field(default_factory=Counter)
     in_flight_by_credential: Counter = field(default_factory=Counter)
     rejected_concurrency: int = 0
     tokens_issued: int = 0
@@ -169,6 +170,7 @@ class Runtime:
             "requests": dict(self.requests),
             "models": dict(self.models),
             "in_flight": self.in_flight,
+            "in_flight_by_route": {k: v for k, v in self.in_flight_by_route.items() if v},
             "in_flight_by_credential": {k: v for k, v in self.in_flight_by_credential.items() if v},
             "rejected_concurrency": self.rejected_concurrency,
             "tokens_issued": self.tokens_issued,
@@ -238,10 +240,12 @@ def make_middleware(
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/_emulator/"):
             return await handler(request)
-        runtime.requests[f"{request.method} {_route_name(request)}"] += 1
+        route = f"{request.method} {_route_name(request)}"
+        runtime.requests[route] += 1
         request_id = new_request_id()
         request[REQUEST_ID] = request_id
         runtime.in_flight += 1
+        runtime.in_flight_by_route[route] += 1
         runtime.note_headers(request)
         response: web.StreamResponse | None = None
         try:
@@ -255,6 +259,7 @@ def make_middleware(
             response = render_error(EmulatorError(error.status, _http_message(error)))
         finally:
             runtime.in_flight -= 1
+            runtime.in_flight_by_route[route] -= 1
             status = response.status if response is not None else 0
             runtime.log_request(request, request.headers.get(client_id_header), status)
         if not response.prepared:

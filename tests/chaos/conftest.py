@@ -102,11 +102,12 @@ class Stack:
         return self.statuses()
 
     def wait_for_calls_in_flight(self, timeout: float = 30) -> None:
-        """Until the provider is answering some of the jobs (a loaded machine starts slowly)."""
+        """Until the provider is answering some of the jobs (a loaded machine starts slowly):
+        completion calls, not the token request that comes before the first of them."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             stats = requests.get(f"{self.emulator}/_emulator/stats", timeout=5).json()
-            if stats["in_flight"] > 0:
+            if any("completions" in route for route in stats["in_flight_by_route"]):
                 return
             time.sleep(0.1)
         raise AssertionError(f"no provider call started within {timeout} s")

@@ -80,6 +80,14 @@ def test_latency_is_switchable_at_run_time(yandex):
     started = time.monotonic()
     assert complete(yandex).status_code == 200
     assert time.monotonic() - started >= 0.3
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(complete, yandex)
+        deadline = time.monotonic() + 5
+        while not stats(yandex)["in_flight_by_route"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert stats(yandex)["in_flight_by_route"] == {"POST /foundationModels/v1/completion": 1}
+        assert call.result().status_code == 200
+    assert stats(yandex)["in_flight_by_route"] == {}
     control(yandex, "latency", {"latency": 0})
     started = time.monotonic()
     complete(yandex)
