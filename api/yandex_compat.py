@@ -16,8 +16,11 @@ What was chosen, and what not:
   Yandex's grpc-gateway envelope (`grpcCode`, `httpCode`, `httpStatus`, `details`), so a client
   of either reads its own fields. A failure after a stream started is a last line
   `{"error": {...}}`.
-- Tools, `jsonObject`/`jsonSchema` and other fields llmgw does not carry on this wire are a 400
-  naming the field, never dropped silently.
+- YandexGPT's tools and structured output (`tools`, `toolChoice`, `jsonObject`, `jsonSchema`,
+  `toolCallList`/`toolResultList` messages) are not carried on this wire — llmgw maps them on
+  `/v1/chat/completions` — and are a 400 `unsupported_parameter` naming the field and the
+  model, as anything a model cannot serve is; other unknown fields a 400 `invalid_request`.
+  Nothing is dropped silently.
 - `yandex-cloud-ml-sdk`'s `sdk.models.completions(...)` speaks gRPC
   (`TextGenerationServiceStub.Completion` in `yandex_ai_studio_sdk/_models/completions/model.py`),
   which llmgw does not serve; its `sdk.chat.completions(...)` is HTTP and is served by
@@ -33,7 +36,14 @@ from functools import partial
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from werkzeug.http import HTTP_STATUS_CODES
 
 from api.auth import authenticate
@@ -48,6 +58,7 @@ from api.chat import (
 )
 from api.context import ApiServices, services
 from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, endpoint
+from api.errors import ApiError
 from api.jobs import idempotency_key, visible_to
 from api.model_uri import catalogue_model_id
 from api.schemas import JobCreate, MessageIn
@@ -129,10 +140,52 @@ class CompletionOptions(BaseModel):
         return value
 
 
+# YandexGPT's request fields for tools and structured output, which this wire does not carry
+# (`/v1/chat/completions` does): a 400 `unsupported_parameter` unless left neutral.
+NOT_CARRIED = ("tools", "toolChoice", "jsonObject", "jsonSchema")
+NEUTRAL: tuple[Any, ...] = (None, False, [], {})
+# `parallelToolCalls` means nothing without `tools`: any boolean is accepted and ignored.
+IGNORED = ("parallelToolCalls",)
+MESSAGE_NOT_CARRIED = ("toolCallList", "toolResultList")
+
+
+def not_carried(field: str, model_uri: Any) -> ApiError:
+    model = model_uri if isinstance(model_uri, str) else None
+    return ApiError(
+        400,
+        "unsupported_parameter",
+        f"`{field}` is not supported by llmgw's native YandexGPT completion"
+        f"{f' ({model})' if model else ''}: send tools and response formats in OpenAI's "
+        "shape to /v1/chat/completions, which maps them onto YandexGPT's.",
+        param=field,
+        model=model,
+    )
+
+
 class NativeCompletionRequest(BaseModel):
     """YandexGPT's completion body; fields llmgw does not carry here are refused by name."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def refuse_tools_and_formats(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        uri = data.get("modelUri")
+        for name in NOT_CARRIED:
+            if name in data and not any(data[name] == n for n in NEUTRAL):
+                raise not_carried(name, uri)
+        messages = data.get("messages")
+        for i, message in enumerate(messages if isinstance(messages, list) else []):
+            for name in MESSAGE_NOT_CARRIED:
+                if isinstance(message, dict) and name in message:
+                    raise not_carried(f"messages.{i}.{name}", uri)
+        kept = {k: v for k, v in data.items() if k not in NOT_CARRIED}
+        for name in IGNORED:
+            if isinstance(kept.get(name), bool):
+                del kept[name]
+        return kept
 
     modelUri: str = Field(
         min_length=1,

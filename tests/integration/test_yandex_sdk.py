@@ -221,7 +221,12 @@ def test_native_stream_is_cumulative_lines(live_api):
         ({"modelUri": f"gpt://{FOLDER}/no-such-model/latest"}, 404, "model_not_found", 5),
         ({"modelUri": f"gpt://{FOLDER}/yandexgpt-lite/nightly"}, 404, "channel_not_found", 5),
         ({"modelUri": "gpt://bad"}, 400, "invalid_model_id", 3),
-        ({"tools": [{"function": {"name": "f", "parameters": {}}}]}, 400, "invalid_request", 3),
+        (
+            {"tools": [{"function": {"name": "f", "parameters": {}}}]},
+            400,
+            "unsupported_parameter",
+            3,
+        ),
         ({"messages": [{"role": "user", "content": "hi"}]}, 400, "invalid_request", 3),
     ],
 )

@@ -7,6 +7,7 @@ import pytest
 
 from api.chat import ChunkMaker
 from api.model_uri import catalogue_model_id, is_model_uri
+from api.yandex_compat import NativeCompletionRequest
 from routing.errors import MalformedModelId
 
 NATIVE = {
@@ -79,8 +80,7 @@ def test_native_without_a_key(unit_client):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"tools": [{"function": {"name": "f"}}]}, "tools"),
-        ({"jsonObject": True}, "jsonObject"),
+        ({"maxTokens": "10"}, "maxTokens"),  # belongs in completionOptions
         ({"completionOptions": {"temperature": 1.5}}, "completionOptions.temperature"),
         ({"completionOptions": {"maxTokens": "many"}}, "completionOptions.maxTokens"),
         ({"completionOptions": {"maxTokens": "999999"}}, "completionOptions.maxTokens"),
@@ -100,6 +100,45 @@ def test_native_refuses_what_it_does_not_carry(unit_client, master_auth, change,
     error = native_error(response, 400)
     assert error["code"] == "invalid_request" and error["grpcCode"] == 3
     assert any(problem["field"].startswith(field) for problem in error["problems"])
+
+
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"tools": [{"function": {"name": "f", "parameters": {}}}]}, "tools"),
+        ({"toolChoice": {"mode": "REQUIRED"}}, "toolChoice"),
+        ({"jsonObject": True}, "jsonObject"),
+        ({"jsonSchema": {"schema": {"type": "object"}}}, "jsonSchema"),
+        (
+            {"messages": [{"role": "user", "toolResultList": {"toolResults": []}}]},
+            "messages.0.toolResultList",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "text": "a"},
+                    {"role": "assistant", "toolCallList": {}},
+                ]
+            },
+            "messages.1.toolCallList",
+        ),
+    ],
+)
+def test_native_tools_and_formats_are_unsupported_parameters(
+    unit_client, master_auth, change, param
+):
+    body = {**NATIVE, **change}
+    response = unit_client.post("/foundationModels/v1/completion", json=body, headers=master_auth)
+    error = native_error(response, 400)
+    assert (error["code"], error["param"], error["grpcCode"]) == ("unsupported_parameter", param, 3)
+    assert error["model"] == NATIVE["modelUri"] and NATIVE["modelUri"] in error["message"]
+    assert f"`{param}`" in error["message"] and "/v1/chat/completions" in error["message"]
+
+
+def test_native_neutral_tool_fields_are_accepted():
+    neutral = {"tools": [], "jsonObject": False, "jsonSchema": None, "parallelToolCalls": True}
+    request = NativeCompletionRequest.model_validate({**NATIVE, **neutral})
+    assert request.as_job().tools == [] and request.as_job().response_format is None
 
 
 def test_native_other_paths_are_json_404s(unit_client, master_auth):
