@@ -105,6 +105,20 @@ def test_every_recorded_series_is_read_by_an_alert_or_a_dashboard():
     assert unread == []
 
 
+def test_every_recorded_series_is_checked_by_a_promtool_unit_test():
+    """Each SLI is evaluated by `promtool test rules alerts_test.yml`: in a `promql_expr_test`
+    of its own, or read by an alert that has an `alert_rule_test`."""
+    tests = yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text())["tests"]
+    tested_alerts = {
+        case["alertname"] for test in tests for case in test.get("alert_rule_test", [])
+    }
+    checked = " ".join(
+        case["expr"] for test in tests for case in test.get("promql_expr_test", [])
+    ) + " ".join(rule["expr"] for rule in RULES if rule["alert"] in tested_alerts)
+    unchecked = [name for name in recording_rules() if not re.search(rf"{name}\b", checked)]
+    assert unchecked == []
+
+
 def test_prometheus_scrapes_the_api_and_the_worker_and_notifies_alertmanager():
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
