@@ -96,6 +96,22 @@ def test_a_provider_refusal_is_a_client_error_not_a_500(oai):
     assert caught.value.status_code == 400
 
 
+def test_a_provider_429_reaches_the_client_with_its_retry_after(oai, emulators):
+    """Embeddings are not paced (docs/limits.md): a provider refusal comes back as the 429 it
+    was, with the provider's `Retry-After`, not as a 5xx."""
+    faults = f"{emulators['yandexgpt']}/_emulator/faults"
+    rule = {"kind": "http_429_retry_after", "path": "/foundationModels/v1/textEmbedding"}
+    added = requests.post(faults, json={**rule, "retry_after": 7}, timeout=5)
+    assert added.status_code == 201, added.text
+    try:
+        with pytest.raises(openai.RateLimitError) as caught:
+            oai.embeddings.create(model="text-search-query", input="hi", encoding_format="float")
+    finally:
+        requests.delete(faults, timeout=5)
+    assert (caught.value.code, caught.value.type) == ("rate_limited", "rate_limit_error")
+    assert caught.value.response.headers["Retry-After"] == "7"
+
+
 def test_gigachat_sdk_embeddings_against_llmgw(live_api):
     with GigaChat(base_url=f"{live_api}/v1", access_token=MASTER_KEY, timeout=20) as sdk:
         answer = sdk.embeddings(["Привет", "Пока"], model="Embeddings")
