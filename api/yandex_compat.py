@@ -141,11 +141,9 @@ class CompletionOptions(BaseModel):
 
 
 # YandexGPT's request fields for tools and structured output, which this wire does not carry
-# (`/v1/chat/completions` does): a 400 `unsupported_parameter` unless left neutral.
-NOT_CARRIED = ("tools", "toolChoice", "jsonObject", "jsonSchema")
-NEUTRAL: tuple[Any, ...] = (None, False, [], {})
-# `parallelToolCalls` means nothing without `tools`: any boolean is accepted and ignored.
-IGNORED = ("parallelToolCalls",)
+# (`/v1/chat/completions` does): a 400 `unsupported_parameter` whatever their value, as any
+# field outside the body's schema is a 400.
+NOT_CARRIED = ("tools", "toolChoice", "parallelToolCalls", "jsonObject", "jsonSchema")
 MESSAGE_NOT_CARRIED = ("toolCallList", "toolResultList")
 
 
@@ -174,18 +172,14 @@ class NativeCompletionRequest(BaseModel):
             return data
         uri = data.get("modelUri")
         for name in NOT_CARRIED:
-            if name in data and not any(data[name] == n for n in NEUTRAL):
+            if name in data:
                 raise not_carried(name, uri)
         messages = data.get("messages")
         for i, message in enumerate(messages if isinstance(messages, list) else []):
             for name in MESSAGE_NOT_CARRIED:
                 if isinstance(message, dict) and name in message:
                     raise not_carried(f"messages.{i}.{name}", uri)
-        kept = {k: v for k, v in data.items() if k not in NOT_CARRIED}
-        for name in IGNORED:
-            if isinstance(kept.get(name), bool):
-                del kept[name]
-        return kept
+        return data
 
     modelUri: str = Field(
         min_length=1,
