@@ -39,11 +39,13 @@ from llmgw.processes import (
     kill_group,
     port_open,
     start_redis,
-    stop_process,
+    stop_processes,
     wait_until,
 )
 from llmgw.settings import load_settings
 
+# What the services use: stopped after them.
+BACKING = frozenset({"redis", "emulator-yandexgpt", "emulator-gigachat"})
 EMULATOR_YANDEX_KEY = "emu-yandex-key"
 EMULATOR_FOLDER = "b1gemulatorfolder"
 EMULATOR_GIGACHAT_KEY = base64.b64encode(b"emu-client:emu-secret").decode()
@@ -89,8 +91,11 @@ class Stack:
             raise RuntimeError(f"{name} exited with code {proc.returncode} while starting")
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            stop_process(child.proc)
+        """The services first (API, worker, beat, Flower), then what they use (Redis, the
+        emulators); the children of each group stop together under one deadline."""
+        services = [c.proc for c in self.children if c.name not in BACKING]
+        stop_processes(services)
+        stop_processes([c.proc for c in self.children if c.name in BACKING])
         self.children.clear()
 
 

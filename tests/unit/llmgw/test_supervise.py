@@ -69,3 +69,38 @@ def test_a_child_that_cannot_start_again_counts_as_crashing(stack, capsys):
     policy = RestartPolicy(max_crashes=3, window=60, first_delay=0.01)
     assert supervise(stack, policy, poll=0.01) == 1
     assert "emulator did not start again: port taken" in capsys.readouterr().err
+
+
+STUBBORN = """
+import os, pathlib, signal, sys, time
+me, other = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def leave(*_):
+    me.write_text("asked")
+    deadline = time.monotonic() + 5
+    while not other.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    me.write_text("saw the other asked" if other.exists() else "alone")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, leave)
+pathlib.Path(sys.argv[3]).write_text("ready")
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_stack_stop_asks_every_service_to_leave_before_waiting_for_any(tmp_path):
+    """`llmgw up`'s Ctrl-C: the children are stopped together (one deadline for all), not
+    one after another, each leaving only once it sees the other was asked too."""
+    from llmgw.processes import wait_until
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    stack = Stack(host="127.0.0.1", api_port=0, flower_port=0, var_dir=tmp_path)
+    for name, me, other in (("worker", a, b), ("api", b, a)):
+        ready = tmp_path / f"{name}.ready"
+        cmd = [sys.executable, "-c", STUBBORN, str(me), str(other), str(ready)]
+        stack.adopt(name, lambda cmd=cmd: subprocess.Popen(cmd, start_new_session=True))
+        wait_until(ready.exists, timeout=30, what=name)
+    procs = [child.proc for child in stack.children]
+    stack.stop()
+    assert [proc.returncode for proc in procs] == [0, 0]  # both left on SIGTERM, none killed
+    assert a.read_text() == b.read_text() == "saw the other asked"
