@@ -118,7 +118,13 @@ def test_ctrl_c_stops_every_child(tmp_path):
     assert run_job(stack["url"], "GigaChat")["status"] == "succeeded"
     proc = stack["proc"]
     os.killpg(proc.pid, signal.SIGINT)
-    assert proc.wait(timeout=60) == 0, stack["log"].read_text()[-3000:]
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        tree = subprocess.run(["ps", "-eo", "pid,ppid,pgid,stat,etime,args"], capture_output=True)
+        log = stack["log"].read_text()[-3000:]
+        pytest.fail(f"not stopped in 60 s\n{log}\n{tree.stdout.decode()}")
+    assert code == 0, stack["log"].read_text()[-3000:]
     assert not port_open(stack["api_port"])
     assert not port_open(stack["flower_port"])
     assert not (tmp_path / "var" / "llmgw-up.json").exists()
