@@ -262,7 +262,10 @@ def run_stack(host: str, api_port: int, flower_port: int, var_dir: Path) -> int:
     var_dir = var_dir.resolve()
     stack = Stack(host=host, api_port=api_port, flower_port=flower_port, var_dir=var_dir)
     var_dir.mkdir(parents=True, exist_ok=True)
+    # Ctrl-C and SIGTERM both stop the stack; SIGINT explicitly too, since a shell that
+    # starts a command in the background without job control hands it SIGINT ignored.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         ensure_redis(stack)
         master_key = ensure_master_key(stack)

@@ -46,7 +46,9 @@ def test_redis_killed_mid_run_the_worker_reconnects_and_every_job_ends(stack, ho
     )
 
 
-@pytest.mark.stack_settings(job_lease_seconds=6, sweeper_interval_seconds=2)
+# Leases of 10 s: a lease renewal waits for SQLite's write lock like any writer, and on a
+# loaded machine a 6 s lease could lapse under a live worker (its job then runs twice).
+@pytest.mark.stack_settings(job_lease_seconds=10, sweeper_interval_seconds=2)
 def test_worker_sigkill_mid_call_every_job_recovers_and_lost_calls_are_logged(stack):
     stack.start_beat()
     worker = stack.start_worker()
@@ -73,7 +75,7 @@ def test_worker_sigkill_mid_call_every_job_recovers_and_lost_calls_are_logged(st
 
 
 @pytest.mark.stack_settings(
-    job_lease_seconds=6, sweeper_interval_seconds=2, gigachat_max_in_flight=4
+    job_lease_seconds=10, sweeper_interval_seconds=2, gigachat_max_in_flight=4
 )
 def test_worker_sigkill_while_jobs_wait_out_countdowns_they_run_without_waiting_for_requeue(stack):
     """Four calls at a time: many jobs sit in the worker as countdown (ETA) messages, `queued`

@@ -31,7 +31,9 @@ def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120
     pytest.fail(f"stack not ready in {timeout} s:\n{log.read_text()[-5000:]}")
 
 
-def start_stack(tmp: Path) -> dict:
+def start_stack(tmp: Path, *, as_background_job: bool = False) -> dict:
+    """`as_background_job`: started as a shell without job control starts `cmd &`, with
+    SIGINT ignored (what `llmgw up` must still stop on)."""
     api_port, flower_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
     env.update(LLMGW_MASTER_KEY=MASTER_KEY)
@@ -41,7 +43,13 @@ def start_stack(tmp: Path) -> dict:
     cmd += ["--api-port", str(api_port), "--flower-port", str(flower_port)]
     with log.open("w") as out:
         proc = subprocess.Popen(
-            cmd, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            env=env,
+            cwd=tmp,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_ignore_sigint if as_background_job else None,
         )
     url = f"http://127.0.0.1:{api_port}"
     stack = {"url": url, "proc": proc, "log": log, "api_port": api_port, "dir": tmp}
@@ -52,6 +60,10 @@ def start_stack(tmp: Path) -> dict:
         kill_stack(stack)
         raise
     return stack
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def kill_stack(stack: dict) -> None:

@@ -114,7 +114,7 @@ def test_a_killed_worker_is_restarted_and_jobs_still_succeed(stack):
 
 
 def test_ctrl_c_stops_every_child(tmp_path):
-    stack = start_stack(tmp_path)
+    stack = start_stack(tmp_path, as_background_job=True)  # Ctrl-C works even then
     assert run_job(stack["url"], "GigaChat")["status"] == "succeeded"
     proc = stack["proc"]
     os.killpg(proc.pid, signal.SIGINT)
