@@ -4,7 +4,10 @@ Every way a job comes in (`POST /v1/jobs`, `/v1/chat/completions`, later batch l
 CLI) calls `Submitter.submit`; it raises domain errors (`routing.errors`, `jobs.errors`) that
 the API maps to HTTP. The row is committed before the message is published (a crash between
 the two leaves a `queued` row the sweeper re-publishes); a message that cannot be published
-fails the job at once, so no client waits on a job nobody will run.
+fails the job at once, so no client waits on a job nobody will run. A job its submitting
+process runs at once (the sync endpoint's inline run) is not published; if its caller's
+`Opener` says the first call may go now, it is inserted already `running` with that call's
+`started` attempt row, in the same commit (`Submitted.started`).
 
 Admission (limits and quotas) is a hook: `Admission.admit` sees the owner, the request, the
 planned route and the new job's id before anything is written, raises to refuse, and returns
