@@ -61,14 +61,8 @@ def create(
     session: Session, job_id: str, owner: str, route: Route, spec: JobSpec, priority: str
 ) -> None:
     """Write a new job, `queued` on `route`'s queue (the caller publishes after commit)."""
-    now = utcnow()
-    session.execute(
-        insert(Job).values(
-            **_new_job(job_id, owner, route, spec, priority, now),
-            status=JobStatus.QUEUED,
-            attempt_count=0,
-        )
-    )
+    row = _new_job(job_id, owner, route, spec, priority, utcnow())
+    session.execute(_INSERT, row | {"status": JobStatus.QUEUED, "attempt_count": 0})
 
 
 def create_running(
@@ -80,13 +74,9 @@ def create_running(
     after the commit, the lease runs out and the sweeper puts the job back like a dead
     worker's (`requeue_stale`)."""
     now = utcnow()
+    row = _new_job(job_id, owner, route, spec, priority, now)
     session.execute(
-        insert(Job).values(
-            **_new_job(job_id, owner, route, spec, priority, now),
-            status=JobStatus.RUNNING,
-            attempt_count=1,
-            started_at=now,
-        )
+        _INSERT, row | {"status": JobStatus.RUNNING, "attempt_count": 1, "started_at": now}
     )
     return Claimed(
         job_id, 1, route.provider, route.model, route.channel, route.upstream_id, priority, spec
@@ -152,6 +142,9 @@ def claim(session: Session, job_id: str, lease_seconds: float) -> Claimed | None
 # writes; `claim_seen` then claims it only if it is still as read.
 JOBS: Table = Job.__table__  # type: ignore[assignment]
 _C = JOBS.c
+# The submission's insert, built once (an ORM `insert().values(...)` per job was compiled
+# each time: ~7 % of a sync request's API samples).
+_INSERT = insert(JOBS)
 _PEEK = select(
     _C.status,
     _C.updated_at,
