@@ -262,16 +262,17 @@ def chat_completions(body: ChatCompletionRequest):
 def answer_sync(app: ApiServices, submit: Callable[..., Submitted], owner: str | None) -> Submitted:
     """Submit a non-streamed sync request's job (`submit(**options)`) and return once it has
     ended or `LLMGW_SYNC_TIMEOUT_SECONDS` ran out. With `LLMGW_SYNC_INLINE` this thread runs
-    it (`workers.inline`, through the root) instead of publishing it, and waits only for what
-    that run handed to the queue; otherwise it is registered for its end, then published."""
+    it (`workers.inline`, through the root) instead of publishing it — inserted already
+    claimed when its call may go now (`open_first`) — and waits only for what that run
+    handed to the queue; otherwise it is registered for its end, then published."""
     timeout = app.api_config.sync_timeout_seconds
     if not app.api_config.sync_inline:
         submitted, _ = submit_and_wait(
             app.sessions, app.done_listener, lambda job_id: submit(job_id=job_id), owner, timeout
         )
         return submitted
-    submitted = submit(dispatch=False)
-    if not (submitted.created and app.run_here(submitted.job_id)):
+    submitted = submit(dispatch=False, opener=app.open_first)
+    if not (submitted.created and app.run_here(submitted)):
         wait_for_job(app.sessions, app.done_listener, submitted.job_id, owner, timeout)
     return submitted
 

@@ -15,11 +15,13 @@ from jobs.admission import LimitAdmission
 from jobs.callbacks import CallbackConfig
 from jobs.embeddings import EmbeddingService
 from jobs.events import DoneListener
-from jobs.submit import Submitter
+from jobs.spec import JobSpec
+from jobs.submit import Gate, Submitted, Submitter
 from jobs.tokens import TokenCounter
 from monitoring.collectors import RedisStateCollector
 from routing.breaker import CircuitBreaker
 from routing.cache import Resolver
+from routing.service import Route
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ class ApiServices(Protocol):
     @property
     def callbacks(self) -> CallbackConfig: ...
     def kick_feeder(self) -> None: ...
-    def run_here(self, job_id: str) -> bool: ...
+    def open_first(self, route: Route, spec: JobSpec) -> Gate | None: ...
+    def run_here(self, submitted: Submitted) -> bool: ...
     def kick_callbacks(self) -> None: ...
 
 

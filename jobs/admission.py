@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.errors import JobError
@@ -115,9 +115,9 @@ class LimitAdmission:
             raise ModelNotAllowed(f"This key may not use {model}:{channel}.", allowed=list(allowed))
 
     def load(self, owner: str) -> tuple[KeyPolicy, list[tuple[str, Limit]]]:
-        with self.sessions() as session:
-            row = session.get(ApiKey, owner)
-            gateway = session.execute(select(GatewayLimit.model, GatewayLimit.limit)).all()
+        with self.sessions() as session:  # Core reads: no ORM identity map for one row
+            row = session.execute(_KEY_POLICY, {"owner": owner}).one_or_none()
+            gateway = session.execute(_GATEWAY_LIMITS).all()
         return key_policy(row), [(m, Limit(model=m, **lim)) for m, lim in gateway]
 
     def headers(self, owner: str, limits: tuple[Limit, ...]) -> dict[str, str]:
@@ -128,9 +128,13 @@ class LimitAdmission:
 
 
 PER_MINUTE = ("rpm", "tpm")
+_KEY_POLICY = select(ApiKey.allowed_models, ApiKey.limits).where(ApiKey.id == bindparam("owner"))
+_GATEWAY_LIMITS = select(GatewayLimit.model, GatewayLimit.limit)
 
 
-def key_policy(row: ApiKey | None) -> KeyPolicy:
+def key_policy(row: Any) -> KeyPolicy:
+    """The key's policy from its `api_keys` row (or its allowed_models and limits); None: the
+    master key."""
     if row is None:  # the master key: no limits of its own
         return KeyPolicy(None, ())
     allowed = tuple(row.allowed_models) if row.allowed_models is not None else None

@@ -63,8 +63,9 @@ class CeleryDispatcher:
 
 
 def mark_run_here(redis: Any, job_id: str) -> None:
-    """The job about to be inserted will be run by the API process itself, with no message:
-    recorded first, so that if that process dies before its claim the sweeper publishes it
+    """The job about to be inserted `queued` will be claimed and run by the API process
+    itself, with no message (one inserted already `running` needs no record): recorded
+    first, so that if that process dies before its claim the sweeper publishes it
     (`abandoned_run_here`) a lease later instead of after `requeue_after_seconds`."""
     redis.zadd(keys.INLINE_JOBS, {job_id: time.time()})
 

@@ -4,7 +4,10 @@ Every way a job comes in (`POST /v1/jobs`, `/v1/chat/completions`, later batch l
 CLI) calls `Submitter.submit`; it raises domain errors (`routing.errors`, `jobs.errors`) that
 the API maps to HTTP. The row is committed before the message is published (a crash between
 the two leaves a `queued` row the sweeper re-publishes); a message that cannot be published
-fails the job at once, so no client waits on a job nobody will run.
+fails the job at once, so no client waits on a job nobody will run. A job its submitting
+process runs at once (the sync endpoint's inline run) is not published; if its caller's
+`Opener` says the first call may go now, it is inserted already `running` with that call's
+`started` attempt row, in the same commit (`Submitted.started`).
 
 Admission (limits and quotas) is a hook: `Admission.admit` sees the owner, the request, the
 planned route and the new job's id before anything is written, raises to refuse, and returns
@@ -27,7 +30,7 @@ from typing import Any, Protocol
 from redis.exceptions import WatchError
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs import callbacks, lifecycle
+from jobs import attempts, callbacks, lifecycle
 from jobs.dispatch import Dispatcher, mark_run_here
 from jobs.errors import IdempotencyKeyInUse, IdempotencyKeyReused, QueueUnavailable
 from jobs.features import requirements
@@ -86,11 +89,36 @@ class AdmitAll:
         return None
 
 
+class Gate(Protocol):
+    """What lets a call go now (the provider's pacing slot), held while it runs."""
+
+    def release(self) -> None: ...
+
+
+class Opener(Protocol):
+    """Asked just before the insert of a job its submitting process will run at once: may
+    its first call go now (`workers.inline.open_first`: the provider's pacing, the circuit)?
+    A gate to hold while it runs, or None: the job is inserted `queued` and run the usual
+    way."""
+
+    def __call__(self, route: Route, spec: JobSpec) -> Gate | None: ...
+
+
+@dataclass(frozen=True)
+class Started:
+    """A job inserted already `running` with its first call's `started` row (one commit):
+    the submitting process makes that call now, holding `gate`."""
+
+    claimed: lifecycle.Claimed
+    gate: Gate
+
+
 @dataclass(frozen=True)
 class Submitted:
     job_id: str
     created: bool  # False: an Idempotency-Key replay of an earlier job
     deprecation_headers: dict[str, str]
+    started: Started | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -121,12 +149,16 @@ class Submitter:
         idempotency_key: str | None = None,
         dispatch: bool = True,
         job_id: str | None = None,
+        opener: Opener | None = None,
     ) -> Submitted:
         """Plan, admit, insert (`queued`) and publish the job. `dispatch=False` leaves the
         publishing to the caller, who runs the job itself (the sync endpoint's inline run,
-        `LLMGW_SYNC_INLINE`) and publishes what that run cannot finish. `job_id`: the new
-        job's id, chosen by a caller that registers for its end before it is published
-        (`jobs.service.submit_and_wait`); by default a new one."""
+        `LLMGW_SYNC_INLINE`) and publishes what that run cannot finish; with an `opener`
+        that lets the first call go now, the job is inserted `running` with that call's
+        `started` row in the same commit (`Submitted.started`), so the caller's run needs no
+        claim of its own. `job_id`: the new job's id, chosen by a caller that registers for
+        its end before it is published (`jobs.service.submit_and_wait`); by default a new
+        one."""
         estimated = self.estimated_tokens(request)
         plan = self.plan(owner, request, estimated, stream=stream)
         if self.check_route is not None:
@@ -135,14 +167,22 @@ class Submitter:
         job_id = job_id or new_job_id()
         reservation = self.admission.admit(owner, request, plan, job_id, estimated_tokens=estimated)
         spec = JobSpec.build(request, plan, stream=stream, reservation=reservation)
+        gate = None
         try:
-            if not dispatch:
+            gate = opener(route, spec) if opener is not None and not dispatch else None
+            if not dispatch and gate is None:  # claimed later: a death before it is covered
                 mark_run_here(self.redis, job_id)
-            earlier = self.write(owner, job_id, route, spec, request, idempotency_key)
+            earlier, claimed = self.write(
+                owner, job_id, route, spec, request, idempotency_key, running=gate is not None
+            )
         except Exception:
+            if gate is not None:
+                gate.release()
             self.admission.release(job_id, reservation)
             raise
         if earlier is not None:
+            if gate is not None:
+                gate.release()
             self.admission.release(job_id, reservation)
             return earlier
         if dispatch:
@@ -152,7 +192,8 @@ class Submitter:
                 self.admission.release(job_id, reservation)
                 raise
         JOBS_SUBMITTED.labels(route.provider, route.model, route.channel, request.priority).inc()
-        return Submitted(job_id, True, spec.deprecation_headers)
+        started = Started(claimed, gate) if claimed is not None and gate is not None else None
+        return Submitted(job_id, True, spec.deprecation_headers, started)
 
     def write(
         self,
@@ -162,15 +203,26 @@ class Submitter:
         spec: JobSpec,
         request: JobRequest,
         idempotency_key: str | None,
-    ) -> Submitted | None:
-        """Insert the job (None), or the earlier job of this Idempotency-Key."""
+        *,
+        running: bool = False,
+    ) -> tuple[Submitted | None, lifecycle.Claimed | None]:
+        """Insert the job, or find the earlier job of this Idempotency-Key (returned first).
+        `running`: inserted as claimed by this process, with its first call's `started` row
+        in the same commit (returned second)."""
         if idempotency_key:
             earlier = self.reserve(owner, idempotency_key, request, job_id)
             if earlier is not None:
-                return earlier
+                return earlier, None
+        claimed = None
         try:
             with self.sessions() as session:
-                lifecycle.create(session, job_id, owner, route, spec, request.priority)
+                if running:
+                    claimed = lifecycle.create_running(
+                        session, job_id, owner, route, spec, request.priority
+                    )
+                    attempts.start_call(session, job_id, claimed.number, route)
+                else:
+                    lifecycle.create(session, job_id, owner, route, spec, request.priority)
                 if request.callback_url is not None:
                     callbacks.register(session, owner, request.callback_url, job_id=job_id)
                 session.commit()
@@ -178,7 +230,7 @@ class Submitter:
             if idempotency_key:  # nothing was created: the key must not point at a ghost
                 self.redis.delete(keys.idempotency_key(owner, idempotency_key))
             raise
-        return None
+        return None, claimed
 
     def estimated_tokens(self, request: JobRequest) -> int:
         """Prompt plus `max_tokens`: the prompt by the tokenizer when a counter is set (it

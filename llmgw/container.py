@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from jobs.callbacks import CallbackConfig, Deliverer
     from jobs.embeddings import EmbeddingService
     from jobs.events import DoneListener
-    from jobs.submit import Submitter
+    from jobs.spec import JobSpec
+    from jobs.submit import Gate, Submitted, Submitter
     from jobs.tokens import TokenCounter
     from monitoring.collectors import RedisStateCollector
     from providers.base import Provider
@@ -239,11 +240,18 @@ class Container:
             sync_inline=s.sync_inline,
         )
 
-    def run_here(self, job_id: str) -> bool:
+    def open_first(self, route: Route, spec: JobSpec) -> Gate | None:
+        """May a sync request's job run here call its route now (`workers.inline`)? The
+        submission's `opener`: a gate means insert it `running`, already claimed."""
+        from workers.inline import open_first
+
+        return open_first(self.worker_context, route, spec)
+
+    def run_here(self, submitted: Submitted) -> bool:
         """Run a sync request's job in this (API) thread (`workers.inline`); True: it ended."""
         from workers.inline import run_here
 
-        return run_here(self.worker_context, job_id)
+        return run_here(self.worker_context, submitted.job_id, submitted.started)
 
     @cached_property
     def callbacks(self) -> CallbackConfig:

@@ -9,8 +9,9 @@
 - `llmgw:idem:<owner>:<sha256(key)>` — string JSON `{job_id, body_sha256}`, TTL 24 h:
   Idempotency-Key → job. `jobs.submit`.
 - `llmgw:sweeper:lock` — string, TTL 60 s: one sweeper run at a time. `workers.sweeper`.
-- `llmgw:inline` — sorted set, no TTL: job ids inserted for the API to run itself (a sync
-  request's, `LLMGW_SYNC_INLINE`), scored by the time (Unix seconds), written before the
+- `llmgw:inline` — sorted set, no TTL: job ids inserted `queued` for the API to claim and run
+  itself (a sync request's, `LLMGW_SYNC_INLINE`, whose first call had to wait; one inserted
+  already `running` has none), scored by the time (Unix seconds), written before the
   insert; the sweeper publishes those still `queued` a lease later (their API process died
   before its claim) and drops every entry that old. Writer and reader: `jobs.dispatch`.
 - `llmgw:sweeper:postmortem` — string (the dead worker's id), TTL three leases: a dead

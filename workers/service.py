@@ -81,6 +81,13 @@ def execute_job(ctx: WorkerContext, job_id: str) -> Outcome:
         return Outcome(status="skipped")
     if not isinstance(gate, pacing.Slot):
         return closed_gate(ctx, call, gate)
+    return make_call(ctx, call, gate)
+
+
+def make_call(ctx: WorkerContext, call: Call, gate: pacing.Slot) -> Outcome:
+    """The claimed call, its `started` row committed: call the provider holding the slot and
+    the lease, record the end, then observe and decide what comes next."""
+    job_id = call.job_id
     stream = JobStream(ctx.redis, job_id) if call.spec.stream else None
     with gate, ctx.leases.hold(call.job_id, call.number):
         run = run_attempt(ctx.providers(call.provider), call.request, stream)
@@ -224,9 +231,14 @@ def wait_for_slot(ctx: WorkerContext, call: Call) -> Outcome:
 def planned_call(ctx: WorkerContext, seen: Claimed) -> Call:
     """The call a claim of `seen` would make: the upstream `model:channel` means now."""
     upstream = current_upstream(ctx.resolver, seen)
-    claim = {f.name: getattr(seen, f.name) for f in fields(Claimed)}
-    claim["upstream_id"] = upstream
-    return Call(**claim, request=request_from(seen.job_id, upstream, seen.spec))
+    return call_of(seen, upstream)
+
+
+def call_of(claimed: Claimed, upstream_id: str | None = None) -> Call:
+    """The provider call of a claim, to `upstream_id` (default: the claim's own)."""
+    claim = {f.name: getattr(claimed, f.name) for f in fields(Claimed)}
+    claim["upstream_id"] = upstream_id or claimed.upstream_id
+    return Call(**claim, request=request_from(claimed.job_id, claim["upstream_id"], claimed.spec))
 
 
 def current_upstream(resolver: Any, claimed: Claimed) -> str:

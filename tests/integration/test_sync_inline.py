@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from llmgw.app import create_app
 from llmgw.container import Container
+from storage import keys
 from storage.models import Attempt, Job
 from tests.integration.conftest import MASTER_KEY
 from workers.queues import all_queue_names, priority_lists
@@ -49,6 +50,8 @@ def test_a_sync_request_is_answered_with_no_worker_and_nothing_queued(settings):
         job = session.get_one(Job, response.headers["x-llmgw-job-id"])
         outcomes = [a.outcome for a in job.attempts]
     assert (job.status, outcomes) == ("succeeded", ["succeeded"])
+    # Inserted already claimed (the call could go at once): no insert-to-claim window to mark.
+    assert container.redis.zscore(keys.INLINE_JOBS, job.id) is None
 
 
 def test_without_inline_the_same_request_waits_for_a_worker(settings):

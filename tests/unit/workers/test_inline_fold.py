@@ -1,0 +1,217 @@
+"""The inline run with the insert and the claim folded (`workers/inline.py`): when the first
+call may go now, the sync job is inserted `running` with its `started` row in one commit, no
+`llmgw:inline` mark, and the call follows; when Redis says wait (no pacing slot, circuit
+open), the job is inserted `queued`, marked, and run by the claim path as before. A process
+that dies after the folded commit leaves a leased `running` job: the sweeper puts it back and
+the next claim logs the call as lost."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import fakeredis
+import pytest
+from sqlalchemy import event, select, update
+
+from jobs.spec import JobRequest
+from llmgw.container import Container
+from providers.base import CompletionResult, Usage
+from storage import keys
+from storage.models import Attempt, Job, utcnow
+from workers import pacing
+from workers.inline import open_first, run_here
+from workers.service import execute_job
+from workers.sweeper import sweep
+
+REQUEST = JobRequest(model="yandexgpt:latest", messages=[{"role": "user", "content": "Hi"}])
+
+
+@pytest.fixture()
+def runtime(unit_settings) -> Container:
+    container = Container(unit_settings.model_copy(update={"yandexgpt_folder_id": "b1gfolder"}))
+    container.__dict__["redis"] = fakeredis.FakeRedis()
+    return container
+
+
+class SeeingProvider:
+    """Reads, from its own session, what the database holds when the call goes out."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+        self.seen: list = []
+
+    def complete(self, request):
+        with self.runtime.sessions() as session:
+            status = session.scalar(select(Job.status).where(Job.id == request.request_id))
+        self.seen.append((status, attempt_rows(self.runtime, request.request_id)))
+        return CompletionResult("hi", "stop", Usage(1, 1, 2), "v1", request.upstream_model)
+
+
+class Published(list):
+    """Stands in for the broker."""
+
+    def publish(self, job_id, queue, priority="interactive", countdown=None) -> None:
+        self.append((job_id, countdown))
+
+
+class CountingPacer:
+    """Gives a slot or none, and counts the slots given back."""
+
+    def __init__(self, free: bool) -> None:
+        self.free, self.released = free, 0
+
+    def acquire(self, provider: str) -> pacing.Slot | None:
+        return pacing.Slot(provider, "t", "h", self) if self.free else None  # type: ignore[arg-type]
+
+    def give_back(self, slot: pacing.Slot) -> None:
+        self.released += 1
+
+
+def attempt_rows(runtime, job_id) -> list[tuple[int, str]]:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Attempt.number, Attempt.outcome)
+            .where(Attempt.job_id == job_id)
+            .order_by(Attempt.number)
+        )
+        return [tuple(row) for row in rows]
+
+
+def job_row(runtime, job_id) -> tuple[str, int]:
+    with runtime.sessions() as session:
+        job = session.get_one(Job, job_id)
+        return job.status, job.attempt_count
+
+
+@pytest.fixture()
+def provider(runtime):
+    return SeeingProvider(runtime)
+
+
+def context(runtime, provider, *, free: bool = True):
+    return dataclasses.replace(
+        runtime.worker_context,
+        providers=lambda name: provider,
+        dispatcher=Published(),
+        pacer=CountingPacer(free),
+    )
+
+
+def submit(runtime, ctx, **kw):
+    submitter = dataclasses.replace(runtime.submitter, dispatcher=ctx.dispatcher)
+    return submitter.submit(
+        "owner", REQUEST, dispatch=False, opener=lambda r, s: open_first(ctx, r, s), **kw
+    )
+
+
+def marked(runtime) -> list[bytes]:
+    return runtime.redis.zrange(keys.INLINE_JOBS, 0, -1)
+
+
+def test_a_call_that_may_go_is_inserted_claimed_in_one_commit(runtime, provider):
+    ctx = context(runtime, provider)
+    commits: list[int] = []
+    event.listen(runtime.engine, "commit", lambda conn: commits.append(1))
+
+    submitted = submit(runtime, ctx)
+
+    assert submitted.started is not None and submitted.started.claimed.number == 1
+    assert len(commits) == 1  # the job, its claim and its `started` row together
+    assert job_row(runtime, submitted.job_id) == ("running", 1)
+    assert attempt_rows(runtime, submitted.job_id) == [(1, "started")]
+    assert marked(runtime) == []  # no moment between insert and claim to cover
+
+    assert run_here(ctx, submitted.job_id, submitted.started) is True
+
+    assert provider.seen == [("running", [(1, "started")])]
+    assert len(commits) == 2  # and the record: two commits a request, not three
+    assert attempt_rows(runtime, submitted.job_id) == [(1, "succeeded")]
+    assert ctx.pacer.released == 1 and ctx.dispatcher == []
+
+
+def test_no_pacing_slot_inserts_it_queued_and_marked_and_the_wait_goes_to_the_queue(
+    runtime, provider
+):
+    ctx = context(runtime, provider, free=False)
+    submitted = submit(runtime, ctx)
+
+    assert submitted.started is None
+    assert job_row(runtime, submitted.job_id) == ("queued", 0)
+    assert marked(runtime) == [submitted.job_id.encode()]
+
+    assert run_here(ctx, submitted.job_id, submitted.started) is False
+
+    assert provider.seen == [] and attempt_rows(runtime, submitted.job_id) == []
+    [(job_id, countdown)] = ctx.dispatcher
+    assert job_id == submitted.job_id and countdown is not None and countdown > 0
+
+
+class RefusingBreaker:
+    """The first candidate's circuit opened between the plan and the call."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+
+    def allow(self, key: str) -> bool:
+        return key != self.refused
+
+    def is_open(self, key: str) -> bool:
+        return key == self.refused
+
+
+def test_a_circuit_that_refuses_gives_the_slot_back_and_the_claim_moves_on(runtime, provider):
+    circuit = keys.circuit_id("yandexgpt", "yandexgpt", "latest")
+    ctx = dataclasses.replace(context(runtime, provider), breaker=RefusingBreaker(circuit))
+
+    submitted = submit(runtime, ctx)
+
+    assert submitted.started is None and ctx.pacer.released == 1
+    assert job_row(runtime, submitted.job_id) == ("queued", 0)
+    assert marked(runtime) == [submitted.job_id.encode()]
+    assert run_here(ctx, submitted.job_id, submitted.started) is False  # today's path
+    assert provider.seen == []
+    assert attempt_rows(runtime, submitted.job_id) == [(1, "skipped")]
+    assert [job for job, _ in ctx.dispatcher] == [submitted.job_id]  # on the next candidate
+
+
+def test_a_candidate_the_plan_skipped_changes_nothing_the_primary_is_run_folded(runtime, provider):
+    """As on the claim path: the job's route is the plan's first usable candidate."""
+    ctx = context(runtime, provider)
+    for _ in range(50):
+        runtime.breaker.record_failure(keys.circuit_id("yandexgpt", "yandexgpt", "latest"))
+
+    submitted = submit(runtime, ctx)
+
+    assert submitted.started is not None
+    assert submitted.started.claimed.channel != "latest"
+    assert run_here(ctx, submitted.job_id, submitted.started) is True
+    assert attempt_rows(runtime, submitted.job_id) == [(1, "succeeded")]
+
+
+def test_an_idempotent_replay_gives_its_slot_back(runtime, provider):
+    ctx = context(runtime, provider)
+    first = submit(runtime, ctx, idempotency_key="k")
+    assert run_here(ctx, first.job_id, first.started)
+    replay = submit(runtime, ctx, idempotency_key="k")
+    assert (replay.job_id, replay.created, replay.started) == (first.job_id, False, None)
+    assert ctx.pacer.released == 2
+
+
+def test_a_process_dead_after_the_folded_commit_leaves_a_job_the_sweeper_brings_back(
+    runtime, provider
+):
+    ctx = context(runtime, provider)
+    submitted = submit(runtime, ctx)  # ... and the process dies before the call's end
+    with runtime.sessions() as session:  # a lease later, nobody renewed it
+        lapsed = utcnow() - timedelta(seconds=ctx.sweep.lease_seconds + 1)
+        session.execute(update(Job).where(Job.id == submitted.job_id).values(updated_at=lapsed))
+        session.commit()
+    runtime.redis.delete(keys.SWEEPER_LOCK)
+
+    assert sweep(ctx) == 1
+    assert [job for job, _ in ctx.dispatcher] == [submitted.job_id]
+    assert execute_job(ctx, submitted.job_id).status == "succeeded"  # a worker takes it
+
+    assert provider.seen == [("running", [(1, "lost"), (2, "started")])]
+    assert attempt_rows(runtime, submitted.job_id) == [(1, "lost"), (2, "succeeded")]
