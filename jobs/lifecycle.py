@@ -19,7 +19,7 @@ worker whose job was re-claimed, cancelled or moved meanwhile changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,6 +55,9 @@ class Claimed:
     upstream_id: str
     priority: str
     spec: JobSpec
+    # When a `queued` job was last put in its queue (`peek`: its `updated_at`); None for a
+    # job claimed otherwise (running past its lease, or inserted already running).
+    queued_since: datetime | None = field(default=None, kw_only=True)
 
 
 def create(
@@ -203,6 +206,7 @@ def peek(session: Session, job_id: str, lease_seconds: float) -> Claimed | None:
         row.upstream_id,
         row.priority,
         spec,
+        queued_since=row.updated_at if row.status == JobStatus.QUEUED else None,
     )
 
 

@@ -38,6 +38,14 @@ JOBS_FINISHED = Counter(
 PROVIDER_CALLS = Counter(
     "llmgw_provider_calls_total", "Provider calls by outcome.", (*ROUTE, "outcome", "error_class")
 )
+QUEUE_WAIT = Histogram(
+    "llmgw_job_queue_wait_seconds",
+    "From a job's submission to its first claim by a worker (jobs that waited in a queue; "
+    "a synchronous job run by the API process that received it does not wait and is not "
+    "counted), by the route it was claimed on and its priority.",
+    (*ROUTE, "priority"),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 PROVIDER_LATENCY = Histogram(
     "llmgw_provider_call_duration_seconds",
     "Provider call latency.",

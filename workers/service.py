@@ -27,7 +27,7 @@ from jobs.feeder import request_refill
 from jobs.lifecycle import Claimed
 from jobs.spec import JobSpec
 from jobs.status import TERMINAL, JobStatus
-from monitoring.metrics import FALLBACKS, JOBS_FINISHED
+from monitoring.metrics import FALLBACKS, JOBS_FINISHED, QUEUE_WAIT
 from providers.base import CompletionRequest, CompletionResult
 from providers.errors import ProviderError, RateLimited, StreamInterrupted
 from routing.errors import RoutingError
@@ -126,11 +126,20 @@ def claim_and_open(ctx: WorkerContext, job_id: str) -> tuple[Call | None, pacing
         call = planned_call(ctx, seen)
         gate = open_gate(ctx, call)
         if claim_with_gate(ctx, call, seen, gate):
+            observe_queue_wait(call)
             return call, gate
         if isinstance(gate, pacing.Slot):
             gate.release()
     log.info("job %s: claimed elsewhere while this worker looked at it", job_id)
     return None, "skipped"
+
+
+def observe_queue_wait(call: Call) -> None:
+    """A first claim ends the job's wait since its submission (`llmgw_job_queue_wait_seconds`;
+    `started_at - created_at`, docs/sla.md)."""
+    if call.number == 1 and call.queued_since is not None:
+        waited = (utcnow() - call.queued_since).total_seconds()
+        QUEUE_WAIT.labels(*call.labels, call.priority).observe(max(waited, 0.0))
 
 
 def claim_with_gate(ctx: WorkerContext, call: Call, seen: Claimed, gate: pacing.Slot | str) -> bool:

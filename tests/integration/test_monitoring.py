@@ -54,7 +54,8 @@ def test_a_queued_job_shows_in_queue_depth(settings, redis_url, auth):
 
 def test_an_answered_job_adds_its_cost_on_the_worker_metrics(settings, redis_url, auth, tmp_path):
     """A real worker process (its own, on another Redis DB, with a metrics port) answers a job
-    through the emulator; its `llmgw_cost_total` grows by the tokens at the catalogue price."""
+    through the emulator; its `llmgw_cost_total` grows by the tokens at the catalogue price,
+    and its queue-wait histogram counts the job once."""
     import requests
 
     from llmgw.processes import free_port, port_open, stop_process, wait_until
@@ -93,5 +94,12 @@ def test_an_answered_job_adds_its_cost_on_the_worker_metrics(settings, redis_url
         match = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
         assert match, text[-2000:]
         assert expected > 0 and float(match.group(1)) == pytest.approx(expected)
+        # The job waited in its queue (submitted over the API, claimed by this worker).
+        waited = (
+            'llmgw_job_queue_wait_seconds_count{channel="latest",model="yandexgpt-lite",'
+            'priority="interactive",provider="yandexgpt"}'
+        )
+        match = re.search(rf"^{re.escape(waited)} (\S+)$", text, re.M)
+        assert match and float(match.group(1)) == 1.0, text[-2000:]
     finally:
         stop_process(proc)
