@@ -34,6 +34,7 @@ EXPECTED = {
     "LlmgwProviderLatencyP95High",  # p95 latency SLO
     "LlmgwCircuitOpen",  # open for long
     "LlmgwQueueBacklogGrowing",
+    "LlmgwInteractiveQueueWaitHigh",  # 95 % of interactive jobs claimed within 250 ms
     "LlmgwErrorBudgetBurnFast",  # jobs: multi-window multi-burn-rate at the 1 % objective
     "LlmgwErrorBudgetBurnSlow",
     "LlmgwDeprecatedTrafficNearSunset",
