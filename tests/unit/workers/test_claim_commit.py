@@ -9,51 +9,17 @@ import sqlite3
 import threading
 import time
 
-import fakeredis
 import pytest
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
 
 from jobs import attempts as attempt_log
 from jobs import lifecycle
 from jobs.spec import JobRequest, JobSpec
-from llmgw.container import Container
-from providers.base import CompletionResult, Usage
 from storage import keys
-from storage.models import Attempt, Job
+from storage.models import Job
+from tests.unit.workers.fakes import SeeingProvider, attempt_rows
 from workers.service import execute_job
-
-
-@pytest.fixture()
-def runtime(unit_settings) -> Container:
-    container = Container(unit_settings.model_copy(update={"yandexgpt_folder_id": "b1gfolder"}))
-    container.__dict__["redis"] = fakeredis.FakeRedis()
-    return container
-
-
-def attempt_rows(runtime, job_id) -> list[tuple[int, str]]:
-    with runtime.sessions() as session:
-        rows = session.execute(
-            select(Attempt.number, Attempt.outcome)
-            .where(Attempt.job_id == job_id)
-            .order_by(Attempt.number)
-        )
-        return [tuple(row) for row in rows]
-
-
-class SeeingProvider:
-    """Reads, from its own session, what the database holds when the call goes out."""
-
-    def __init__(self, runtime) -> None:
-        self.runtime = runtime
-        self.seen: list = []
-
-    def complete(self, request):
-        with self.runtime.sessions() as session:
-            status = session.scalar(select(Job.status).where(Job.id == request.request_id))
-        self.seen.append((status, attempt_rows(self.runtime, request.request_id)))
-        self.commits_before_call = len(getattr(self, "commits", []))
-        return CompletionResult("hi", "stop", Usage(1, 1, 2), "v1", request.upstream_model)
 
 
 @pytest.fixture()

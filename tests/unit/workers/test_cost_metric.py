@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import fakeredis
 import pytest
 from prometheus_client import REGISTRY
 
 from jobs import lifecycle
 from jobs.spec import JobRequest, JobSpec
-from llmgw.container import Container
-from providers.base import CompletionResult, Usage
+from providers.base import Usage
 from routing.snapshot import Pricing
+from tests.unit.workers.fakes import AnsweringProvider
 from workers.attempt import observe_cost
 from workers.service import execute_job
 
@@ -21,19 +20,6 @@ LABELS = {"provider": "yandexgpt", "model": "yandexgpt", "channel": "rc", "curre
 
 def cost(**labels: str) -> float:
     return REGISTRY.get_sample_value("llmgw_cost_total", {**LABELS, **labels}) or 0.0
-
-
-class Provider:
-    def complete(self, request):
-        return CompletionResult("hi", "stop", Usage(1000, 500, 1500), "v1", request.upstream_model)
-
-
-@pytest.fixture()
-def runtime(unit_settings) -> Container:
-    settings = unit_settings.model_copy(update={"yandexgpt_folder_id": "b1gfolder"})
-    container = Container(settings)
-    container.__dict__["redis"] = fakeredis.FakeRedis()
-    return container
 
 
 def test_an_answered_job_adds_its_cost_at_the_catalogue_price(runtime):
@@ -45,7 +31,9 @@ def test_an_answered_job_adds_its_cost_at_the_catalogue_price(runtime):
         spec = JobSpec.build(request, plan, stream=False)
         lifecycle.create(session, "c1", "owner", plan.primary, spec, "interactive")
         session.commit()
-    ctx = dataclasses.replace(runtime.worker_context, providers=lambda name: Provider())
+    ctx = dataclasses.replace(
+        runtime.worker_context, providers=lambda name: AnsweringProvider(1000, 500)
+    )
     before = cost()
     assert execute_job(ctx, "c1").status == "succeeded"
     expected = (1000 * pricing.prompt_per_1k + 500 * pricing.completion_per_1k) / 1000

@@ -10,42 +10,19 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-import fakeredis
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, update
 
 from jobs.spec import JobRequest
-from llmgw.container import Container
-from providers.base import CompletionResult, Usage
 from storage import keys
-from storage.models import Attempt, Job, utcnow
+from storage.models import Job, utcnow
+from tests.unit.workers.fakes import SeeingProvider, attempt_rows
 from workers import pacing
 from workers.inline import open_first, run_here
 from workers.service import execute_job
 from workers.sweeper import sweep
 
 REQUEST = JobRequest(model="yandexgpt:latest", messages=[{"role": "user", "content": "Hi"}])
-
-
-@pytest.fixture()
-def runtime(unit_settings) -> Container:
-    container = Container(unit_settings.model_copy(update={"yandexgpt_folder_id": "b1gfolder"}))
-    container.__dict__["redis"] = fakeredis.FakeRedis()
-    return container
-
-
-class SeeingProvider:
-    """Reads, from its own session, what the database holds when the call goes out."""
-
-    def __init__(self, runtime) -> None:
-        self.runtime = runtime
-        self.seen: list = []
-
-    def complete(self, request):
-        with self.runtime.sessions() as session:
-            status = session.scalar(select(Job.status).where(Job.id == request.request_id))
-        self.seen.append((status, attempt_rows(self.runtime, request.request_id)))
-        return CompletionResult("hi", "stop", Usage(1, 1, 2), "v1", request.upstream_model)
 
 
 class Published(list):
@@ -66,16 +43,6 @@ class CountingPacer:
 
     def give_back(self, slot: pacing.Slot) -> None:
         self.released += 1
-
-
-def attempt_rows(runtime, job_id) -> list[tuple[int, str]]:
-    with runtime.sessions() as session:
-        rows = session.execute(
-            select(Attempt.number, Attempt.outcome)
-            .where(Attempt.job_id == job_id)
-            .order_by(Attempt.number)
-        )
-        return [tuple(row) for row in rows]
 
 
 def job_row(runtime, job_id) -> tuple[str, int]:

@@ -6,16 +6,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-import fakeredis
-import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from jobs import lifecycle
 from jobs.spec import JobRequest, JobSpec
 from llmgw.container import Container
-from providers.base import CompletionResult, Usage
 from storage.models import Job, utcnow
+from tests.unit.workers.fakes import AnsweringProvider
 from workers.service import execute_job
 
 LABELS = {"provider": "yandexgpt", "model": "yandexgpt", "channel": "rc"}
@@ -27,19 +25,6 @@ def waits(priority: str) -> tuple[float, float]:
     count = REGISTRY.get_sample_value("llmgw_job_queue_wait_seconds_count", labels) or 0.0
     total = REGISTRY.get_sample_value("llmgw_job_queue_wait_seconds_sum", labels) or 0.0
     return count, total
-
-
-class Provider:
-    def complete(self, request):
-        return CompletionResult("hi", "stop", Usage(1, 1, 2), "v1", request.upstream_model)
-
-
-@pytest.fixture()
-def runtime(unit_settings) -> Container:
-    settings = unit_settings.model_copy(update={"yandexgpt_folder_id": "b1gfolder"})
-    container = Container(settings)
-    container.__dict__["redis"] = fakeredis.FakeRedis()
-    return container
 
 
 def submit(runtime: Container, job_id: str, priority: str, waited: float) -> None:
@@ -57,7 +42,7 @@ def submit(runtime: Container, job_id: str, priority: str, waited: float) -> Non
 
 
 def test_the_first_claim_observes_the_wait_since_submission(runtime):
-    ctx = dataclasses.replace(runtime.worker_context, providers=lambda name: Provider())
+    ctx = dataclasses.replace(runtime.worker_context, providers=lambda name: AnsweringProvider())
     submit(runtime, "w1", "batch", waited=3.0)
     count, total = waits("batch")
     assert execute_job(ctx, "w1").status == "succeeded"
@@ -67,7 +52,7 @@ def test_the_first_claim_observes_the_wait_since_submission(runtime):
 
 
 def test_a_later_claim_does_not_observe_again(runtime):
-    ctx = dataclasses.replace(runtime.worker_context, providers=lambda name: Provider())
+    ctx = dataclasses.replace(runtime.worker_context, providers=lambda name: AnsweringProvider())
     submit(runtime, "w2", "interactive", waited=1.0)
     with runtime.sessions() as session:  # a first claim already happened (a retry now)
         session.execute(update(Job).where(Job.id == "w2").values(attempt_count=1))
