@@ -11,11 +11,12 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 from api.context import services
 from api.errors import ApiError
-from storage.apikeys import find_active_key, hash_key
+from jobs.admission import KeyPolicy, key_policy
+from storage.apikeys import find_active_policy, hash_key
 from storage.limits import Limit
 from storage.models import utcnow
 
@@ -28,6 +29,11 @@ class Principal:
     id: str
     is_admin: bool
     limits: tuple[Limit, ...] = ()
+    allowed_models: tuple[str, ...] | None = None  # None: every model
+
+    @property
+    def policy(self) -> KeyPolicy:
+        return KeyPolicy(self.allowed_models, self.limits)
 
 
 KEY_SCHEMES = ("bearer", "api-key")
@@ -47,7 +53,9 @@ def presented_key() -> str:
 
 
 def authenticate() -> Principal:
-    """Resolve the caller from the request, once per request."""
+    """Resolve the caller from the request, once per request. One read of the key's row,
+    exact (a revoked or expired key is refused at once), which also gives admission the
+    key's policy (`request_policy`): the request reads it once."""
     if "principal" in g:
         return g.principal
     app = services()
@@ -59,14 +67,23 @@ def authenticate() -> Principal:
         g.principal = Principal(id=MASTER_ID, is_admin=True)
         return g.principal
     with app.sessions() as session:
-        key = find_active_key(session, token)
+        key = find_active_policy(session, token)
     if key is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.")
     if key.expires_at is not None and key.expires_at <= utcnow():
         raise ApiError(401, "api_key_expired", "The API key has expired.")
-    limits = tuple(Limit.model_validate(x) for x in key.limits or ())
-    g.principal = Principal(id=key.id, is_admin=key.is_admin, limits=limits)
+    policy = key_policy(key)
+    g.principal = Principal(key.id, key.is_admin, policy.limits, policy.allowed_models)
     return g.principal
+
+
+def request_policy(owner: str) -> KeyPolicy | None:
+    """The policy of `owner` as this request's authentication read it; None outside a
+    request or for another key (admission then reads it itself)."""
+    if not has_request_context():
+        return None
+    principal = g.get("principal")
+    return principal.policy if principal is not None and principal.id == owner else None
 
 
 def require_admin() -> Principal:

@@ -64,6 +64,7 @@ def put_limit(model_id: str, body: LimitFigures):
     with services().sessions() as session:
         row = put_gateway_limit(session, model_id, body)
         session.commit()
+        services().admission.forget_gateway()  # this process: at once; others within 1 s
         return limit_view(row)
 
 
@@ -100,6 +101,7 @@ def delete_limit(model_id: str):
         if row is None:
             raise ApiError(404, "limit_not_found", f"No gateway limit for {model_id!r}.")
         session.commit()
+        services().admission.forget_gateway()
         return limit_view(row)
 
 

@@ -20,13 +20,22 @@ Decisions:
   lease (`slot_lease_seconds`) frees a slot whose job never ends.
 - Allowed models apply to the requested route, the client's explicit fallbacks and
   cross-provider candidates; version fallbacks of an allowed model are allowed.
+- Reads (docs/limits.md, "When a change applies"): the key's policy is the one its
+  authentication read in the same request (`known`, given by the API), so a change of a
+  key's limits or allowed models applies to its next request; without one (a worker, the
+  batch feeder) it is read from the database. The gateway-wide limits are kept in process
+  for at most `GATEWAY_TTL_SECONDS` (1 s); the process that changes them forgets its copy
+  at once (`forget_gateway`), every other one within that second.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -45,6 +54,8 @@ from storage.models import ApiKey, GatewayLimit, Job, utcnow
 log = logging.getLogger(__name__)
 # A reservation this old and still pending is looked at by the sweeper.
 SETTLE_GRACE_SECONDS = 60.0
+# How long a process keeps the gateway-wide limits before reading them again.
+GATEWAY_TTL_SECONDS = 1.0
 
 
 class ModelNotAllowed(JobError):
@@ -73,11 +84,43 @@ class KeyPolicy:
     limits: tuple[Limit, ...]
 
 
+GatewayRows = list[tuple[str, Limit]]
+
+
+class GatewayLimits:
+    """The `gateway_limits` table, read at most once per `ttl` seconds (thread-safe)."""
+
+    def __init__(
+        self, ttl: float = GATEWAY_TTL_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl, self.clock = ttl, clock
+        self._kept: tuple[float, GatewayRows] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, sessions: sessionmaker[Session]) -> GatewayRows:
+        kept = self._kept
+        if kept is not None and self.clock() - kept[0] < self.ttl:
+            return kept[1]
+        with self._lock:
+            started = self.clock()  # a change committed after this is read next time
+            with sessions() as session:
+                rows = session.execute(_GATEWAY_LIMITS).all()
+            gateway = [(m, Limit(model=m, **lim)) for m, lim in rows]
+            self._kept = (started, gateway)
+            return gateway
+
+    def forget(self) -> None:
+        self._kept = None
+
+
 @dataclass(frozen=True)
 class LimitAdmission:
     sessions: sessionmaker[Session]
     limiter: Limiter
     default_max_tokens: int
+    # The key's policy as the request's authentication read it (None: read it here).
+    known: Callable[[str], KeyPolicy | None] | None = None
+    gateway_limits: GatewayLimits = field(default_factory=GatewayLimits, compare=False)
 
     def admit(
         self,
@@ -108,17 +151,25 @@ class LimitAdmission:
     def require_allowed(self, owner: str, model: str, channel: str) -> None:
         """`ModelNotAllowed` unless the key may use model:channel (for calls that are not
         admitted as jobs, e.g. token counts)."""
-        allowed = self.load(owner)[0].allowed_models
+        allowed = self.key_policy(owner).allowed_models
         if allowed is not None and not any(
             Limit(model=a).applies_to(model, channel) for a in allowed
         ):
             raise ModelNotAllowed(f"This key may not use {model}:{channel}.", allowed=list(allowed))
 
-    def load(self, owner: str) -> tuple[KeyPolicy, list[tuple[str, Limit]]]:
-        with self.sessions() as session:  # Core reads: no ORM identity map for one row
-            row = session.execute(_KEY_POLICY, {"owner": owner}).one_or_none()
-            gateway = session.execute(_GATEWAY_LIMITS).all()
-        return key_policy(row), [(m, Limit(model=m, **lim)) for m, lim in gateway]
+    def load(self, owner: str) -> tuple[KeyPolicy, GatewayRows]:
+        return self.key_policy(owner), self.gateway_limits.get(self.sessions)
+
+    def key_policy(self, owner: str) -> KeyPolicy:
+        policy = self.known(owner) if self.known is not None else None
+        if policy is not None:
+            return policy
+        with self.sessions() as session:  # a Core read: no ORM identity map for one row
+            return key_policy(session.execute(_KEY_POLICY, {"owner": owner}).one_or_none())
+
+    def forget_gateway(self) -> None:
+        """Read the gateway-wide limits again at the next admission (after a change)."""
+        self.gateway_limits.forget()
 
     def headers(self, owner: str, limits: tuple[Limit, ...]) -> dict[str, str]:
         """The `x-ratelimit-*` headers of the key-wide per-minute limits (none: no headers)."""

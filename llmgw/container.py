@@ -149,12 +149,15 @@ class Container:
 
     @cached_property
     def admission(self) -> LimitAdmission:
+        from api.auth import request_policy
         from jobs.admission import LimitAdmission
         from storage.limits import Limiter
 
         s = self.settings
         limiter = Limiter(self.redis, slot_lease_seconds=s.limits_slot_lease_seconds)
-        return LimitAdmission(self.sessions, limiter, s.limits_default_max_tokens)
+        return LimitAdmission(
+            self.sessions, limiter, s.limits_default_max_tokens, known=request_policy
+        )
 
     @cached_property
     def embedder(self) -> EmbeddingService:

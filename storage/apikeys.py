@@ -45,10 +45,14 @@ def update_api_key(session: Session, key: ApiKey, **changes: Any) -> ApiKey:
     return key
 
 
-def find_active_key(session: Session, plaintext: str) -> ApiKey | None:
-    return session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))
-    )
+def find_active_policy(session: Session, plaintext: str) -> Any:
+    """The unrevoked key's `id, is_admin, expires_at, allowed_models, limits` (a Core row,
+    no ORM object), or None: what authentication needs, in one read."""
+    return session.execute(
+        select(
+            ApiKey.id, ApiKey.is_admin, ApiKey.expires_at, ApiKey.allowed_models, ApiKey.limits
+        ).where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))
+    ).one_or_none()
 
 
 def list_api_keys(session: Session) -> list[ApiKey]:

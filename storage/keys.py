@@ -46,8 +46,9 @@
   not yet settled, scored by the reservation's time (ms). Writer and reader: `storage.limits`.
 - `llmgw:tok:<provider>:<sha256>` — string (an integer), TTL `TOKEN_COUNT_TTL_SECONDS`
   (24 h): a token count by the provider's tokenizer; the hash covers the model's upstream
-  id, the kind (`text` or `messages`) and the content, which is never stored.
-  Writer and reader: `jobs.tokens`.
+  id, its release (`Route.version`), the kind (`text` or `messages`) and the content, which
+  is never stored. Writer and reader: `jobs.tokens` (which keeps the last 4,096 in process,
+  under the same key and expiry).
 
 Celery's own keys (kombu's queue lists `<queue>` and `<queue>\\x06\\x16<step>`, `unacked*`)
 are kombu's schema, not ours; `monitoring.collectors` reads the queue lists.
@@ -139,8 +140,12 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def token_count(provider: str, upstream_id: str, kind: str, content: str) -> str:
+def token_count(
+    provider: str, upstream_id: str, kind: str, content: str, version: str | None = None
+) -> str:
     """The cached token count of `content` (text, or messages as canonical JSON) by the
-    tokenizer of `upstream_id`: only a hash of the three is in the key."""
-    digest = hashlib.sha256("\x00".join((upstream_id, kind, content)).encode()).hexdigest()
+    tokenizer of `upstream_id` at release `version` (a channel that moves to a new release
+    may count differently): only a hash of the four is in the key."""
+    parts = (upstream_id, version or "", kind, content)
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
     return f"{PREFIX}tok:{provider}:{digest}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
-from jobs.admission import settle_ended
+from jobs.admission import GATEWAY_TTL_SECONDS, settle_ended
 from storage import keys
+from storage.models import GatewayLimit
 
 GOOD = {"model": "GigaChat", "messages": [{"role": "user", "content": "Привет, мир"}]}
 
@@ -98,6 +99,77 @@ def test_allowed_models_and_expiry(unit_client, master_auth, published):
     assert expired.get_json()["error"]["code"] == "api_key_expired"
     shown = unit_client.get(f"/v1/admin/keys/{key_id}", headers=master_auth).get_json()
     assert shown["expires_at"] == "2020-01-01T00:00:00Z" and shown["name"] == "t"
+
+
+class Reads(list):
+    """The SELECTs the database is sent while the block runs."""
+
+    def __init__(self, engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self.seen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self.seen)
+
+    def seen(self, conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            self.append(statement)
+
+    def of(self, table: str) -> int:
+        return sum(f"FROM {table}" in s for s in self)
+
+
+def test_a_key_is_read_once_per_request_and_a_change_applies_to_its_next_request(
+    unit_client, unit_runtime, master_auth, published
+):
+    key_id, auth = new_key(unit_client, master_auth, allowed_models=["yandexgpt-lite"])
+    assert unit_client.post("/v1/jobs", json=GOOD, headers=auth).status_code == 403
+    patch = {"allowed_models": None, "limits": [{"requests_per_minute": 1}]}
+    assert (
+        unit_client.patch(f"/v1/admin/keys/{key_id}", json=patch, headers=master_auth).status_code
+        == 200
+    )
+    with Reads(unit_runtime.engine) as reads:
+        assert unit_client.post("/v1/jobs", json=GOOD, headers=auth).status_code == 202
+    # Authentication's read serves admission too; the gateway limits were read before.
+    assert reads.of("api_keys") == 1
+    assert unit_client.post("/v1/jobs", json=GOOD, headers=auth).status_code == 429
+    lifted = {"limits": []}
+    assert (
+        unit_client.patch(f"/v1/admin/keys/{key_id}", json=lifted, headers=master_auth).status_code
+        == 200
+    )
+    assert unit_client.post("/v1/jobs", json=GOOD, headers=auth).status_code == 202
+
+
+def test_gateway_limits_are_kept_at_most_a_second(
+    unit_client, unit_runtime, master_auth, published
+):
+    now = [1000.0]
+    unit_runtime.admission.gateway_limits.clock = lambda: now[0]
+    assert unit_client.post("/v1/jobs", json=GOOD, headers=master_auth).status_code == 202
+    # Another process sets a limit (here: a write that bypasses this process's API).
+    with unit_runtime.sessions() as session:
+        session.add(GatewayLimit(model="gigachat", limit={"concurrent_jobs": 1}))
+        session.commit()
+    with Reads(unit_runtime.engine) as reads:
+        now[0] += GATEWAY_TTL_SECONDS - 0.01  # still this process's copy: not applied yet
+        for _ in range(2):
+            assert unit_client.post("/v1/jobs", json=GOOD, headers=master_auth).status_code == 202
+    assert reads.of("gateway_limits") == 0
+    now[0] += 0.01  # a second after it was read: read again, applied
+    assert unit_client.post("/v1/jobs", json=GOOD, headers=master_auth).status_code == 202
+    refused = unit_client.post("/v1/jobs", json=GOOD, headers=master_auth)
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["scope"] == "gateway:gigachat"
+    # A change through this process's API applies to its next request, whatever the clock.
+    gone = unit_client.delete("/v1/admin/limits/gigachat", headers=master_auth)
+    assert gone.status_code == 200
+    assert unit_client.post("/v1/jobs", json=GOOD, headers=master_auth).status_code == 202
 
 
 def tpm_total(runtime, key_id: str) -> int:

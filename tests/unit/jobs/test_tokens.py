@@ -4,13 +4,14 @@ is unreachable or slow."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 
 import fakeredis
 import pytest
 
-from jobs.tokens import TokenCounter, estimate
+from jobs.tokens import LocalCounts, TokenCounter, estimate
 from providers.base import Message
 from providers.config import YandexGPTConfig
 from providers.emulators import yandex_wire, yandexgpt
@@ -119,3 +120,41 @@ def test_prompt_tokens_for_a_submission(emulator_url):
     tokens = counter(emulator_url).prompt_tokens("yandexgpt", MESSAGES)
     assert tokens == counter(emulator_url).messages(ROUTE, MESSAGES).tokens
     assert counter(emulator_url).prompt_tokens("nope", MESSAGES) is None
+
+
+class CountingRedis(fakeredis.FakeRedis):
+    """A FakeRedis that counts its GETs."""
+
+    gets = 0
+
+    def get(self, name):
+        self.gets += 1
+        return super().get(name)
+
+
+def test_a_repeated_prompt_is_answered_in_process_without_a_round_trip(emulator_url):
+    redis = CountingRedis()
+    mine = counter(emulator_url, redis)
+    first = mine.messages(ROUTE, MESSAGES)
+    assert (first.cached, redis.gets) == (False, 1)
+    again = mine.messages(ROUTE, MESSAGES)
+    assert (again.tokens, again.cached, redis.gets) == (first.tokens, True, 1)
+    # Another process (its own in-process copy) still finds it in Redis, and keeps it.
+    other = counter("http://127.0.0.1:9", redis)
+    assert other.messages(ROUTE, MESSAGES).cached and redis.gets == 2
+    assert other.messages(ROUTE, MESSAGES).tokens == first.tokens and redis.gets == 2
+    # The release is in the key: a channel that moved to another release counts afresh.
+    moved = dataclasses.replace(ROUTE, version="2")
+    assert mine.messages(moved, MESSAGES).cached is False
+
+
+def test_the_in_process_copy_is_bounded_and_expires_with_the_redis_ttl():
+    now = [0.0]
+    local = LocalCounts(size=2, clock=lambda: now[0])
+    local.put("a", 1, 10)
+    local.put("b", 2, 10)
+    assert local.get("a") == 1  # a is now the most recent: b goes first
+    local.put("c", 3, 10)
+    assert (local.get("b"), local.get("a"), local.get("c"), len(local)) == (None, 1, 3, 2)
+    now[0] = 10.0
+    assert local.get("a") is None and len(local) == 1
