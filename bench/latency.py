@@ -49,7 +49,7 @@ def main() -> None:
             print(f"warmed {name}", file=sys.stderr)
         profiler = Profiler(args.profile)
         for name, pid in stack.pids.items():
-            profiler.start(name, pid, subprocesses=name == "api")
+            profiler.start(name, pid, subprocesses=name.startswith("api"))
         samples = run_rounds(paths, args.rounds, args.concurrency)
         profile = profiler.stop()
     report = summarise(samples, args) | ({"profile": profile} if profile else {})
@@ -125,16 +125,16 @@ def start_baseline_api(stack: Stack, checkout: Path) -> str:
     port = free_port()
     log = (stack.tmp / "api-baseline.log").open("w")
     args = ("api", "--port", str(port), "--workers", "2", "--threads", "64")
-    stack.procs.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "llmgw.cli", *args],
-            cwd=checkout,
-            env=stack.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmgw.cli", *args],
+        cwd=checkout,
+        env=stack.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
+    stack.procs.append(proc)
+    stack.pids["api_baseline"] = proc.pid  # `--profile` samples it beside the API
     wait_until(lambda: port_open(port), timeout=60, what="baseline api")
     return f"http://127.0.0.1:{port}"
 
