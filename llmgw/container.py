@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from api.context import ApiConfig
     from jobs.admission import LimitAdmission
+    from jobs.answered import Ran
     from jobs.callbacks import CallbackConfig, Deliverer
     from jobs.embeddings import EmbeddingService
     from jobs.events import DoneListener
@@ -247,8 +248,9 @@ class Container:
 
         return open_first(self.worker_context, route, spec)
 
-    def run_here(self, submitted: Submitted) -> bool:
-        """Run a sync request's job in this (API) thread (`workers.inline`); True: it ended."""
+    def run_here(self, submitted: Submitted) -> Ran:
+        """Run a sync request's job in this (API) thread (`workers.inline`): has it ended,
+        and with which answer (`jobs.answered`)?"""
         from workers.inline import run_here
 
         return run_here(self.worker_context, submitted.job_id, submitted.started)

@@ -39,6 +39,7 @@ import logging
 
 from sqlalchemy import select
 
+from jobs.answered import Ran
 from jobs.spec import JobSpec
 from jobs.status import TERMINAL, JobStatus
 from jobs.submit import Started
@@ -68,20 +69,21 @@ def open_first(ctx: WorkerContext, route: Route, spec: JobSpec) -> pacing.Slot |
     return slot
 
 
-def run_here(ctx: WorkerContext, job_id: str, started: Started | None = None) -> bool:
+def run_here(ctx: WorkerContext, job_id: str, started: Started | None = None) -> Ran:
     """Run the job's first try in this thread (`started`: inserted already claimed, with its
-    gate open); hand what is left to the queue. True when the job has ended (committed), so
-    the caller need not wait for it."""
+    gate open); hand what is left to the queue. Ended when the job has ended (committed), so
+    the caller need not wait for it; with the answer when this run ended it with one that
+    needs no read-back (`jobs.answered`)."""
     with bound_job(job_id):
         try:
             outcome = run_started(ctx, started) if started else execute_job(ctx, job_id)
         except Exception:
             log.exception("job %s: running it in the API failed; handing it to a worker", job_id)
             to_queue(ctx, job_id, None)
-            return False
+            return Ran(ended=False)
     if outcome.retry_in is not None:
         to_queue(ctx, job_id, outcome.retry_in)
-    return outcome.status in TERMINAL
+    return Ran(ended=outcome.status in TERMINAL, answered=outcome.answered)
 
 
 def run_started(ctx: WorkerContext, started: Started) -> Outcome:

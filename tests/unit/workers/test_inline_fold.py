@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, update
 
+from jobs.answered import Answered
 from jobs.spec import JobRequest
 from storage import keys
 from storage.models import Job, utcnow
@@ -89,12 +90,41 @@ def test_a_call_that_may_go_is_inserted_claimed_in_one_commit(runtime, provider)
     assert attempt_rows(runtime, submitted.job_id) == [(1, "started")]
     assert marked(runtime) == []  # no moment between insert and claim to cover
 
-    assert run_here(ctx, submitted.job_id, submitted.started) is True
+    assert run_here(ctx, submitted.job_id, submitted.started).ended is True
 
     assert provider.seen == [("running", [(1, "started")])]
     assert len(commits) == 2  # and the record: two commits a request, not three
     assert attempt_rows(runtime, submitted.job_id) == [(1, "succeeded")]
     assert ctx.pacer.released == 1 and ctx.dispatcher == []
+
+
+def read_back(runtime, job_id) -> Answered:
+    with runtime.sessions() as session:
+        return Answered.of_job(session.get_one(Job, job_id))
+
+
+def test_the_run_that_ends_the_job_holds_its_answer_as_committed(runtime, provider):
+    """What the sync view answers from without a read-back equals the job read back."""
+    ctx = context(runtime, provider)
+    submitted = submit(runtime, ctx)
+
+    ran = run_here(ctx, submitted.job_id, submitted.started)
+
+    assert ran.ended and ran.answered is not None
+    assert ran.answered == read_back(runtime, submitted.job_id)
+    assert (ran.answered.calls, ran.answered.fallbacks) == (1, 0)
+
+
+def test_a_job_claimed_after_a_queued_insert_is_read_back(runtime, provider):
+    """Inserted `queued` (no slot then), the run does not know when the row was created nor
+    what came before its call: no answer held, the view reads the job back."""
+    ctx = context(runtime, provider, free=False)
+    submitted = submit(runtime, ctx)
+    ctx.pacer.free = True
+
+    outcome = execute_job(ctx, submitted.job_id)
+
+    assert outcome.status == "succeeded" and outcome.answered is None
 
 
 def test_no_pacing_slot_inserts_it_queued_and_marked_and_the_wait_goes_to_the_queue(
@@ -107,7 +137,7 @@ def test_no_pacing_slot_inserts_it_queued_and_marked_and_the_wait_goes_to_the_qu
     assert job_row(runtime, submitted.job_id) == ("queued", 0)
     assert marked(runtime) == [submitted.job_id.encode()]
 
-    assert run_here(ctx, submitted.job_id, submitted.started) is False
+    assert run_here(ctx, submitted.job_id, submitted.started).ended is False
 
     assert provider.seen == [] and attempt_rows(runtime, submitted.job_id) == []
     [(job_id, countdown)] = ctx.dispatcher
@@ -136,7 +166,7 @@ def test_a_circuit_that_refuses_gives_the_slot_back_and_the_claim_moves_on(runti
     assert submitted.started is None and ctx.pacer.released == 1
     assert job_row(runtime, submitted.job_id) == ("queued", 0)
     assert marked(runtime) == [submitted.job_id.encode()]
-    assert run_here(ctx, submitted.job_id, submitted.started) is False  # today's path
+    assert run_here(ctx, submitted.job_id, submitted.started).ended is False  # today's path
     assert provider.seen == []
     assert attempt_rows(runtime, submitted.job_id) == [(1, "skipped")]
     assert [job for job, _ in ctx.dispatcher] == [submitted.job_id]  # on the next candidate
@@ -152,14 +182,14 @@ def test_a_candidate_the_plan_skipped_changes_nothing_the_primary_is_run_folded(
 
     assert submitted.started is not None
     assert submitted.started.claimed.channel != "latest"
-    assert run_here(ctx, submitted.job_id, submitted.started) is True
+    assert run_here(ctx, submitted.job_id, submitted.started).ended is True
     assert attempt_rows(runtime, submitted.job_id) == [(1, "succeeded")]
 
 
 def test_an_idempotent_replay_gives_its_slot_back(runtime, provider):
     ctx = context(runtime, provider)
     first = submit(runtime, ctx, idempotency_key="k")
-    assert run_here(ctx, first.job_id, first.started)
+    assert run_here(ctx, first.job_id, first.started).ended
     replay = submit(runtime, ctx, idempotency_key="k")
     assert (replay.job_id, replay.created, replay.started) == (first.job_id, False, None)
     assert ctx.pacer.released == 2
