@@ -241,12 +241,14 @@ class Container:
             sync_inline=s.sync_inline,
         )
 
-    def open_first(self, route: Route, spec: JobSpec) -> Gate | None:
+    def open_first(
+        self, route: Route, spec: JobSpec, *, circuit_closed: bool = False
+    ) -> Gate | None:
         """May a sync request's job run here call its route now (`workers.inline`)? The
         submission's `opener`: a gate means insert it `running`, already claimed."""
         from workers.inline import open_first
 
-        return open_first(self.worker_context, route, spec)
+        return open_first(self.worker_context, route, spec, circuit_closed=circuit_closed)
 
     def run_here(self, submitted: Submitted) -> Ran:
         """Run a sync request's job in this (API) thread (`workers.inline`): has it ended,

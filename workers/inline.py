@@ -44,7 +44,6 @@ from jobs.spec import JobSpec
 from jobs.status import TERMINAL, JobStatus
 from jobs.submit import Started
 from routing.service import Route
-from storage import keys
 from storage.models import Job
 from workers import pacing
 from workers.attempt import circuit_allows
@@ -55,15 +54,21 @@ from workers.service import Outcome, call_of, execute_job, make_call
 log = logging.getLogger(__name__)
 
 
-def open_first(ctx: WorkerContext, route: Route, spec: JobSpec) -> pacing.Slot | None:
+def open_first(
+    ctx: WorkerContext, route: Route, spec: JobSpec, *, circuit_closed: bool = False
+) -> pacing.Slot | None:
     """May the job about to be inserted make its first call now? A pacing slot to hold while
-    it runs, or None (no slot, the circuit refuses, a streamed job): insert it `queued`."""
+    it runs, or None (no slot, the circuit refuses, a streamed job): insert it `queued`.
+    `circuit_closed`: the submission's plan has just read the circuit closed, where `allow`
+    would let the call go without writing anything; the breaker's script is asked only
+    when the plan saw it otherwise (open past its deadline or half-open: the probe must be
+    taken by the script, atomically)."""
     if spec.stream:
         return None
     slot = ctx.pacer.acquire(route.provider)
     if slot is None:
         return None
-    if not circuit_allows(ctx.breaker, keys.circuit_id(route.provider, route.model, route.channel)):
+    if not circuit_closed and not circuit_allows(ctx.breaker, route.breaker_key):
         slot.release()
         return None
     return slot

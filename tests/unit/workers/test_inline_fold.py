@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import event, update
 
 from jobs.answered import Answered
 from jobs.spec import JobRequest
+from routing.breaker import CircuitsSeen
 from storage import keys
 from storage.models import Job, utcnow
 from tests.unit.workers.fakes import SeeingProvider, attempt_rows
@@ -67,10 +69,11 @@ def context(runtime, provider, *, free: bool = True):
 
 
 def submit(runtime, ctx, **kw):
-    submitter = dataclasses.replace(runtime.submitter, dispatcher=ctx.dispatcher)
-    return submitter.submit(
-        "owner", REQUEST, dispatch=False, opener=lambda r, s: open_first(ctx, r, s), **kw
+    """Through the runtime's submitter; its plan reads the same breaker as the run."""
+    submitter = dataclasses.replace(
+        runtime.submitter, dispatcher=ctx.dispatcher, circuits=ctx.breaker
     )
+    return submitter.submit("owner", REQUEST, dispatch=False, opener=partial(open_first, ctx), **kw)
 
 
 def marked(runtime) -> list[bytes]:
@@ -145,10 +148,14 @@ def test_no_pacing_slot_inserts_it_queued_and_marked_and_the_wait_goes_to_the_qu
 
 
 class RefusingBreaker:
-    """The first candidate's circuit opened between the plan and the call."""
+    """The plan saw the first candidate's circuit half-open (neither open nor closed), and
+    its probe was taken by another caller before this one asked."""
 
     def __init__(self, refused: str) -> None:
         self.refused = refused
+
+    def look(self, keys) -> CircuitsSeen:
+        return CircuitsSeen(closed=frozenset(keys) - {self.refused})
 
     def allow(self, key: str) -> bool:
         return key != self.refused
@@ -157,9 +164,62 @@ class RefusingBreaker:
         return key == self.refused
 
 
+class CountingBreaker:
+    """The real breaker, counting the `allow` scripts run."""
+
+    def __init__(self, breaker) -> None:
+        self.breaker, self.allowed = breaker, 0
+
+    def look(self, keys) -> CircuitsSeen:
+        return self.breaker.look(keys)
+
+    def allow(self, key: str) -> bool:
+        self.allowed += 1
+        return self.breaker.allow(key)
+
+    def record_success(self, key: str) -> str:
+        return self.breaker.record_success(key)
+
+    def record_failure(self, key: str) -> str:
+        return self.breaker.record_failure(key)
+
+    def is_open(self, key: str) -> bool:
+        return self.breaker.is_open(key)
+
+
+PRIMARY = keys.circuit_id("yandexgpt", "yandexgpt", "latest")
+
+
+def test_a_circuit_the_plan_saw_closed_is_not_asked_again(runtime, provider):
+    breaker = CountingBreaker(runtime.breaker)
+    ctx = dataclasses.replace(context(runtime, provider), breaker=breaker)
+
+    submitted = submit(runtime, ctx)
+
+    assert submitted.started is not None and breaker.allowed == 0
+    assert run_here(ctx, submitted.job_id, submitted.started).ended is True
+
+
+def test_a_half_open_circuit_is_probed_by_the_script_and_the_probe_is_taken_once(runtime, provider):
+    """Open past its deadline: the plan lets the candidate stay but did not see it closed,
+    so the breaker's script takes the probe; a second request then finds it taken."""
+    breaker = CountingBreaker(runtime.breaker)
+    ctx = dataclasses.replace(context(runtime, provider), breaker=breaker)
+    for _ in range(50):
+        runtime.breaker.record_failure(PRIMARY)
+    runtime.redis.hset(keys.circuit(PRIMARY), "open_until", 0)  # the cooldown is over
+
+    probe = submit(runtime, ctx)
+
+    assert breaker.allowed == 1 and probe.started is not None
+    assert probe.started.claimed.channel == "latest"
+    assert runtime.breaker.state(PRIMARY).state == "half_open"
+    second = submit(runtime, ctx)  # the plan now sees the probe taken: the next candidate
+    assert second.started is not None and second.started.claimed.channel != "latest"
+
+
 def test_a_circuit_that_refuses_gives_the_slot_back_and_the_claim_moves_on(runtime, provider):
-    circuit = keys.circuit_id("yandexgpt", "yandexgpt", "latest")
-    ctx = dataclasses.replace(context(runtime, provider), breaker=RefusingBreaker(circuit))
+    ctx = dataclasses.replace(context(runtime, provider), breaker=RefusingBreaker(PRIMARY))
 
     submitted = submit(runtime, ctx)
 
