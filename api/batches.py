@@ -19,6 +19,7 @@ from api.contract import RATE_LIMIT_HEADERS, endpoint
 from api.jobs import visible_to
 from api.schemas import AFTER, PAGE_LIMIT, CallbackOut, UtcDatetime
 from api.service import callback_view
+from jobs.answered import Answered
 from jobs.batch_file import MAX_LINES, ParsedFile, parse_jsonl, parse_requests
 from jobs.batches import (
     CANCELLED_OUTCOME,
@@ -323,7 +324,11 @@ def result_line(line: BatchLine, job: Job | None) -> dict[str, Any]:
         "attempts": job.attempt_count if job else 0,
     }
     if job is not None and job.status in ANSWERED and job.result:
-        out["response"] = {"status_code": 200, "request_id": job.id, "body": completion_body(job)}
+        out["response"] = {
+            "status_code": 200,
+            "request_id": job.id,
+            "body": completion_body(Answered.of_job(job)),
+        }
         out["model_version"] = job.result.get("model_version")
     else:
         out["error"] = line_error(line, job)

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
@@ -26,8 +26,9 @@ from api.contract import DEPRECATION_HEADERS, IDEMPOTENCY_KEY, RATE_LIMIT_HEADER
 from api.errors import ApiError, error_body
 from api.jobs import idempotency_key, visible_to
 from api.model_uri import catalogue_model_id, is_model_uri
-from api.schemas import MODEL_ID_SCHEMA, JobCreate, JobOut, MessageIn, UsageOut
-from api.service import deprecation_headers, job_view
+from api.schemas import MODEL_ID_SCHEMA, JobCreate, MessageIn, ResultOut, UsageOut
+from api.service import deprecation_headers
+from jobs.answered import Answered
 from jobs.events import Event, job_events, stream_error
 from jobs.service import load_job, read_end, submit_and_wait, wait_for_job
 from jobs.spec import Metadata, NamedToolChoice, ResponseFormatIn, ToolCallIn, ToolIn
@@ -250,31 +251,56 @@ def chat_completions(body: ChatCompletionRequest):
             include_usage=include_usage,
             yandex_wire=is_model_uri(chat.model),
         )
-    submitted = answer_sync(app, submit, owner)
-    with app.sessions() as session:
-        job = load_job(session, submitted.job_id, owner, attempts=True)
-        headers = llmgw_headers(job)
-        if job.status not in ANSWERED:  # incomplete: finish_reason length
-            raise_for_job(job, headers)
-        return completion_body(job, job_view(job)), 200, headers
+    submitted, answered = answer_sync(app, submit, owner)
+    if answered is None:
+        answered = read_answer(app, submitted.job_id, owner)
+    return completion_body(answered), 200, answer_headers(answered)
 
 
-def answer_sync(app: ApiServices, submit: Callable[..., Submitted], owner: str | None) -> Submitted:
+def answer_sync(
+    app: ApiServices, submit: Callable[..., Submitted], owner: str | None
+) -> tuple[Submitted, Answered | None]:
     """Submit a non-streamed sync request's job (`submit(**options)`) and return once it has
     ended or `LLMGW_SYNC_TIMEOUT_SECONDS` ran out. With `LLMGW_SYNC_INLINE` this thread runs
     it (`workers.inline`, through the root) instead of publishing it — inserted already
     claimed when its call may go now (`open_first`) — and waits only for what that run
-    handed to the queue; otherwise it is registered for its end, then published."""
+    handed to the queue; otherwise it is registered for its end, then published. Second:
+    the answer, when this thread's run ended the job with one (`jobs.answered`); None: read
+    the job back."""
     timeout = app.api_config.sync_timeout_seconds
     if not app.api_config.sync_inline:
         submitted, _ = submit_and_wait(
             app.sessions, app.done_listener, lambda job_id: submit(job_id=job_id), owner, timeout
         )
-        return submitted
+        return submitted, None
     submitted = submit(dispatch=False, opener=app.open_first)
-    if not (submitted.created and app.run_here(submitted)):
+    ran = app.run_here(submitted) if submitted.created else None
+    if ran is None or not ran.ended:
         wait_for_job(app.sessions, app.done_listener, submitted.job_id, owner, timeout)
-    return submitted
+    return submitted, ran.answered if ran is not None else None
+
+
+def read_answer(app: ApiServices, job_id: str, owner: str | None) -> Answered:
+    """The answer of a job read back with its attempts; the error it ended with (or 504 if
+    it is still running) raised as the API's error."""
+    with app.sessions() as session:
+        job = load_job(session, job_id, owner, attempts=True)
+        if job.status not in ANSWERED:  # incomplete: finish_reason length
+            raise_for_job(job, llmgw_headers(job))
+        return Answered.of_job(job)
+
+
+def answer_headers(answered: Answered) -> dict[str, str]:
+    """The `x-llmgw-*` and deprecation headers of an answered job."""
+    return {
+        "x-llmgw-job-id": answered.job_id,
+        "x-llmgw-provider": answered.provider,
+        "x-llmgw-model": f"{answered.model}:{answered.channel}",
+        "x-llmgw-attempts": str(answered.calls),
+        "x-llmgw-fallbacks": str(answered.fallbacks),
+        **answered.deprecation_headers,
+        "x-llmgw-model-version": answered.result["model_version"],
+    }
 
 
 def llmgw_headers(job: Job) -> dict[str, str]:
@@ -309,20 +335,18 @@ def raise_for_job(job: Job, headers: dict[str, str]) -> None:
     raise ApiError(status, code, message, headers=wait, job_id=job.id)
 
 
-def completion_body(job: Job, view: JobOut | None = None) -> dict[str, Any]:
-    """The `chat.completion` body; `view` when the caller has built it already."""
-    view = view or job_view(job)
-    result = view.result
-    assert result is not None
+def completion_body(answered: Answered) -> dict[str, Any]:
+    """The `chat.completion` body of an answered job."""
+    result = ResultOut.model_validate(answered.result)
     message: dict[str, Any] = {"role": "assistant", "content": result.content}
     if result.tool_calls:
         message["content"] = result.content or None
         message["tool_calls"] = openai_tool_calls(result.model_dump()["tool_calls"])
     return {
-        "id": f"chatcmpl-{job.id}",
+        "id": f"chatcmpl-{answered.job_id}",
         "object": "chat.completion",
-        "created": created_at(job),
-        "model": job.model_requested,
+        "created": epoch_seconds(answered.created_at),
+        "model": answered.model_requested,
         "choices": [
             {
                 "index": 0,
@@ -332,8 +356,8 @@ def completion_body(job: Job, view: JobOut | None = None) -> dict[str, Any]:
             }
         ],
         "usage": result.usage.model_dump(),
-        "system_fingerprint": f"{job.provider}:{result.model_version}",
-        "warnings": view.warnings,
+        "system_fingerprint": f"{answered.provider}:{result.model_version}",
+        "warnings": answered.warnings,
     }
 
 
@@ -461,4 +485,9 @@ class ChunkMaker:
 
 
 def created_at(job: Job) -> int:
-    return int(job.created_at.replace(tzinfo=UTC).timestamp())
+    return epoch_seconds(job.created_at)
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """A stored (naive UTC) time as OpenAI's `created`: whole seconds since the epoch."""
+    return int(moment.replace(tzinfo=UTC).timestamp())

@@ -260,7 +260,7 @@ def completion(body: NativeCompletionRequest):
     )
     if stream:
         return stream_lines(app, owner, submit().job_id)
-    submitted = answer_sync(app, submit, owner)
+    submitted, _ = answer_sync(app, submit, owner)  # the native body is read back
     with app.sessions() as session:
         job = load_job(session, submitted.job_id, owner, attempts=True)
         headers = llmgw_headers(job)

@@ -58,6 +58,9 @@ class Claimed:
     # When a `queued` job was last put in its queue (`peek`: its `updated_at`); None for a
     # job claimed otherwise (running past its lease, or inserted already running).
     queued_since: datetime | None = field(default=None, kw_only=True)
+    # When the job was inserted, for one inserted already running (`create_running`): what
+    # its sync answer shows as `created` without reading the row back (`jobs.answered`).
+    created_at: datetime | None = field(default=None, kw_only=True)
 
 
 def create(
@@ -82,7 +85,15 @@ def create_running(
         _INSERT, row | {"status": JobStatus.RUNNING, "attempt_count": 1, "started_at": now}
     )
     return Claimed(
-        job_id, 1, route.provider, route.model, route.channel, route.upstream_id, priority, spec
+        job_id,
+        1,
+        route.provider,
+        route.model,
+        route.channel,
+        route.upstream_id,
+        priority,
+        spec,
+        created_at=now,
     )
 
 

@@ -99,9 +99,12 @@ class Opener(Protocol):
     """Asked just before the insert of a job its submitting process will run at once: may
     its first call go now (`workers.inline.open_first`: the provider's pacing, the circuit)?
     A gate to hold while it runs, or None: the job is inserted `queued` and run the usual
-    way."""
+    way. `circuit_closed`: the plan's read, a moment ago, saw the route's circuit closed, so
+    the circuit needs no second look (a half-open or unknown one is looked at again)."""
 
-    def __call__(self, route: Route, spec: JobSpec) -> Gate | None: ...
+    def __call__(
+        self, route: Route, spec: JobSpec, *, circuit_closed: bool = False
+    ) -> Gate | None: ...
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,9 @@ class Submitter:
         spec = JobSpec.build(request, plan, stream=stream, reservation=reservation)
         gate = None
         try:
-            gate = opener(route, spec) if opener is not None and not dispatch else None
+            gate = None
+            if opener is not None and not dispatch:
+                gate = opener(route, spec, circuit_closed=route.breaker_key in plan.closed_circuits)
             if not dispatch and gate is None:  # claimed later: a death before it is covered
                 mark_run_here(self.redis, job_id)
             earlier, claimed = self.write(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from api.context import ApiConfig
     from jobs.admission import LimitAdmission
+    from jobs.answered import Ran
     from jobs.callbacks import CallbackConfig, Deliverer
     from jobs.embeddings import EmbeddingService
     from jobs.events import DoneListener
@@ -243,15 +244,18 @@ class Container:
             sync_inline=s.sync_inline,
         )
 
-    def open_first(self, route: Route, spec: JobSpec) -> Gate | None:
+    def open_first(
+        self, route: Route, spec: JobSpec, *, circuit_closed: bool = False
+    ) -> Gate | None:
         """May a sync request's job run here call its route now (`workers.inline`)? The
         submission's `opener`: a gate means insert it `running`, already claimed."""
         from workers.inline import open_first
 
-        return open_first(self.worker_context, route, spec)
+        return open_first(self.worker_context, route, spec, circuit_closed=circuit_closed)
 
-    def run_here(self, submitted: Submitted) -> bool:
-        """Run a sync request's job in this (API) thread (`workers.inline`); True: it ended."""
+    def run_here(self, submitted: Submitted) -> Ran:
+        """Run a sync request's job in this (API) thread (`workers.inline`): has it ended,
+        and with which answer (`jobs.answered`)?"""
         from workers.inline import run_here
 
         return run_here(self.worker_context, submitted.job_id, submitted.started)

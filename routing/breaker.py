@@ -77,6 +77,17 @@ return state
 
 
 @dataclass(frozen=True)
+class CircuitsSeen:
+    """What one read-only look at some circuits saw (`CircuitBreaker.look`): the ones that
+    refuse a call now, and the closed ones (no state, or `closed`). A circuit in neither is
+    open past its deadline or half-open: its next call is a probe that only `allow` may
+    take."""
+
+    open: frozenset[str] = frozenset()
+    closed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class BreakerState:
     state: str  # closed | open | half_open
     open_until: float | None
@@ -138,14 +149,23 @@ class CircuitBreaker:
             fails=int(fails or 0),
         )
 
-    def open_keys(self, keys: Iterable[str]) -> set[str]:
-        """Which of these circuits would refuse a call now (read-only: takes no probe)."""
+    def look(self, keys: Iterable[str]) -> CircuitsSeen:
+        """One read-only look at these circuits (takes no probe): which would refuse a call
+        now, and which are closed, so that `allow` would let a call go without writing."""
         keys = list(keys)
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(redis_keys.circuit(key), "state", "open_until", "probe_until")
         now = self.clock()
-        return {k for k, raw in zip(keys, pipe.execute(), strict=True) if _refuses(raw, now)}
+        raws = list(zip(keys, pipe.execute(), strict=True))
+        return CircuitsSeen(
+            open=frozenset(k for k, raw in raws if _refuses(raw, now)),
+            closed=frozenset(k for k, raw in raws if _text(raw[0]) in (None, "closed")),
+        )
+
+    def open_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of these circuits would refuse a call now (read-only: takes no probe)."""
+        return set(self.look(keys).open)
 
     def is_open(self, key: str) -> bool:
         return key in self.open_keys([key])

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from routing.breaker import CircuitsSeen
 from routing.errors import ContextTooLong, ModelSunset, NoRouteAvailable, UnsupportedParameter
 from routing.model_id import parse_model_id
 from routing.service import Route, build_route, resolve_in
@@ -68,7 +69,9 @@ class Requirement:
 
 
 class OpenCircuits(Protocol):
-    def open_keys(self, keys: Iterable[str]) -> set[str]: ...
+    """`routing.breaker.CircuitBreaker`: one read-only look at the candidates' circuits."""
+
+    def look(self, keys: Iterable[str]) -> CircuitsSeen: ...
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class FallbackPlan:
     policy: FallbackPolicy = field(default_factory=FallbackPolicy)
     policy_source: str = "request"  # "key" when the key's policy overrode the request
     requirements: tuple[Requirement, ...] = ()
+    # The circuits this plan's read saw closed: a call there right after it needs no second
+    # look (`jobs.submit.Opener`); half-open or unknown ones are not in it.
+    closed_circuits: frozenset[str] = frozenset()
 
     @property
     def primary(self) -> Route:
@@ -172,10 +178,12 @@ def plan_in(
     now = now or utcnow()
     route = resolve_in(catalogue, model_id, now)
     proposed = _proposals(catalogue, model_id, route, policy, now)
-    open_keys = breaker.open_keys({c.route.breaker_key for c in proposed}) if breaker else set()
-    limits = _Limits(estimated_tokens, open_keys, requirements)
+    seen = breaker.look({c.route.breaker_key for c in proposed}) if breaker else CircuitsSeen()
+    limits = _Limits(estimated_tokens, set(seen.open), requirements)
     kept, skipped = _filter(proposed, route, policy, limits, now)
-    return FallbackPlan(model_id, route, tuple(kept), tuple(skipped), policy, source, requirements)
+    return FallbackPlan(
+        model_id, route, tuple(kept), tuple(skipped), policy, source, requirements, seen.closed
+    )
 
 
 @dataclass(frozen=True)

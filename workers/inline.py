@@ -39,11 +39,11 @@ import logging
 
 from sqlalchemy import select
 
+from jobs.answered import Ran
 from jobs.spec import JobSpec
 from jobs.status import TERMINAL, JobStatus
 from jobs.submit import Started
 from routing.service import Route
-from storage import keys
 from storage.models import Job
 from workers import pacing
 from workers.attempt import circuit_allows
@@ -54,34 +54,41 @@ from workers.service import Outcome, call_of, execute_job, make_call
 log = logging.getLogger(__name__)
 
 
-def open_first(ctx: WorkerContext, route: Route, spec: JobSpec) -> pacing.Slot | None:
+def open_first(
+    ctx: WorkerContext, route: Route, spec: JobSpec, *, circuit_closed: bool = False
+) -> pacing.Slot | None:
     """May the job about to be inserted make its first call now? A pacing slot to hold while
-    it runs, or None (no slot, the circuit refuses, a streamed job): insert it `queued`."""
+    it runs, or None (no slot, the circuit refuses, a streamed job): insert it `queued`.
+    `circuit_closed`: the submission's plan has just read the circuit closed, where `allow`
+    would let the call go without writing anything; the breaker's script is asked only
+    when the plan saw it otherwise (open past its deadline or half-open: the probe must be
+    taken by the script, atomically)."""
     if spec.stream:
         return None
     slot = ctx.pacer.acquire(route.provider)
     if slot is None:
         return None
-    if not circuit_allows(ctx.breaker, keys.circuit_id(route.provider, route.model, route.channel)):
+    if not circuit_closed and not circuit_allows(ctx.breaker, route.breaker_key):
         slot.release()
         return None
     return slot
 
 
-def run_here(ctx: WorkerContext, job_id: str, started: Started | None = None) -> bool:
+def run_here(ctx: WorkerContext, job_id: str, started: Started | None = None) -> Ran:
     """Run the job's first try in this thread (`started`: inserted already claimed, with its
-    gate open); hand what is left to the queue. True when the job has ended (committed), so
-    the caller need not wait for it."""
+    gate open); hand what is left to the queue. Ended when the job has ended (committed), so
+    the caller need not wait for it; with the answer when this run ended it with one that
+    needs no read-back (`jobs.answered`)."""
     with bound_job(job_id):
         try:
             outcome = run_started(ctx, started) if started else execute_job(ctx, job_id)
         except Exception:
             log.exception("job %s: running it in the API failed; handing it to a worker", job_id)
             to_queue(ctx, job_id, None)
-            return False
+            return Ran(ended=False)
     if outcome.retry_in is not None:
         to_queue(ctx, job_id, outcome.retry_in)
-    return outcome.status in TERMINAL
+    return Ran(ended=outcome.status in TERMINAL, answered=outcome.answered)
 
 
 def run_started(ctx: WorkerContext, started: Started) -> Outcome:

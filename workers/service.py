@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from jobs import attempts, batches, events, lifecycle
 from jobs.admission import settle_job
+from jobs.answered import Answered
 from jobs.events import JobStream
 from jobs.feeder import request_refill
 from jobs.lifecycle import Claimed
@@ -47,6 +48,9 @@ DatabaseBusy = (PoolTimeout, OperationalError)  # narrowed by `busy`
 class Outcome:
     status: str
     retry_in: float | None = None
+    # This run ended the job with an answer it holds (`jobs.answered`): the inline sync
+    # request answers from it without reading the job back.
+    answered: Answered | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -281,6 +285,7 @@ def record_success(
     """Log the attempt and, if the job is still this attempt's, end it, in one transaction;
     a cancel or a re-claim in the meantime wins and only the attempt is kept."""
     status = JobStatus.INCOMPLETE if result.finish_reason == "length" else JobStatus.SUCCEEDED
+    payload = result_payload(call, result)
     with ctx.sessions() as session:
         attempts.finish_call(session, call.job_id, call.number, run.latency_ms, result=result)
         ended = lifecycle.finish(
@@ -288,13 +293,15 @@ def record_success(
             call.job_id,
             call.number,
             status,
-            result=result_payload(call, result),
+            result=payload,
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,
             total_tokens=result.usage.total_tokens,
         )
         session.commit()
-        return Outcome(status=status if ended else current_status(session, call.job_id))
+        if not ended:
+            return Outcome(status=current_status(session, call.job_id))
+    return Outcome(status=status, answered=Answered.of_first_call(call, status, payload))
 
 
 def result_payload(call: Call, result: CompletionResult) -> dict[str, Any]:

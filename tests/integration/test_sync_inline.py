@@ -83,3 +83,31 @@ def test_a_retry_goes_to_the_queue_and_a_worker_ends_it(worker, runtime, client,
             .order_by(Attempt.number)
         ).all()
     assert [r.outcome for r in rows] == ["failed", "succeeded"], rows
+
+
+VOLATILE = ("date", "x-ratelimit-", "x-request-id", "retry-after")
+
+
+def stable_headers(response) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in response.headers.items() if not k.lower().startswith(VOLATILE)]
+
+
+@pytest.mark.parametrize("model", ["yandexgpt-lite", "yandexgpt-lite:deprecated"])
+def test_the_inline_answer_is_byte_for_byte_the_read_back_one(settings, model):
+    """The run that ended the job answers from what it holds (`jobs.answered`); a replay of
+    the same Idempotency-Key answers from the job read back. Body and headers (x-llmgw-*,
+    the deprecation headers, warnings, usage, the model version) must not differ."""
+    container = no_worker_stack(settings, sync_inline=True)
+    client = create_app(container=container).test_client()
+    headers = {**AUTH, "Idempotency-Key": f"answer-{model}"}
+    body = {**BODY, "model": model}
+
+    first = client.post("/v1/chat/completions", json=body, headers=headers)
+    replay = client.post("/v1/chat/completions", json=body, headers=headers)
+
+    assert first.status_code == replay.status_code == 200, first.get_json()
+    assert first.headers["x-llmgw-job-id"] == replay.headers["x-llmgw-job-id"]
+    assert first.get_data() == replay.get_data()
+    assert stable_headers(first) == stable_headers(replay)
+    if model.endswith(":deprecated"):
+        assert first.headers["Deprecation"] and first.get_json()["warnings"]

@@ -143,3 +143,18 @@ def test_route_breaker_key(unit_runtime):
 
     with unit_runtime.sessions() as session:
         assert resolve(session, "GigaChat-Pro:rc").breaker_key == "gigachat:GigaChat-Pro:rc"
+
+
+def test_a_look_says_closed_only_where_allow_would_not_write(breaker, clock):
+    """`look` (the plan's read): closed = no state or `closed`; open past its deadline and
+    half-open are neither open nor closed, since their next call is the script's probe."""
+    other, fresh = "gigachat:GigaChat:rc", "gigachat:GigaChat:latest"
+    breaker.record_success(other)
+    open_it(breaker)
+    seen = breaker.look([KEY, other, fresh])
+    assert (seen.open, seen.closed) == ({KEY}, {other, fresh})
+    clock.now += 31  # past the cooldown: the next call probes
+    seen = breaker.look([KEY])
+    assert KEY not in seen.open and KEY not in seen.closed
+    assert breaker.allow(KEY)  # the probe taken: half-open, refusing the others
+    assert breaker.look([KEY]).open == {KEY}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from routing.breaker import CircuitsSeen
 from routing.errors import NoRouteAvailable, UnsupportedParameter
 from routing.plan import FallbackPolicy, Requirement, plan
 
@@ -54,8 +55,8 @@ def test_provider_limited_requirement(unit_runtime):
 
 def test_an_open_circuit_beside_unsupported_is_an_outage_not_a_400(unit_runtime):
     class AllOpen:
-        def open_keys(self, keys):
-            return set(keys)
+        def look(self, keys):
+            return CircuitsSeen(open=frozenset(keys))
 
     result = make_plan(unit_runtime, "yandexgpt:rc", requirements=TOOLS, breaker=AllOpen())
     with pytest.raises(NoRouteAvailable) as raised:
