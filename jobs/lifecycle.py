@@ -246,11 +246,9 @@ def finish(session: Session, job_id: str, number: int, status: JobStatus, **resu
     """running → succeeded | incomplete, with the result and its token counts."""
     assert status in (JobStatus.SUCCEEDED, JobStatus.INCOMPLETE)
     now = utcnow()
-    ours = and_(_C.id == job_id, _C.status == JobStatus.RUNNING, _C.attempt_count == number)
-    done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(JOBS).where(ours).values(status=status, finished_at=now, updated_at=now, **result)
+    return _update(
+        session, _ours(job_id, number), status=status, finished_at=now, updated_at=now, **result
     )
-    return done.rowcount == 1
 
 
 def retry_later(session: Session, job_id: str, number: int) -> bool:
@@ -388,7 +386,7 @@ def expire_results(session: Session, finished_before: datetime, limit: int) -> i
 
 def _ours(job_id: str, number: int) -> ColumnElement[bool]:
     """The job is still running this very attempt (not cancelled, re-claimed or moved)."""
-    return and_(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempt_count == number)
+    return and_(_C.id == job_id, _C.status == JobStatus.RUNNING, _C.attempt_count == number)
 
 
 def _failed(code: str, message: str) -> dict[str, Any]:
@@ -403,7 +401,8 @@ def _failed(code: str, message: str) -> dict[str, Any]:
 
 
 def _update(session: Session, where: ColumnElement[bool], **values: Any) -> bool:
+    """One conditional UPDATE as a Core statement (no ORM bulk-update compilation per call)."""
     done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Job).where(where).values(**values).execution_options(synchronize_session=False)
+        update(JOBS).where(where).values(**values)
     )
     return done.rowcount == 1
